@@ -1,0 +1,198 @@
+"""HTTP handlers for /entities (ETSI GS CIM 009 §6.4, §6.5, §6.6, §6.7). Thin: parse, call
+the entity service, render."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cityos.api import negotiation as media
+from cityos.api.ldcontext import RequestContext, context_for_body, context_for_read
+from cityos.api.params import entity_query, options_of, render_options
+from cityos.api.responses import empty, ngsi_response
+from cityos.api.state import api_state, tenant_of
+from cityos.ngsild.errors import BadRequestData
+from cityos.ngsild.geo import entities_to_feature_collection, entity_to_feature
+from cityos.ngsild.model import parse_entity, parse_fragment
+from cityos.ngsild.model.attributes import parse_attribute, parse_instance
+from cityos.ngsild.model.changes import AttributeReport
+from cityos.ngsild.model.entity import check_attribute_name, check_id, parse_types
+from cityos.ngsild.model.render import RenderOptions, render_entity
+from cityos.ngsild.types import JsonObject
+
+ENTITY_PATH = "/ngsi-ld/v1/entities/"
+READ_TYPES = (media.JSON, media.JSON_LD, media.GEO_JSON)
+PATCH_TYPES = (media.JSON, media.JSON_LD, media.MERGE_PATCH)
+
+
+async def _body(request: Request, allowed: tuple[str, ...] = (media.JSON, media.JSON_LD)
+                ) -> tuple[object, RequestContext]:
+    media.require_content_type(request, allowed)
+    body = await media.read_body(request, api_state(request).max_body_bytes)
+    return body, await context_for_body(request, body)
+
+
+def render_payload(request: Request, entities: list[JsonObject], ctx: RequestContext,
+            opts: RenderOptions, accept: str, *, single: bool) -> object:
+    rendered = [render_entity(e, ctx.compiled, opts) for e in entities]
+    if accept != media.GEO_JSON:
+        return rendered[0] if single else rendered
+    geometry = request.query_params.get("geometryProperty", "location")
+    context = ctx.reference
+    if single:
+        feature = entity_to_feature(rendered[0], geometry)
+        return feature
+    return entities_to_feature_collection(rendered, geometry, context)
+
+
+def _types_in(body: object, ctx: RequestContext) -> list[str] | None:
+    raw = body.get("type") if isinstance(body, dict) else None
+    return parse_types(raw, ctx.compiled) if raw is not None else None
+
+
+async def create_entity(request: Request) -> Response:
+    body, ctx = await _body(request)
+    entity = parse_entity(body, ctx.compiled)
+    await api_state(request).entities.create(tenant_of(request), entity)
+    return empty(201, {"Location": ENTITY_PATH + quote(entity["id"], safe=":")})
+
+
+async def query_entities(request: Request) -> Response:
+    accept = media.choose_response_type(request, READ_TYPES)
+    ctx = await context_for_read(request)
+    opts = render_options(request.query_params, ctx.compiled)
+    query = entity_query(request.query_params, ctx.compiled, opts.attrs)
+    page = await api_state(request).entities.query(tenant_of(request), query)
+    headers = {}
+    if page.total is not None:
+        headers["NGSILD-Results-Count"] = str(page.total)
+    payload = render_payload(request, page.entities, ctx, opts, accept, single=False)
+    if accept == media.GEO_JSON:
+        return ngsi_response(payload, media.GEO_JSON, ctx, headers=headers)
+    return ngsi_response(payload, accept, ctx, headers=headers)
+
+
+async def retrieve_entity(request: Request) -> Response:
+    accept = media.choose_response_type(request, READ_TYPES)
+    entity_id = check_id(request.path_params["entity_id"])
+    ctx = await context_for_read(request)
+    opts = render_options(request.query_params, ctx.compiled)
+    entity = await api_state(request).entities.retrieve(tenant_of(request), entity_id)
+    payload = render_payload(request, [entity], ctx, opts, accept, single=True)
+    return ngsi_response(payload, accept, ctx)
+
+
+async def replace_entity(request: Request) -> Response:
+    entity_id = check_id(request.path_params["entity_id"])
+    body, ctx = await _body(request)
+    entity = parse_entity(body, ctx.compiled, entity_id=entity_id)
+    await api_state(request).entities.replace(tenant_of(request), entity)
+    return empty()
+
+
+async def merge_entity(request: Request) -> Response:
+    entity_id = check_id(request.path_params["entity_id"])
+    body, ctx = await _body(request, PATCH_TYPES)
+    _check_body_id(body, entity_id)
+    fragment = parse_fragment(body, ctx.compiled)
+    await api_state(request).entities.merge(tenant_of(request), entity_id, fragment,
+                                            _types_in(body, ctx))
+    return empty()
+
+
+def _check_body_id(body: object, entity_id: str) -> None:
+    if isinstance(body, dict) and "id" in body and body["id"] != entity_id:
+        raise BadRequestData("the entity id in the body differs from the one in the URL")
+
+
+async def delete_entity(request: Request) -> Response:
+    entity_id = check_id(request.path_params["entity_id"])
+    await context_for_read(request)
+    await api_state(request).entities.delete(tenant_of(request), entity_id)
+    return empty()
+
+
+def _update_result(report: AttributeReport, ctx: RequestContext) -> Response:
+    if not report.not_updated:
+        return empty()
+    payload = {"updated": [ctx.compiled.compact_iri(n) for n in report.updated],
+               "notUpdated": [{"attributeName": ctx.compiled.compact_iri(n), "reason": reason}
+                              for n, reason in report.not_updated]}
+    return ngsi_response(payload, media.JSON, ctx, status=207)
+
+
+async def append_attributes(request: Request) -> Response:
+    entity_id = check_id(request.path_params["entity_id"])
+    body, ctx = await _body(request)
+    _check_body_id(body, entity_id)
+    overwrite = "noOverwrite" not in options_of(request.query_params)
+    fragment = parse_fragment(body, ctx.compiled)
+    report = await api_state(request).entities.append(
+        tenant_of(request), entity_id, fragment, overwrite=overwrite,
+        types=_types_in(body, ctx))
+    return _update_result(report, ctx)
+
+
+async def update_attributes(request: Request) -> Response:
+    entity_id = check_id(request.path_params["entity_id"])
+    body, ctx = await _body(request)
+    _check_body_id(body, entity_id)
+    fragment = parse_fragment(body, ctx.compiled)
+    report = await api_state(request).entities.update_attributes(
+        tenant_of(request), entity_id, fragment)
+    return _update_result(report, ctx)
+
+
+def _attribute(request: Request, ctx: RequestContext) -> str:
+    return ctx.compiled.expand_term(check_attribute_name(request.path_params["attr"]))
+
+
+async def partial_attribute_update(request: Request) -> Response:
+    entity_id = check_id(request.path_params["entity_id"])
+    body, ctx = await _body(request)
+    if not isinstance(body, dict):
+        raise BadRequestData("the attribute fragment must be a JSON object")
+    patch = parse_instance(body, ctx.compiled)
+    await api_state(request).entities.partial_update(
+        tenant_of(request), entity_id, _attribute(request, ctx), patch)
+    return empty()
+
+
+async def replace_attribute(request: Request) -> Response:
+    entity_id = check_id(request.path_params["entity_id"])
+    body, ctx = await _body(request)
+    instances = parse_attribute(body, ctx.compiled)
+    await api_state(request).entities.replace_attribute(
+        tenant_of(request), entity_id, _attribute(request, ctx), instances)
+    return empty()
+
+
+async def delete_attribute(request: Request) -> Response:
+    entity_id = check_id(request.path_params["entity_id"])
+    ctx = await context_for_read(request)
+    dataset_id = request.query_params.get("datasetId")
+    if dataset_id is not None:
+        check_id(dataset_id)
+    delete_all = request.query_params.get("deleteAll", "false") == "true"
+    await api_state(request).entities.delete_attribute(
+        tenant_of(request), entity_id, _attribute(request, ctx), dataset_id, delete_all)
+    return empty()
+
+
+routes = [
+    Route("/entities", create_entity, methods=["POST"]),
+    Route("/entities", query_entities, methods=["GET"]),
+    Route("/entities/{entity_id:path}/attrs/{attr}", partial_attribute_update,
+          methods=["PATCH"]),
+    Route("/entities/{entity_id:path}/attrs/{attr}", replace_attribute, methods=["PUT"]),
+    Route("/entities/{entity_id:path}/attrs/{attr}", delete_attribute, methods=["DELETE"]),
+    Route("/entities/{entity_id:path}/attrs", append_attributes, methods=["POST"]),
+    Route("/entities/{entity_id:path}/attrs", update_attributes, methods=["PATCH"]),
+    Route("/entities/{entity_id:path}", retrieve_entity, methods=["GET"]),
+    Route("/entities/{entity_id:path}", replace_entity, methods=["PUT"]),
+    Route("/entities/{entity_id:path}", merge_entity, methods=["PATCH"]),
+    Route("/entities/{entity_id:path}", delete_entity, methods=["DELETE"]),
+]

@@ -1,0 +1,70 @@
+"""The @context of a request and of its response (ETSI GS CIM 009 §6.3.5, §5.5.7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from cityos.api.negotiation import JSON_LD, content_type, link_context
+from cityos.broker.context_resolver import ContextResolver
+from cityos.ngsild.context import CORE_CONTEXT_URL, CompiledContext
+from cityos.ngsild.errors import BadRequestData
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """The compiled context to expand/compact with, and the reference to echo back."""
+
+    compiled: CompiledContext
+    reference: Any  # a URL string, an inline object, or an array of both
+    link_url: str  # what the Link header of an application/json response points at
+
+
+def _resolver(request: Request) -> ContextResolver:
+    resolver: ContextResolver = request.app.state.resolver
+    return resolver
+
+
+async def _resolve(request: Request, reference: Any) -> RequestContext:
+    resolver = _resolver(request)
+    compiled = await resolver.resolve(reference)
+    link = resolver.context_url(reference) or CORE_CONTEXT_URL
+    return RequestContext(compiled, reference or CORE_CONTEXT_URL, link)
+
+
+async def context_for_read(request: Request) -> RequestContext:
+    """GET and DELETE requests: the Link header's context, else the core context."""
+    return await _resolve(request, link_context(request))
+
+
+async def context_for_body(request: Request, body: Any) -> RequestContext:
+    """Requests with a body: JSON takes the Link header; JSON-LD must carry @context."""
+    media = content_type(request)
+    in_body = isinstance(body, dict) and "@context" in body
+    if media == JSON_LD:
+        if link_context(request) is not None:
+            raise BadRequestData("a JSON-LD request must not also carry a Link @context header")
+        if not in_body:
+            raise BadRequestData("a JSON-LD request body must contain @context")
+        return await _resolve(request, body["@context"])
+    if in_body:
+        raise BadRequestData("@context in a JSON body is not allowed; "
+                             "use Content-Type application/ld+json or a Link header")
+    return await context_for_read(request)
+
+
+async def context_for_items(request: Request, items: list[Any]) -> list[RequestContext]:
+    """Batch bodies: with JSON-LD each entity carries its own @context."""
+    if content_type(request) != JSON_LD:
+        shared = await context_for_body(request, {})
+        return [shared] * len(items)
+    if link_context(request) is not None:
+        raise BadRequestData("a JSON-LD request must not also carry a Link @context header")
+    contexts = []
+    for item in items:
+        if not isinstance(item, dict) or "@context" not in item:
+            raise BadRequestData("every entity of a JSON-LD batch must contain @context")
+        contexts.append(await _resolve(request, item["@context"]))
+    return contexts

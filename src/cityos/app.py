@@ -1,0 +1,80 @@
+"""Assembles the City OS: settings → store → services → HTTP app. No logic of its own."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Mount
+
+from cityos.api import batch, contexts, discovery, entities, problem, system
+from cityos.api.state import ApiState
+from cityos.broker.context_resolver import ContextResolver
+from cityos.broker.entities import EntityService
+from cityos.broker.events import InProcessBus
+from cityos.config import Settings
+from cityos.ngsild.errors import NgsiLdError
+from cityos.storage.base import EntityStore
+
+log = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings) -> EntityStore:
+    path = settings.sqlite_path
+    if path is not None:
+        from cityos.storage.sqlite.store import SqliteStore
+        return SqliteStore(path)
+    raise ValueError(f"unsupported database URL {settings.database_url!r}; "
+                     "use sqlite:///PATH")
+
+
+def build_app(settings: Settings) -> Starlette:
+    store = open_store(settings)
+    bus = InProcessBus()
+    service = EntityService(store, bus)
+    resolver = ContextResolver(base_url=settings.public_url,
+                               timeout=settings.context_fetch_timeout,
+                               max_size=settings.context_max_bytes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        if settings.demo:
+            from cityos.apps.demo.kaga import load_demo_data
+            await load_demo_data(service)
+        try:
+            yield
+        finally:
+            await bus.close()
+            await resolver.aclose()
+            await store.close()
+
+    ngsi_routes = entities.routes + batch.routes + discovery.routes + contexts.routes
+    app = Starlette(
+        routes=[Mount("/ngsi-ld/v1", routes=ngsi_routes), *system.routes],
+        exception_handlers={NgsiLdError: problem.on_ngsi_error,
+                            HTTPException: problem.on_http_error,
+                            Exception: problem.on_unexpected_error},
+        lifespan=lifespan,
+    )
+    app.state.api = ApiState(entities=service, resolver=resolver,
+                             max_body_bytes=settings.max_body_bytes)
+    app.state.resolver = resolver
+    app.state.settings = settings
+    app.state.metrics = system.RequestMetrics()
+    app.add_middleware(_metrics_middleware(app.state.metrics))
+    return app
+
+
+def _metrics_middleware(registry: system.RequestMetrics) -> type:
+    class MetricsMiddleware:
+        def __init__(self, app: system.ASGIApp) -> None:
+            self.app = registry.middleware(app)
+
+        async def __call__(self, scope: system.Scope, receive: system.Receive,
+                           send: system.Send) -> None:
+            await self.app(scope, receive, send)
+    return MetricsMiddleware

@@ -1,0 +1,239 @@
+"""The entity service: NGSI-LD entity operations over a store (ETSI GS CIM 009 §5.6, §5.7).
+
+Handlers parse requests into the internal form and call this service; the service turns
+each operation into pure mutators, lets the store apply them atomically, and publishes
+one event per changed entity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cityos.broker.events import EntityEvent, EventBus, EventKind
+from cityos.ngsild.errors import AlreadyExists, NgsiLdError, ResourceNotFound
+from cityos.ngsild.model import changes
+from cityos.ngsild.model.names import now_timestamp
+from cityos.ngsild.types import JsonObject
+from cityos.storage.base import EntityQuery, EntityStore, MutationResult, Mutator, QueryPage
+
+
+@dataclass
+class BatchResult:
+    """§5.2.16 BatchOperationResult."""
+
+    success: list[str] = field(default_factory=list)
+    errors: list[tuple[str, NgsiLdError]] = field(default_factory=list)
+
+
+def _require(entity: JsonObject | None, entity_id: str) -> JsonObject:
+    if entity is None:
+        raise ResourceNotFound(f"entity {entity_id} does not exist")
+    return entity
+
+
+def _merge_types(entity: JsonObject, new_types: list[str] | None) -> None:
+    if new_types:
+        entity["type"] = list(dict.fromkeys([*entity["type"], *new_types]))
+
+
+class EntityService:
+    def __init__(self, store: EntityStore, bus: EventBus) -> None:
+        self.store = store
+        self.bus = bus
+
+    # -- reads -------------------------------------------------------------------------
+    async def require_tenant(self, tenant: str) -> None:
+        """§4.14: reading from a tenant that was never written to is ResourceNotFound."""
+        if tenant and not await self.store.tenant_exists(tenant):
+            raise ResourceNotFound(f"tenant {tenant!r} does not exist")
+
+    async def retrieve(self, tenant: str, entity_id: str) -> JsonObject:
+        await self.require_tenant(tenant)
+        return _require(await self.store.get_entity(tenant, entity_id), entity_id)
+
+    async def query(self, tenant: str, query: EntityQuery) -> QueryPage:
+        await self.require_tenant(tenant)
+        return await self.store.query_entities(tenant, query)
+
+    # -- single-entity writes ----------------------------------------------------------
+    async def _one(self, tenant: str, entity_id: str, mutator: Mutator,
+                   kind: EventKind) -> MutationResult:
+        [result] = await self._run(tenant, [(entity_id, mutator)], kind)
+        if result.error is not None:
+            raise result.error
+        return result
+
+    async def _run(self, tenant: str, mutations: Sequence[tuple[str, Mutator]],
+                   kind: EventKind) -> list[MutationResult]:
+        results = await self.store.apply(tenant, mutations)
+        events = [EntityEvent(_event_kind(kind, r), tenant, r.entity_id, r.before, r.after)
+                  for r in results if r.ok and r.before != r.after]
+        await self.bus.publish(events)
+        return results
+
+    async def create(self, tenant: str, entity: JsonObject) -> None:
+        await self._one(tenant, entity["id"], _create_mutator(entity, now_timestamp()),
+                        "created")
+
+    async def replace(self, tenant: str, entity: JsonObject) -> None:
+        now = now_timestamp()
+
+        def mutate(old: JsonObject | None) -> JsonObject:
+            return changes.replace_entity(_require(old, entity["id"]), entity, now)
+
+        await self._one(tenant, entity["id"], mutate, "replaced")
+
+    async def merge(self, tenant: str, entity_id: str, fragment: JsonObject,
+                    types: list[str] | None = None) -> None:
+        now = now_timestamp()
+
+        def mutate(old: JsonObject | None) -> JsonObject:
+            merged = changes.merge_entity(_require(old, entity_id), fragment, now)
+            _merge_types(merged, types)
+            return merged
+
+        await self._one(tenant, entity_id, mutate, "updated")
+
+    async def append(self, tenant: str, entity_id: str, fragment: JsonObject, *,
+                     overwrite: bool,
+                     types: list[str] | None = None) -> changes.AttributeReport:
+        now = now_timestamp()
+        reports: list[changes.AttributeReport] = []
+
+        def mutate(old: JsonObject | None) -> JsonObject:
+            new, report = changes.append_attributes(_require(old, entity_id), fragment, now,
+                                                    overwrite=overwrite)
+            _merge_types(new, types)
+            reports.append(report)
+            return new
+
+        await self._one(tenant, entity_id, mutate, "updated")
+        return reports[-1]
+
+    async def update_attributes(self, tenant: str, entity_id: str,
+                                fragment: JsonObject) -> changes.AttributeReport:
+        now = now_timestamp()
+        reports: list[changes.AttributeReport] = []
+
+        def mutate(old: JsonObject | None) -> JsonObject:
+            new, report = changes.update_attributes(_require(old, entity_id), fragment, now)
+            reports.append(report)
+            return new
+
+        await self._one(tenant, entity_id, mutate, "updated")
+        return reports[-1]
+
+    async def partial_update(self, tenant: str, entity_id: str, attribute: str,
+                             patch: JsonObject) -> None:
+        now = now_timestamp()
+        await self._one(tenant, entity_id, lambda old: changes.partial_update_attribute(
+            _require(old, entity_id), attribute, patch, now), "updated")
+
+    async def replace_attribute(self, tenant: str, entity_id: str, attribute: str,
+                                instances: list[JsonObject]) -> None:
+        now = now_timestamp()
+        await self._one(tenant, entity_id, lambda old: changes.replace_attribute(
+            _require(old, entity_id), attribute, instances, now), "updated")
+
+    async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
+                               dataset_id: str | None, delete_all: bool) -> None:
+        now = now_timestamp()
+        await self.require_tenant(tenant)
+        await self._one(tenant, entity_id, lambda old: changes.delete_attribute(
+            _require(old, entity_id), attribute, dataset_id, delete_all, now), "updated")
+
+    async def delete(self, tenant: str, entity_id: str) -> None:
+        await self.require_tenant(tenant)
+
+        def mutate(old: JsonObject | None) -> None:
+            _require(old, entity_id)
+
+        await self._one(tenant, entity_id, mutate, "deleted")
+
+    # -- batch operations (§5.6.7–§5.6.10, §5.6.20) ------------------------------------
+    async def batch(self, tenant: str, mutations: Sequence[tuple[str, Mutator]],
+                    kind: EventKind) -> BatchResult:
+        outcome = BatchResult()
+        for result in await self._run(tenant, mutations, kind):
+            if result.error is None:
+                outcome.success.append(result.entity_id)
+            else:
+                outcome.errors.append((result.entity_id, result.error))
+        return outcome
+
+    async def batch_create(self, tenant: str, entities: list[JsonObject]) -> BatchResult:
+        now = now_timestamp()
+        return await self.batch(tenant, [(e["id"], _create_mutator(e, now)) for e in entities],
+                                "created")
+
+    async def batch_upsert(self, tenant: str, entities: list[JsonObject], *,
+                           replace: bool) -> tuple[BatchResult, list[str]]:
+        """Returns the outcome and the ids that were newly created (for 201 vs 204)."""
+        now = now_timestamp()
+        created: list[str] = []
+
+        def upsert(entity: JsonObject) -> Mutator:
+            def mutate(old: JsonObject | None) -> JsonObject:
+                if old is None:
+                    created.append(entity["id"])
+                    return changes.stamp_new_entity(dict(entity), now)
+                if replace:
+                    return changes.replace_entity(old, dict(entity), now)
+                new, _ = changes.append_attributes(old, entity["attrs"], now, overwrite=True)
+                _merge_types(new, entity["type"])
+                return new
+            return mutate
+
+        outcome = await self.batch(tenant, [(e["id"], upsert(e)) for e in entities], "updated")
+        return outcome, created
+
+    async def batch_update(self, tenant: str, entities: list[JsonObject], *,
+                           overwrite: bool) -> BatchResult:
+        now = now_timestamp()
+
+        def update(entity: JsonObject) -> Mutator:
+            def mutate(old: JsonObject | None) -> JsonObject:
+                new, report = changes.append_attributes(
+                    _require(old, entity["id"]), entity["attrs"], now, overwrite=overwrite)
+                _merge_types(new, entity.get("type"))
+                return new
+            return mutate
+
+        return await self.batch(tenant, [(e["id"], update(e)) for e in entities], "updated")
+
+    async def batch_merge(self, tenant: str, entities: list[JsonObject]) -> BatchResult:
+        now = now_timestamp()
+
+        def merge(entity: JsonObject) -> Mutator:
+            def mutate(old: JsonObject | None) -> JsonObject:
+                merged = changes.merge_entity(_require(old, entity["id"]), entity["attrs"], now)
+                _merge_types(merged, entity.get("type"))
+                return merged
+            return mutate
+
+        return await self.batch(tenant, [(e["id"], merge(e)) for e in entities], "updated")
+
+    async def batch_delete(self, tenant: str, entity_ids: list[str]) -> BatchResult:
+        def delete(entity_id: str) -> Mutator:
+            def mutate(old: JsonObject | None) -> None:
+                _require(old, entity_id)
+            return mutate
+
+        return await self.batch(tenant, [(i, delete(i)) for i in entity_ids], "deleted")
+
+
+def _create_mutator(entity: JsonObject, now: str) -> Mutator:
+    def mutate(old: JsonObject | None) -> JsonObject:
+        if old is not None:
+            raise AlreadyExists(f"entity {entity['id']} already exists")
+        return changes.stamp_new_entity(dict(entity), now)
+    return mutate
+
+
+def _event_kind(kind: EventKind, result: MutationResult) -> EventKind:
+    if result.after is None:
+        return "deleted"
+    if result.before is None:
+        return "created"
+    return kind

@@ -1,0 +1,133 @@
+"""Rendering internal entities for a client (ETSI GS CIM 009 §4.5.3, §4.5.4, §4.5.25, §4.15).
+
+Three representations: normalized, keyValues (a.k.a. simplified) and concise. Names are
+compacted with the request's @context; `lang` picks one string out of LanguageProperties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cityos.ngsild.model.attributes import KIND_VALUE_MEMBER
+from cityos.ngsild.model.terms import TermMapper
+from cityos.ngsild.types import JsonObject
+
+Form = Literal["normalized", "keyValues", "concise"]
+METADATA = ("observedAt", "unitCode", "datasetId", "objectType")
+ENTITY_MEMBERS = ("id", "type", "scope")
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What the client asked for. `attrs` holds attribute IRIs to keep (None = all);
+    `pick`/`omit` may also name the entity members id, type and scope (§4.21)."""
+
+    form: Form = "normalized"
+    sys_attrs: bool = False
+    attrs: frozenset[str] | None = None
+    omit: frozenset[str] = frozenset()
+    members: frozenset[str] | None = None
+    lang: str | None = None
+
+
+def render_entity(entity: JsonObject, ctx: TermMapper, opts: RenderOptions) -> JsonObject:
+    out: JsonObject = {}
+    members = opts.members
+    if _wanted_member("id", members, opts.omit):
+        out["id"] = entity["id"]
+    if _wanted_member("type", members, opts.omit):
+        types = [ctx.compact_iri(t) for t in entity["type"]]
+        out["type"] = types[0] if len(types) == 1 else types
+    if "scope" in entity and _wanted_member("scope", members, opts.omit):
+        scopes = entity["scope"]
+        out["scope"] = scopes[0] if len(scopes) == 1 else scopes
+    if opts.sys_attrs:
+        out["createdAt"] = entity["createdAt"]
+        out["modifiedAt"] = entity["modifiedAt"]
+    for iri, instances in entity["attrs"].items():
+        if (opts.attrs is not None and iri not in opts.attrs) or iri in opts.omit:
+            continue
+        rendered = [render_instance(i, ctx, opts) for i in instances]
+        out[ctx.compact_iri(iri)] = rendered[0] if len(rendered) == 1 else rendered
+    return out
+
+
+def _wanted_member(name: str, members: frozenset[str] | None, omit: frozenset[str]) -> bool:
+    return (members is None or name in members) and name not in omit
+
+
+def render_instance(instance: JsonObject, ctx: TermMapper, opts: RenderOptions) -> Any:
+    kind = instance["type"]
+    value = _client_value(instance, ctx)
+    if kind == "LanguageProperty" and opts.lang is not None:
+        return _render_language_choice(instance, ctx, opts)
+    if opts.form == "keyValues":
+        return value
+    out: JsonObject = {} if opts.form == "concise" else {"type": kind}
+    out[KIND_VALUE_MEMBER[kind]] = value
+    _add_metadata(instance, out, ctx, opts)
+    if opts.form == "concise" and kind == "Property" and len(out) == 1 \
+            and not isinstance(value, dict):
+        return value
+    return out
+
+
+def _client_value(instance: JsonObject, ctx: TermMapper) -> Any:
+    kind = instance["type"]
+    value = instance[KIND_VALUE_MEMBER[kind]]
+    if kind == "VocabProperty":
+        if isinstance(value, list):
+            return [ctx.compact_vocab_value(v) for v in value]
+        return ctx.compact_vocab_value(value)
+    return value
+
+
+def _add_metadata(instance: JsonObject, out: JsonObject, ctx: TermMapper,
+                  opts: RenderOptions) -> None:
+    for member in METADATA:
+        if member in instance:
+            out[member] = instance[member]
+    if opts.sys_attrs:
+        for member in ("createdAt", "modifiedAt"):
+            if member in instance:
+                out[member] = instance[member]
+    for sub_iri, sub in instance.get("attrs", {}).items():
+        out[ctx.compact_iri(sub_iri)] = render_instance(sub, ctx, opts)
+
+
+def pick_language(language_map: JsonObject, wanted: str) -> tuple[str, Any]:
+    """§4.15: the best entry of a languageMap for a `lang` list like "ja,en;q=0.5" or "*"."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(wanted.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, position, tag.strip()))
+    for _, _, tag in sorted(ranked):
+        if tag == "*" and language_map:
+            first = next(iter(language_map))
+            return first, language_map[first]
+        if tag in language_map:
+            return tag, language_map[tag]
+    for fallback in ("@none", "en"):
+        if fallback in language_map:
+            return fallback, language_map[fallback]
+    first = next(iter(language_map))
+    return first, language_map[first]
+
+
+def _render_language_choice(instance: JsonObject, ctx: TermMapper, opts: RenderOptions) -> Any:
+    assert opts.lang is not None
+    tag, text = pick_language(instance["languageMap"], opts.lang)
+    if opts.form == "keyValues":
+        return text
+    out: JsonObject = {} if opts.form == "concise" else {"type": "Property"}
+    out["value"] = text
+    out["lang"] = tag
+    _add_metadata(instance, out, ctx, opts)
+    return out

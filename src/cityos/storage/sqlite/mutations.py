@@ -1,0 +1,88 @@
+"""Write jobs run on the writer thread: read-modify-write of entities in one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+import orjson
+
+from cityos.ngsild.errors import NgsiLdError
+from cityos.ngsild.types import JsonObject
+from cityos.storage.base import MutationResult, Mutator
+from cityos.storage.sqlite.geo_sql import delete_entity_geo, reindex_entity_geo
+
+_SELECT = "SELECT pk, doc FROM entities WHERE tenant = ? AND id = ?"
+_INSERT = ("INSERT INTO entities (tenant, id, doc, created_at, modified_at) "
+           "VALUES (?, ?, ?, ?, ?)")
+_UPDATE = "UPDATE entities SET doc = ?, modified_at = ? WHERE pk = ?"
+_DELETE = "DELETE FROM entities WHERE pk = ?"
+_DELETE_TYPES = "DELETE FROM entity_types WHERE pk = ?"
+_INSERT_TYPE = "INSERT OR IGNORE INTO entity_types (pk, tenant, type) VALUES (?, ?, ?)"
+_INSERT_TENANT = "INSERT OR IGNORE INTO tenants (name) VALUES (?)"
+
+
+def apply_mutations(conn: sqlite3.Connection, tenant: str,
+                    mutations: Sequence[tuple[str, Mutator]]) -> list[MutationResult]:
+    """Run every mutator against the stored entity; each entity succeeds or fails alone."""
+    conn.execute(_INSERT_TENANT, (tenant,))
+    results = []
+    for entity_id, mutator in mutations:
+        conn.execute("SAVEPOINT entity")
+        try:
+            result = _apply_one(conn, tenant, entity_id, mutator)
+        except NgsiLdError as error:
+            conn.execute("ROLLBACK TO entity")
+            result = MutationResult(entity_id, None, None, error)
+        conn.execute("RELEASE entity")
+        results.append(result)
+    return results
+
+
+def _apply_one(conn: sqlite3.Connection, tenant: str, entity_id: str,
+               mutator: Mutator) -> MutationResult:
+    row = conn.execute(_SELECT, (tenant, entity_id)).fetchone()
+    before: JsonObject | None = orjson.loads(row[1]) if row else None
+    after = mutator(before)
+    if after is None:
+        if row is not None:
+            _delete(conn, row[0])
+        return MutationResult(entity_id, before, None)
+    doc = orjson.dumps(after)
+    if row is None:
+        cursor = conn.execute(_INSERT, (tenant, entity_id, doc, after["createdAt"],
+                                        after["modifiedAt"]))
+        pk = cursor.lastrowid
+        assert pk is not None
+    else:
+        pk = row[0]
+        conn.execute(_UPDATE, (doc, after["modifiedAt"], pk))
+    if before is None or before["type"] != after["type"]:
+        conn.execute(_DELETE_TYPES, (pk,))
+        conn.executemany(_INSERT_TYPE, [(pk, tenant, t) for t in after["type"]])
+    _index_geo(conn, pk, before, after)
+    return MutationResult(entity_id, before, after)
+
+
+def _geo_attributes(entity: JsonObject | None) -> dict[str, list[JsonObject]]:
+    if entity is None:
+        return {}
+    found: dict[str, list[JsonObject]] = {}
+    for iri, instances in entity["attrs"].items():
+        geometries = [i["value"] for i in instances if i["type"] == "GeoProperty"]
+        if geometries:
+            found[iri] = geometries
+    return found
+
+
+def _index_geo(conn: sqlite3.Connection, pk: int, before: JsonObject | None,
+               after: JsonObject) -> None:
+    old, new = _geo_attributes(before), _geo_attributes(after)
+    if old != new:
+        reindex_entity_geo(conn, pk, new)
+
+
+def _delete(conn: sqlite3.Connection, pk: int) -> None:
+    conn.execute(_DELETE, (pk,))
+    conn.execute(_DELETE_TYPES, (pk,))
+    delete_entity_geo(conn, pk)

@@ -1,0 +1,118 @@
+"""Read queries of the SQLite backend: filters compiled to parameterised SQL."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import orjson
+
+from cityos.ngsild.geo import distance_m, matches
+from cityos.ngsild.types import JsonObject
+from cityos.storage.base import AttributeSummary, EntityQuery, QueryPage, TypeSummary
+from cityos.storage.sqlite.geo_sql import compile_geo_prefilter
+from cityos.storage.sqlite.query_sql import compile_q, compile_scope_q, compile_types
+
+_ATTR_PATH = '$.attrs."{}"'
+
+
+def attribute_path(iri: str) -> str:
+    """JSON path of an attribute in the stored document; passed as a bound parameter."""
+    return _ATTR_PATH.format(iri.replace('"', '\\"'))
+
+
+def _where(tenant: str, query: EntityQuery) -> tuple[str, list[object]]:
+    clauses = ["e.tenant = ?"]
+    params: list[object] = [tenant]
+    if query.ids:
+        clauses.append("e.id IN (" + ",".join("?" * len(query.ids)) + ")")
+        params.extend(query.ids)
+    if query.id_pattern is not None:
+        clauses.append("regexp(?, e.id)")
+        params.append(query.id_pattern)
+    for compiled in (compile_types(query.types) if query.types is not None else None,
+                     compile_q(query.q) if query.q is not None else None,
+                     compile_scope_q(query.scope_q) if query.scope_q is not None else None):
+        if compiled is not None:
+            clauses.append(compiled[0])
+            params.extend(compiled[1])
+    if query.attrs:
+        ors = " OR ".join("json_type(e.doc, ?) IS NOT NULL" for _ in query.attrs)
+        clauses.append("(" + ors + ")")
+        params.extend(attribute_path(iri) for iri in sorted(query.attrs))
+    return " AND ".join(clauses), params
+
+
+def query_entities(conn: sqlite3.Connection, tenant: str, query: EntityQuery) -> QueryPage:
+    if query.geo is not None:
+        return _query_geo(conn, tenant, query)
+    where, params = _where(tenant, query)
+    # `where` holds only placeholders and fixed SQL; every value is in `params`.
+    page_sql = "SELECT e.doc FROM entities e WHERE " + where + " ORDER BY e.pk LIMIT ? OFFSET ?"
+    rows = conn.execute(page_sql, [*params, query.limit, query.offset]).fetchall()
+    total = None
+    if query.count:
+        count_sql = "SELECT count(*) FROM entities e WHERE " + where
+        total = conn.execute(count_sql, params).fetchone()[0]
+    return QueryPage([orjson.loads(r[0]) for r in rows], total)
+
+
+def _query_geo(conn: sqlite3.Connection, tenant: str, query: EntityQuery) -> QueryPage:
+    """R*Tree bounding boxes narrow the candidates; shapely decides exactly (§4.10)."""
+    where, params = _where(tenant, query)
+    prefilter = compile_geo_prefilter(query.geo)
+    sql = ("SELECT e.pk, g.geometry FROM entities e JOIN geo_index g ON g.pk = e.pk "
+           "WHERE " + where + " AND g.attr = ?")
+    params.append(query.geo.geoproperty_iri)
+    if prefilter is not None:
+        sql += " AND " + prefilter[0]
+        params.extend(prefilter[1])
+    hits: dict[int, float] = {}
+    for pk, geometry_text in conn.execute(sql, params):
+        geometry = orjson.loads(geometry_text)
+        if matches(query.geo, geometry):
+            distance = distance_m(query.geo, geometry) if query.geo.georel == "near" else 0.0
+            hits[pk] = min(distance, hits.get(pk, distance))
+    ordered = sorted(hits, key=lambda pk: (hits[pk], pk))
+    page = ordered[query.offset:query.offset + query.limit]
+    docs = _docs_by_pk(conn, page)
+    return QueryPage([docs[pk] for pk in page if pk in docs],
+                     len(ordered) if query.count else None)
+
+
+def _docs_by_pk(conn: sqlite3.Connection, pks: list[int]) -> dict[int, JsonObject]:
+    if not pks:
+        return {}
+    marks = ",".join("?" * len(pks))
+    rows = conn.execute("SELECT pk, doc FROM entities WHERE pk IN (" + marks + ")", pks)
+    return {pk: orjson.loads(doc) for pk, doc in rows}
+
+
+_TYPE_COUNTS = ("SELECT type, count(*) FROM entity_types WHERE tenant = ? "
+                "GROUP BY type ORDER BY type")
+_ATTRIBUTE_ROWS = (
+    "SELECT t.type, a.key, json_extract(i.value, '$.type'), count(DISTINCT e.pk) "
+    "FROM entities e JOIN entity_types t ON t.pk = e.pk, json_each(e.doc, '$.attrs') a, "
+    "json_each(a.value) i WHERE e.tenant = ? GROUP BY t.type, a.key, 3"
+)
+
+
+def type_summaries(conn: sqlite3.Connection, tenant: str) -> list[TypeSummary]:
+    summaries = {t: TypeSummary(t, n) for t, n in conn.execute(_TYPE_COUNTS, (tenant,))}
+    for type_iri, attr, kind, _ in conn.execute(_ATTRIBUTE_ROWS, (tenant,)):
+        summaries[type_iri].attributes.setdefault(attr, set()).add(kind)
+    return list(summaries.values())
+
+
+_ATTRIBUTE_COUNTS = (
+    "SELECT a.key, count(DISTINCT e.pk) FROM entities e, json_each(e.doc, '$.attrs') a "
+    "WHERE e.tenant = ? GROUP BY a.key ORDER BY a.key"
+)
+
+
+def attribute_summaries(conn: sqlite3.Connection, tenant: str) -> list[AttributeSummary]:
+    summaries = {a: AttributeSummary(a, n)
+                 for a, n in conn.execute(_ATTRIBUTE_COUNTS, (tenant,))}
+    for type_iri, attr, kind, _ in conn.execute(_ATTRIBUTE_ROWS, (tenant,)):
+        summaries[attr].kinds.add(kind)
+        summaries[attr].types.add(type_iri)
+    return list(summaries.values())

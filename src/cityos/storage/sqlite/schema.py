@@ -1,0 +1,53 @@
+"""SQLite schema and connection settings for the embedded backend."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from cityos.storage.sqlite.geo_sql import GEO_SCHEMA
+from cityos.storage.sqlite.query_sql import register_sql_functions
+
+SCHEMA_VERSION = 1  # also written as PRAGMA user_version
+
+ENTITY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entities (
+    pk INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    modified_at TEXT NOT NULL,
+    UNIQUE (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS entity_types (
+    pk INTEGER NOT NULL,
+    tenant TEXT NOT NULL,
+    type TEXT NOT NULL,
+    PRIMARY KEY (tenant, type, pk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entity_types_pk ON entity_types (pk);
+"""
+
+
+def connect(path: str, *, writer: bool) -> sqlite3.Connection:
+    """Open a connection in WAL mode. Writers commit with synchronous=NORMAL: in WAL mode a
+    committed transaction survives a process crash (SIGKILL); only an OS crash or power loss
+    can lose the last commits, which `CITYOS_SQLITE_SYNCHRONOUS=FULL` closes."""
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                           timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA mmap_size=268435456")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    if writer:
+        conn.execute("PRAGMA synchronous=NORMAL")
+    register_sql_functions(conn)
+    return conn
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(ENTITY_SCHEMA + GEO_SCHEMA)
+    conn.execute("PRAGMA user_version=1")

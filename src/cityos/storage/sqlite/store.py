@@ -1,0 +1,109 @@
+"""The embedded SQLite backend: WAL, one writer thread, reader connections per thread."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import orjson
+
+from cityos.ngsild.types import JsonObject
+from cityos.storage.base import (
+    AttributeSummary,
+    EntityQuery,
+    MutationResult,
+    Mutator,
+    QueryPage,
+    TypeSummary,
+)
+from cityos.storage.sqlite import reads
+from cityos.storage.sqlite.mutations import apply_mutations
+from cityos.storage.sqlite.schema import connect, create_schema
+from cityos.storage.sqlite.writer import WriterThread
+
+T = TypeVar("T")
+_GET = "SELECT doc FROM entities WHERE tenant = ? AND id = ?"
+
+
+class SqliteStore:
+    """EntityStore on one SQLite file. Point reads run on the event loop's own connection
+    (a primary-key lookup is microseconds); queries run on a small reader pool."""
+
+    def __init__(self, path: str, *, readers: int = 4) -> None:
+        self.path = path
+        self._readers = readers
+        self._local = threading.local()
+        self._pool: ThreadPoolExecutor | None = None
+        self._writer: WriterThread | None = None
+        self._loop_conn: sqlite3.Connection | None = None
+        self._known_tenants: set[str] = set()
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        writer_conn = connect(self.path, writer=True)
+        create_schema(writer_conn)
+        self._writer = WriterThread(writer_conn)
+        self._writer.start()
+        self._pool = ThreadPoolExecutor(self._readers, thread_name_prefix="cityos-sqlite-read")
+        self._loop_conn = connect(self.path, writer=False)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if self._loop_conn is not None:
+            self._loop_conn.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, writer=False)
+            self._local.conn = conn
+        return conn
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: work(self._reader()))
+
+    def _conn(self) -> sqlite3.Connection:
+        assert self._loop_conn is not None, "store is not open"
+        return self._loop_conn
+
+    async def tenant_exists(self, tenant: str) -> bool:
+        if tenant in self._known_tenants:
+            return True
+        row = self._conn().execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
+        if row:
+            self._known_tenants.add(tenant)
+        return row is not None
+
+    async def tenants(self) -> list[str]:
+        return [r[0] for r in self._conn().execute("SELECT name FROM tenants ORDER BY name")]
+
+    async def get_entity(self, tenant: str, entity_id: str) -> JsonObject | None:
+        row = self._conn().execute(_GET, (tenant, entity_id)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    async def query_entities(self, tenant: str, query: EntityQuery) -> QueryPage:
+        return await self._read(lambda conn: reads.query_entities(conn, tenant, query))
+
+    async def apply(self, tenant: str,
+                    mutations: Sequence[tuple[str, Mutator]]) -> list[MutationResult]:
+        assert self._writer is not None, "store is not open"
+        results: list[MutationResult] = await self._writer.submit(
+            lambda conn: apply_mutations(conn, tenant, mutations))
+        self._known_tenants.add(tenant)
+        return results
+
+    async def type_summaries(self, tenant: str) -> list[TypeSummary]:
+        return await self._read(lambda conn: reads.type_summaries(conn, tenant))
+
+    async def attribute_summaries(self, tenant: str) -> list[AttributeSummary]:
+        return await self._read(lambda conn: reads.attribute_summaries(conn, tenant))

@@ -1,0 +1,143 @@
+"""The storage contract: every backend must pass this module unchanged.
+
+Backends are listed in `store` below; the PostgreSQL backend joins the list when it lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cityos.ngsild.context import core_context
+from cityos.ngsild.errors import AlreadyExists, BadRequestData
+from cityos.ngsild.geo import parse_geo_query
+from cityos.ngsild.model import parse_entity
+from cityos.ngsild.model.changes import stamp_new_entity
+from cityos.ngsild.query import parse_q, parse_type_expression
+from cityos.ngsild.types import JsonObject
+from cityos.storage.base import EntityQuery, EntityStore
+from cityos.storage.sqlite.store import SqliteStore
+
+CTX = core_context()
+NOW = "2026-11-26T00:00:00.000000Z"
+
+
+def entity(n: int, kind: str = "Shelter", **extra: object) -> JsonObject:
+    body: dict[str, object] = {
+        "id": f"urn:ngsi-ld:{kind}:{n}", "type": kind,
+        "count": {"type": "Property", "value": n},
+        "location": {"type": "GeoProperty",
+                     "value": {"type": "Point", "coordinates": [136.30 + n * 0.01, 36.30]}},
+    }
+    body.update(extra)
+    return stamp_new_entity(parse_entity(body, CTX), NOW)
+
+
+@pytest.fixture(params=["sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EntityStore]:
+    backend: EntityStore = SqliteStore(str(tmp_path / "contract.db"))
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+def put(value: JsonObject):  # type: ignore[no-untyped-def]
+    return lambda old: value
+
+
+async def test_insert_get_roundtrip(store: EntityStore) -> None:
+    [result] = await store.apply("t", [("urn:ngsi-ld:Shelter:1", put(entity(1)))])
+    assert result.ok and result.before is None
+    assert await store.get_entity("t", "urn:ngsi-ld:Shelter:1") == entity(1)
+    assert await store.get_entity("other", "urn:ngsi-ld:Shelter:1") is None
+    assert await store.tenant_exists("t") and not await store.tenant_exists("other")
+
+
+async def test_failed_mutator_changes_nothing_and_others_proceed(store: EntityStore) -> None:
+    def refuse(old: JsonObject | None) -> JsonObject:
+        raise AlreadyExists("no")
+
+    results = await store.apply("t", [("urn:ngsi-ld:Shelter:1", refuse),
+                                      ("urn:ngsi-ld:Shelter:2", put(entity(2)))])
+    assert isinstance(results[0].error, AlreadyExists) and results[1].ok
+    assert await store.get_entity("t", "urn:ngsi-ld:Shelter:1") is None
+    assert await store.get_entity("t", "urn:ngsi-ld:Shelter:2") is not None
+
+
+async def test_concurrent_read_modify_write_loses_no_update(store: EntityStore) -> None:
+    await store.apply("t", [("urn:ngsi-ld:Shelter:1", put(entity(0)))])
+
+    def increment(old: JsonObject | None) -> JsonObject:
+        assert old is not None
+        old["attrs"][CTX.expand_term("count")][0]["value"] += 1
+        return old
+
+    await asyncio.gather(*(store.apply("t", [("urn:ngsi-ld:Shelter:1", increment)])
+                           for _ in range(200)))
+    stored = await store.get_entity("t", "urn:ngsi-ld:Shelter:1")
+    assert stored is not None
+    assert stored["attrs"][CTX.expand_term("count")][0]["value"] == 200
+
+
+async def test_delete(store: EntityStore) -> None:
+    await store.apply("t", [("urn:ngsi-ld:Shelter:1", put(entity(1)))])
+    [result] = await store.apply("t", [("urn:ngsi-ld:Shelter:1", lambda old: None)])
+    assert result.after is None and result.before is not None
+    assert await store.get_entity("t", "urn:ngsi-ld:Shelter:1") is None
+    page = await store.query_entities("t", EntityQuery(count=True))
+    assert page.total == 0
+
+
+async def test_query_filters_and_paging(store: EntityStore) -> None:
+    await store.apply("t", [(f"urn:ngsi-ld:Shelter:{n}", put(entity(n))) for n in range(10)])
+    await store.apply("t", [("urn:ngsi-ld:Park:1", put(entity(1, "Park")))])
+    types = parse_type_expression("Shelter", CTX.expand_term)
+    q = parse_q("count>=5", CTX.expand_term)
+    page = await store.query_entities("t", EntityQuery(types=types, q=q, count=True, limit=3))
+    assert page.total == 5
+    assert [e["id"] for e in page.entities] == [f"urn:ngsi-ld:Shelter:{n}" for n in (5, 6, 7)]
+    page2 = await store.query_entities("t", EntityQuery(types=types, q=q, limit=3, offset=3))
+    assert [e["id"] for e in page2.entities] == ["urn:ngsi-ld:Shelter:8", "urn:ngsi-ld:Shelter:9"]
+    by_id = await store.query_entities("t", EntityQuery(ids=("urn:ngsi-ld:Park:1",)))
+    assert [e["id"] for e in by_id.entities] == ["urn:ngsi-ld:Park:1"]
+    pattern = await store.query_entities("t", EntityQuery(id_pattern=r"Shelter:[12]$",
+                                                          count=True))
+    assert pattern.total == 2
+
+
+async def test_geo_query_is_exact(store: EntityStore) -> None:
+    await store.apply("t", [(f"urn:ngsi-ld:Shelter:{n}", put(entity(n))) for n in range(10)])
+    geo = parse_geo_query("near;maxDistance==2000", "Point", "[136.30,36.30]", None,
+                          CTX.expand_term)
+    page = await store.query_entities("t", EntityQuery(geo=geo, count=True))
+    # 0.01° of longitude at 36.3° N is about 897 m: entities 0, 1 and 2 are within 2 km.
+    assert page.total == 3
+    assert [e["id"][-1] for e in page.entities] == ["0", "1", "2"]
+
+
+async def test_geo_index_follows_updates(store: EntityStore) -> None:
+    await store.apply("t", [("urn:ngsi-ld:Shelter:1", put(entity(1)))])
+    await store.apply("t", [("urn:ngsi-ld:Shelter:1", put(entity(50)))])
+    near_old = parse_geo_query("near;maxDistance==100", "Point", "[136.31,36.30]", None,
+                               CTX.expand_term)
+    assert (await store.query_entities("t", EntityQuery(geo=near_old, count=True))).total == 0
+
+
+async def test_summaries(store: EntityStore) -> None:
+    await store.apply("t", [(f"urn:ngsi-ld:Shelter:{n}", put(entity(n))) for n in range(3)])
+    [summary] = await store.type_summaries("t")
+    assert summary.entity_count == 3
+    assert summary.attributes[CTX.expand_term("location")] == {"GeoProperty"}
+    attrs = {a.attribute_iri: a for a in await store.attribute_summaries("t")}
+    assert attrs[CTX.expand_term("count")].count == 3
+
+
+def test_bad_entity_is_rejected_before_storage() -> None:
+    with pytest.raises(BadRequestData):
+        parse_entity({"id": "urn:x:1", "type": "T", "a": {"type": "Relationship",
+                                                          "object": "not a uri"}}, CTX)
