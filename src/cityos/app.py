@@ -37,7 +37,8 @@ def build_app(settings: Settings) -> Starlette:
     service = EntityService(store, bus)
     resolver = ContextResolver(base_url=settings.public_url,
                                timeout=settings.context_fetch_timeout,
-                               max_size=settings.context_max_bytes)
+                               max_size=settings.context_max_bytes,
+                               mirrors=settings.context_mirror_map)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -65,16 +66,16 @@ def build_app(settings: Settings) -> Starlette:
     app.state.resolver = resolver
     app.state.settings = settings
     app.state.metrics = system.RequestMetrics()
-    app.add_middleware(_metrics_middleware(app.state.metrics))
+    app.add_middleware(_outer_middleware(app.state.metrics))
     return app
 
 
-def _metrics_middleware(registry: system.RequestMetrics) -> type:
-    class MetricsMiddleware:
+def _outer_middleware(registry: system.RequestMetrics) -> type:
+    class OuterMiddleware:
         def __init__(self, app: system.ASGIApp) -> None:
-            self.app = registry.middleware(app)
+            self.app = system.strip_trailing_slash(registry.middleware(app))
 
         async def __call__(self, scope: system.Scope, receive: system.Receive,
                            send: system.Send) -> None:
             await self.app(scope, receive, send)
-    return MetricsMiddleware
+    return OuterMiddleware

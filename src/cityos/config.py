@@ -28,6 +28,10 @@ class Settings:
         "doc": "Seconds to wait for a remote @context before answering 503."})
     context_max_bytes: int = field(default=1_048_576, metadata={
         "doc": "Largest remote @context document accepted, in bytes."})
+    context_mirrors: str = field(default="", metadata={
+        "doc": "Serve remote @contexts from a local mirror: comma-separated "
+               "PREFIX=LOCAL_PREFIX pairs, e.g. https://example.org/ctx/=http://127.0.0.1:8099/"
+               ". Requests keep the original URL."})
     demo: bool = field(default=False, metadata={
         "doc": "Load the Kaga demo data (shelters) at start if the database is empty."})
     log_level: str = field(default="info", metadata={"doc": "debug, info, warning or error."})
@@ -37,6 +41,11 @@ class Settings:
         if self.database_url.startswith("sqlite:///"):
             return self.database_url.removeprefix("sqlite:///")
         return None
+
+    @property
+    def context_mirror_map(self) -> dict[str, str]:
+        pairs = [p.split("=", 1) for p in self.context_mirrors.split(",") if "=" in p]
+        return {prefix.strip(): local.strip() for prefix, local in pairs}
 
     @property
     def public_url(self) -> str:

@@ -154,7 +154,7 @@ async def test_oversize(server: ContextServer, content_length: bool) -> None:
 async def test_fetch_failures(server: ContextServer, resolver: ContextResolver) -> None:
     with pytest.raises(LdContextNotAvailable, match="HTTP 404"):
         await resolver.resolve(server.url("/missing.jsonld"))
-    with pytest.raises(LdContextNotAvailable, match="not valid JSON"):
+    with pytest.raises(BadRequestData, match="not valid JSON"):
         await resolver.resolve(server.serve("/broken.jsonld", b"{not json"))
     with pytest.raises(BadRequestData, match="@context member"):
         await resolver.resolve(server.serve("/bare.jsonld", {"Vehicle": "https://e.org/V"}))
@@ -229,8 +229,9 @@ async def test_hosted_contexts(server: ContextServer, resolver: ContextResolver)
 
 
 async def test_add_rejects_invalid_documents(resolver: ContextResolver) -> None:
-    for document in ({"Vehicle": "https://example.org/V"}, [], {"@context": 5},
-                     {"@context": {"a": 3}}):
+    invalid: list[Any] = [{"Vehicle": "https://example.org/V"}, [], {"@context": 5},
+                          {"@context": {"a": 3}}]
+    for document in invalid:
         with pytest.raises(BadRequestData):
             await resolver.add(document)
     assert resolver.list(kind="Hosted") == []
@@ -307,3 +308,15 @@ async def test_persistence_hook(server: ContextServer) -> None:
     assert local_id not in store.entries
     assert ctx.expand_term("nothing") == DEFAULT_CONTEXT_VOCAB + "nothing"
     await second.aclose()
+
+
+async def test_cached_and_implicit_entries_are_bounded() -> None:
+    resolver = ContextResolver(BASE, max_entries=2)
+    contexts = [{f"t{i}": f"https://example.org/t{i}"} for i in range(3)]
+    for context in contexts:
+        await resolver.resolve(context)
+    await resolver.resolve(contexts[1])
+    await resolver.resolve({"t3": "https://example.org/t3"})
+    kept = [resolver.get(url.rsplit("/", 1)[1]) for url in resolver.list(kind="ImplicitlyCreated")]
+    assert kept == [{"@context": contexts[1]}, {"@context": {"t3": "https://example.org/t3"}}]
+    await resolver.aclose()

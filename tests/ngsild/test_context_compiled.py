@@ -220,7 +220,7 @@ def test_remote_cycle_is_rejected() -> None:
 
 
 def test_remote_depth_is_bounded() -> None:
-    docs = {f"https://c/{i}": {"@context": f"https://c/{i + 1}"} for i in range(30)}
+    docs: dict[str, Any] = {f"https://c/{i}": {"@context": f"https://c/{i + 1}"} for i in range(30)}
     docs["https://c/30"] = {"@context": {}}
     with pytest.raises(BadRequestData, match="deeper than 16"):
         compile_context("https://c/0", documents=docs)
@@ -257,6 +257,8 @@ def test_old_core_context_urls_map_to_the_shipped_core() -> None:
     ({"a": {"@id": "https://example.org/a", "@protected": "yes"}}, "@protected"),
     ({"@vocab": 5}, "@vocab"),
     ({"": "https://example.org/empty"}, "empty term"),
+    ({"a": {"@id": "https://example.org/a", "@context": {"value": "https://e.org/v"}}},
+     "scoped @context"),
 ])
 def test_invalid_contexts(context: Any, message: str) -> None:
     with pytest.raises(BadRequestData, match=message):

@@ -70,6 +70,7 @@ INVALID: list[tuple[Any, str]] = [
     ({"type": "Point", "coordinates": [1, math.nan]}, "coordinates[1]: expected a finite"),
     ({"type": "Point", "coordinates": [math.inf, 1]}, "coordinates[0]: expected a finite"),
     ({"type": "Point", "coordinates": [1, 2, math.inf]}, "coordinates[2]: expected a finite"),
+    ({"type": "Point", "coordinates": [1, 2, 10**30]}, "coordinates[2]: number 1000"),
     ({"type": "Point", "coordinates": [180.5, 2]}, "longitude 180.5 is outside [-180, 180]"),
     ({"type": "Point", "coordinates": [36.3, 136.3]}, "latitude 136.3 is outside [-90, 90]"),
     ({"type": "MultiPoint", "coordinates": []}, "at least 1 positions"),

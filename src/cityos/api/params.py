@@ -63,11 +63,9 @@ def render_options(params: Mapping[str, str], ctx: TermMapper) -> RenderOptions:
 
 
 def _names(text: str, ctx: TermMapper, *, allow_members: bool) -> list[str]:
-    names = parse_attribute_list(text, ctx.expand_term)
-    out = []
-    for raw, iri in names:
-        out.append(raw if allow_members and raw in ENTITY_MEMBER_NAMES else iri)
-    return out
+    selectors = parse_attribute_list(text, ctx.expand_term)
+    return [s.name if allow_members or s.name not in ENTITY_MEMBER_NAMES
+            else ctx.expand_term(s.name) for s in selectors]
 
 
 def _selection(params: Mapping[str, str],

@@ -69,3 +69,19 @@ async def metrics(request: Request) -> Response:
 
 
 routes = [Route("/health", health, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
+
+
+def strip_trailing_slash(app: ASGIApp) -> ASGIApp:
+    """`/ngsi-ld/v1/entities/` and `/ngsi-ld/v1/entities` are the same resource; clients
+    (and the ETSI test suite) use both."""
+
+    async def normalised(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if len(path) > 1 and path.endswith("/"):
+                scope = dict(scope)
+                scope["path"] = path.rstrip("/") or "/"
+                scope["raw_path"] = scope["path"].encode()
+        await app(scope, receive, send)
+
+    return normalised

@@ -4,10 +4,10 @@ A request names its @context in the Link header or the body's "@context" (§5.5.
 URL, an object, or an array mixing both. :class:`ContextResolver` compiles it once: remote
 @contexts are fetched over http(s) within time and size bounds, nested references are followed
 with cycle detection and a depth bound, results sit in an LRU cache. Core @context URLs (any
-version) are never fetched. The resolver also keeps the store behind the JSON-LD @context API
-(§5.13, §6.30, §6.31): "Hosted" (added by clients, §5.13.2), "Cached" (downloaded copies) and
-"ImplicitlyCreated" (made from inline request @contexts) entries, which can be listed
-(§5.13.3), served (§5.13.4) and deleted or reloaded (§5.13.5); a ContextStore may persist them.
+version) are never fetched; unavailable ones raise LdContextNotAvailable, invalid ones
+BadRequestData (§5.5.6). It also keeps the store behind the @context API (§5.13): "Hosted"
+(added by clients, §5.13.2), "Cached" (downloaded) and "ImplicitlyCreated" (inline request
+@contexts) entries, listed (§5.13.3), served (§5.13.4), deleted or reloaded (§5.13.5).
 """
 
 from __future__ import annotations
@@ -122,12 +122,16 @@ class ContextResolver:
     def __init__(self, base_url: str, *, timeout: float = 5.0, max_size: int = 1 << 20,
                  cache_size: int = 256, max_entries: int = 1024, max_depth: int = MAX_DEPTH,
                  client: httpx.AsyncClient | None = None, store: ContextStore | None = None,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = _now,
+                 mirrors: dict[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout, self.max_size = timeout, max_size
         self._cache_size, self._max_entries, self._max_depth = cache_size, max_entries, max_depth
         self._client, self._owns_client = client, client is None
         self._store, self._clock = store, clock
+        # URL prefix → local prefix: remote @contexts served from a local mirror (offline
+        # or air-gapped deployments). The @context keeps its original URL everywhere else.
+        self._mirrors = dict(mirrors or {})
         self._entries: dict[str, ContextEntry] = {}
         self._by_url: dict[str, str] = {}
         self._inline: dict[bytes, str] = {}
@@ -230,6 +234,7 @@ class ContextResolver:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise BadRequestData(f"Invalid @context: {url!r} is not an http(s) URL")
+        url = self._mirrored(url)
         if self._client is None:
             self._client = httpx.AsyncClient(follow_redirects=True, max_redirects=5)
         body = bytearray()
@@ -255,12 +260,18 @@ class ContextResolver:
             raise LdContextNotAvailable(f"Fetching @context {url} failed: {exc}") from exc
         try:
             document = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise LdContextNotAvailable(f"The @context at {url} is not valid JSON") from exc
+        except orjson.JSONDecodeError as exc:  # available but invalid (§5.5.6)
+            raise BadRequestData(f"Invalid @context: {url} is not valid JSON") from exc
         if not isinstance(document, dict) or "@context" not in document:
             raise BadRequestData(f"Invalid @context: the document at {url} is not a JSON "
                                  f"object with an @context member")
         return document
+
+    def _mirrored(self, url: str) -> str:
+        for prefix, local in self._mirrors.items():
+            if url.startswith(prefix):
+                return local + url[len(prefix):]
+        return url
 
     # -- the @context store (§5.13) --------------------------------------------------------
 

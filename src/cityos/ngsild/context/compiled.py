@@ -1,12 +1,12 @@
-"""Compiled JSON-LD @contexts: O(1) term <-> IRI lookups (ETSI GS CIM 009 §5.5.7, annex B).
+"""Compiled JSON-LD @contexts: O(1) term <-> IRI lookups (ETSI GS CIM 009 §4.4, §5.5.7).
 
 NGSI-LD terms (Entity types, Attribute names, VocabProperty values) are expanded to IRIs on
 the way in and compacted back on the way out. Rather than running a JSON-LD processor per
 request, each @context is compiled once into dictionaries; expansion and compaction are then
 dictionary lookups, with small bounded caches for the compact-IRI and default-vocabulary cases.
 
-Precedence (§5.5.7 and §5.5.5): the Core @context is implicitly present and is treated as if it
-were in the last position of the @context array, so it always takes precedence: user
+Precedence (§4.4, §5.5.5, §5.5.7): the Core @context is implicitly present and is treated as if
+it were in the last position of the @context array, so it has absolute precedence: user
 @contexts cannot change the meaning of Core terms, and the Core "@vocab" (the default context
 ``https://uri.etsi.org/ngsi-ld/default-context/``) is the one in force for unknown terms. The
 Core @context is also present while user @contexts are processed, so their term definitions
@@ -220,7 +220,7 @@ class _WithCoreDocuments(Mapping[str, Any]):
 
 @cache
 def _core_processor() -> ContextProcessor:
-    processor = ContextProcessor({})
+    processor = ContextProcessor({}, allow_scoped_contexts=True)
     processor.apply(core_context_value())
     return processor
 

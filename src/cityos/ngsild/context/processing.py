@@ -1,4 +1,4 @@
-"""Context processing: turning @context values into term definitions (ETSI GS CIM 009 §5.5.7).
+"""Context processing: @context values into term definitions (ETSI GS CIM 009 §4.4, §5.5.7).
 
 This is the subset of the JSON-LD 1.1 Context Processing Algorithm (JSON-LD 1.1 API §4.1,
 §4.2) an NGSI-LD broker needs: term definitions (simple and expanded), compact IRIs,
@@ -6,8 +6,10 @@ This is the subset of the JSON-LD 1.1 Context Processing Algorithm (JSON-LD 1.1 
 performs I/O: remote @context documents are looked up in a mapping of URL to document that
 the caller (the broker's context resolver) has fetched beforehand.
 
-Term-scoped contexts ("@context" inside a term definition) are recorded, not applied, and
-"@base" is accepted but not used (NGSI-LD terms are never document-relative).
+User @contexts shall not contain JSON-LD scoped contexts (§5.5.7): a term definition with an
+"@context" is rejected with BadRequestData unless `allow_scoped_contexts` is set (for the Core
+@context, whose scoped contexts are recorded, not applied). "@base" is accepted but not used
+(NGSI-LD terms are never document-relative).
 """
 
 from __future__ import annotations
@@ -68,8 +70,10 @@ class ContextProcessor:
                  initial_vocab: str | None = None,
                  overridable: frozenset[str] = frozenset(),
                  skip_url: Callable[[str], bool] = lambda _url: False,
-                 max_depth: int = MAX_DEPTH, max_terms: int = MAX_TERMS) -> None:
+                 max_depth: int = MAX_DEPTH, max_terms: int = MAX_TERMS,
+                 allow_scoped_contexts: bool = False) -> None:
         self._documents = documents
+        self._allow_scoped = allow_scoped_contexts
         self._initial_terms = dict(initial_terms or {})
         self._initial_vocab = initial_vocab
         self._overridable = overridable
@@ -144,6 +148,7 @@ class ContextProcessor:
                 raise invalid(f"{flag} must be true or false")
         if "@base" in local and not isinstance(local["@base"], str | None):
             raise invalid("@base must be a string or null")
+        self._protected_default = bool(local.get("@protected", False))
         if "@vocab" in local:
             self._set_vocab(local["@vocab"], local)
         if "@language" in local:
@@ -154,7 +159,6 @@ class ContextProcessor:
             if local["@direction"] not in ("ltr", "rtl", None):
                 raise invalid("@direction must be \"ltr\", \"rtl\" or null")
             self.direction = local["@direction"]
-        self._protected_default = bool(local.get("@protected", False))
         defined: dict[str, bool] = {}
         for term in local:
             if term not in _CONTEXT_LEVEL_KEYS:
@@ -213,6 +217,9 @@ class ContextProcessor:
         unknown = set(value) - TERM_DEFINITION_KEYS
         if unknown:
             raise invalid(f"term '{term}' has unsupported keys {sorted(unknown)}")
+        if "@context" in value and not self._allow_scoped:
+            raise invalid(f"term '{term}' has a scoped @context; user @contexts shall not "
+                          f"contain JSON-LD scoped contexts (ETSI GS CIM 009 §5.5.7)")
         definition = self._build(local, term, value, defined, simple)
         if previous is not None and previous.protected and term not in self._overridable:
             if definition is None or not previous.same_meaning(definition):

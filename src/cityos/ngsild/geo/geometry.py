@@ -56,6 +56,7 @@ GEOMETRY_TYPES: Final = QUERY_GEOMETRY_TYPES | {"GeometryCollection"}
 
 MAX_POSITIONS: Final = 100_000
 MAX_COLLECTION_MEMBERS: Final = 1_000
+_MAX_EXACT_INT: Final = 2**53
 
 # Depth of the `coordinates` array per type: 0 = a position, 1 = a list of positions, ...
 _DEPTH: Final = {
@@ -100,6 +101,8 @@ def _fail(where: str, problem: str) -> _Invalid:
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(where, f"expected a number, got {type(value).__name__} {value!r}")
+    if isinstance(value, int) and abs(value) > _MAX_EXACT_INT:
+        raise _fail(where, f"number {value} is out of range")
     as_float = float(value)
     if not math.isfinite(as_float):
         raise _fail(where, f"expected a finite number, got {value!r}")

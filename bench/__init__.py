@@ -1,0 +1,1 @@
+"""Reproducible performance benchmarks of the City OS (see docs/benchmarks.md)."""

@@ -1,0 +1,63 @@
+"""Sequential latency measurement of HTTP queries and of their raw-SQL baselines."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from bench import common
+
+HTTP_MAX_N = 300
+HTTP_MAX_S = 6.0
+SQL_MAX_N = 300
+SQL_MAX_S = 4.0
+
+
+def http_latency(client: common.Client, paths: list[str]) -> dict[str, Any]:
+    """GET each path in turn (round robin), one request at a time."""
+    state = {"i": 0, "results_count": [], "bytes": 0}
+    errors: list[str] = []
+
+    def one() -> None:
+        path = paths[state["i"] % len(paths)]
+        state["i"] += 1
+        status, headers, body = client.request("GET", path)
+        if status != 200:
+            errors.append(f"{status} {path} {body[:200]!r}")
+        if "ngsild-results-count" in headers:
+            state["results_count"].append(int(headers["ngsild-results-count"]))
+        state["bytes"] += len(body)
+
+    samples = common.timed_samples(one, max_n=HTTP_MAX_N, max_seconds=HTTP_MAX_S)
+    summary = common.latency_summary(samples)
+    counts: list[int] = state["results_count"]
+    if counts:
+        summary["mean_results_count"] = round(sum(counts) / len(counts), 1)
+    if errors:
+        summary["errors"] = len(errors)
+        summary["first_error"] = errors[0]
+    return summary
+
+
+def sql_latency(conn: sqlite3.Connection,
+                work: Callable[[sqlite3.Connection, int], object]) -> dict[str, Any]:
+    """Run `work(conn, i)` with i = 0, 1, 2, … one call at a time."""
+    state = {"i": 0}
+
+    def one() -> None:
+        work(conn, state["i"])
+        state["i"] += 1
+
+    return common.latency_summary(
+        common.timed_samples(one, max_n=SQL_MAX_N, max_seconds=SQL_MAX_S))
+
+
+def verdict(measured_p95: float, target_ms: float, baseline_p95: float) -> dict[str, Any]:
+    return {
+        "target_p95_ms": target_ms,
+        "measured_p95_ms": measured_p95,
+        "meets_target": measured_p95 <= target_ms,
+        "baseline_p95_ms": baseline_p95,
+        "ratio_p95": common.ratio(measured_p95, baseline_p95),
+    }

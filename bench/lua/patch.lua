@@ -1,0 +1,19 @@
+-- PATCH /ngsi-ld/v1/entities/{id}/attrs on a random one of N pre-created entities.
+-- Environment: BENCH_ENTITIES (count), BENCH_PREFIX (id prefix; ids are PREFIX..%06d).
+dofile("report.lua")
+
+local n = tonumber(os.getenv("BENCH_ENTITIES") or "1000")
+local prefix = os.getenv("BENCH_PREFIX") or "urn:ngsi-ld:Sensor:kaga-"
+local headers = { ["Content-Type"] = "application/json" }
+local counter = 0
+
+function init(args)
+  math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000))
+end
+
+function request()
+  counter = counter + 1
+  local id = prefix .. string.format("%06d", math.random(0, n - 1))
+  local body = '{"count":{"type":"Property","value":' .. counter .. '}}'
+  return wrk.format("PATCH", "/ngsi-ld/v1/entities/" .. id .. "/attrs", headers, body)
+end
