@@ -16,22 +16,21 @@ SQL_MAX_S = 4.0
 
 def http_latency(client: common.Client, paths: list[str]) -> dict[str, Any]:
     """GET each path in turn (round robin), one request at a time."""
-    state = {"i": 0, "results_count": [], "bytes": 0}
+    sent = [0]
+    counts: list[int] = []
     errors: list[str] = []
 
     def one() -> None:
-        path = paths[state["i"] % len(paths)]
-        state["i"] += 1
+        path = paths[sent[0] % len(paths)]
+        sent[0] += 1
         status, headers, body = client.request("GET", path)
         if status != 200:
             errors.append(f"{status} {path} {body[:200]!r}")
         if "ngsild-results-count" in headers:
-            state["results_count"].append(int(headers["ngsild-results-count"]))
-        state["bytes"] += len(body)
+            counts.append(int(headers["ngsild-results-count"]))
 
     samples = common.timed_samples(one, max_n=HTTP_MAX_N, max_seconds=HTTP_MAX_S)
     summary = common.latency_summary(samples)
-    counts: list[int] = state["results_count"]
     if counts:
         summary["mean_results_count"] = round(sum(counts) / len(counts), 1)
     if errors:

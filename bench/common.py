@@ -210,15 +210,18 @@ def cityos_command(port: int, db_path: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def cityos_server(workdir: Path | None = None,
-                  wrap: Sequence[str] = ()) -> Iterator[Server]:
-    """Start `cityos serve` on a fresh SQLite file in a temporary directory; stop it and
-    delete the directory afterwards. `wrap` prefixes the command (e.g. a profiler)."""
+def cityos_server(workdir: Path | None = None, wrap: Sequence[str] = (),
+                  db_source: Path | None = None) -> Iterator[Server]:
+    """Start `cityos serve` on a fresh SQLite file (or a copy of `db_source`) in a temporary
+    directory; stop it and delete the directory afterwards. `wrap` prefixes the command
+    (e.g. a profiler)."""
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cityos-b-")))
         port = free_port()
         db_path = workdir / "bench.db"
+        if db_source is not None:
+            copy_db(db_source, db_path)
         log_path = workdir / "server.log"
         env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false"}
         log = stack.enter_context(log_path.open("wb"))
@@ -395,3 +398,50 @@ def emit(result: Json) -> None:
 
 def json_loads(raw: str | bytes) -> Any:
     return json.loads(raw)
+
+
+def copy_db(source: Path, target: Path) -> None:
+    """Copy an SQLite file with its WAL side files, if any."""
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(str(source) + suffix)
+        if src.exists():
+            shutil.copyfile(src, Path(str(target) + suffix))
+
+
+# ------------------------------------------------------------------ shared large dataset
+
+LARGE_N = int(os.environ.get("BENCH_LARGE_ENTITIES", "100000"))
+_DATASETS: dict[int, Path] = {}
+_DATASET_DIR: tempfile.TemporaryDirectory[str] | None = None
+
+
+def _dataset_dir() -> Path:
+    global _DATASET_DIR
+    if _DATASET_DIR is None:
+        _DATASET_DIR = tempfile.TemporaryDirectory(prefix="cityos-bench-data-")
+    return Path(_DATASET_DIR.name)
+
+
+def register_dataset(n: int, db_path: Path) -> None:
+    """Keep a copy of a database holding entities 0..n-1 (make_entity) for later scenarios
+    of the same process (bench.run_all loads the 100,000 entities once)."""
+    target = _dataset_dir() / f"kaga-{n}.db"
+    copy_db(db_path, target)
+    _DATASETS[n] = target
+
+
+def dataset(n: int) -> tuple[Path, float | None]:
+    """A database with entities 0..n-1, loaded through the batch upsert endpoint unless this
+    process already has one; returns its path and the load seconds (None when reused)."""
+    if n in _DATASETS:
+        return _DATASETS[n], None
+    with cityos_server() as server:
+        _, seconds = load_entities(server.port, n)
+        stop_server(server)
+        assert server.db_path is not None
+        register_dataset(n, server.db_path)
+    return _DATASETS[n], seconds
+
+
+def stop_server(server: Server) -> None:
+    _stop(server.process)

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi as schemathesis_asgi
@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 
 from cityos.api import openapi
 from cityos.app import build_app
+from cityos.broker import context_resolver
 from cityos.config import load_settings
 
 API = "/ngsi-ld/v1"
@@ -41,14 +42,31 @@ def _offline(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json=REMOTE_CONTEXT)
 
 
+class OfflineHttpx:
+    """Stands in for the httpx module inside the @context resolver: its clients never leave
+    the process, however often the app restarts and recreates them."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(httpx, name)
+
+    @staticmethod
+    def AsyncClient(**kwargs: Any) -> httpx.AsyncClient:  # noqa: N802 - mirrors httpx
+        return httpx.AsyncClient(transport=httpx.MockTransport(_offline), **kwargs)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline_contexts() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(context_resolver, "httpx", OfflineHttpx())
+        yield
+
+
 def fuzz_app(database: Path) -> Starlette:
     settings_ = load_settings({"database_url": f"sqlite:///{database}",
                                "max_body_bytes": 262_144}, environ={})
     app = build_app(settings_)
     if not any(getattr(route, "path", None) == "/openapi.json" for route in app.router.routes):
         app.router.routes.extend(openapi.routes)
-    # The resolver builds its own HTTP client on first use; give it an in-process one.
-    app.state.resolver._client = httpx.AsyncClient(transport=httpx.MockTransport(_offline))
     return app
 
 
@@ -63,7 +81,8 @@ def shelter(entity_id: str = SHELTER_ID) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def asgi_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A requests-style session that reaches the app in-process (lifespan started)."""
+    """A requests-style session that reaches the app in-process. The schemathesis plugin
+    ends the app's lifespan after each test; the session starts it again on the next call."""
     application = fuzz_app(tmp_path_factory.mktemp("fuzz") / "cityos.db")
     with schemathesis_asgi.get_client(application) as session:
         served = session.get("/openapi.json")
@@ -79,8 +98,8 @@ schema = schemathesis.openapi.from_dict(openapi.openapi_document())
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 def test_no_server_error(case: Any, asgi_session: Any) -> None:
     response = case.call(session=asgi_session, base_url=BASE_URL)
     STATUSES[response.status_code] += 1

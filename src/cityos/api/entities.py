@@ -41,11 +41,9 @@ def render_payload(request: Request, entities: list[JsonObject], ctx: RequestCon
     if accept != media.GEO_JSON:
         return rendered[0] if single else rendered
     geometry = request.query_params.get("geometryProperty", "location")
-    context = ctx.reference
     if single:
-        feature = entity_to_feature(rendered[0], geometry)
-        return feature
-    return entities_to_feature_collection(rendered, geometry, context)
+        return entity_to_feature(rendered[0], geometry, ctx.reference)
+    return entities_to_feature_collection(rendered, geometry, ctx.reference)
 
 
 def _types_in(body: object, ctx: RequestContext) -> list[str] | None:

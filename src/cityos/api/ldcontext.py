@@ -10,7 +10,7 @@ from starlette.requests import Request
 from cityos.api.negotiation import JSON_LD, content_type, link_context
 from cityos.broker.context_resolver import ContextResolver
 from cityos.ngsild.context import CORE_CONTEXT_URL, CompiledContext
-from cityos.ngsild.errors import BadRequestData
+from cityos.ngsild.errors import BadRequestData, InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,9 @@ async def context_for_read(request: Request) -> RequestContext:
 async def context_for_body(request: Request, body: Any) -> RequestContext:
     """Requests with a body: JSON takes the Link header; JSON-LD must carry @context."""
     media = content_type(request)
-    in_body = isinstance(body, dict) and "@context" in body
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    in_body = "@context" in body
     if media == JSON_LD:
         if link_context(request) is not None:
             raise BadRequestData("a JSON-LD request must not also carry a Link @context header")

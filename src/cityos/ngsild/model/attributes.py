@@ -36,7 +36,7 @@ GEOMETRY_TYPES = frozenset({"Point", "LineString", "Polygon", "MultiPoint", "Mul
 INSTANCE_MEMBERS = frozenset({"type", "value", "object", "languageMap", "vocab", "json",
                               "valueList", "objectList", "observedAt", "unitCode", "datasetId",
                               "objectType", "createdAt", "modifiedAt", "instanceId", "lang",
-                              "@context", "deletedAt", "previousValue", "previousObject",
+                              "deletedAt", "previousValue", "previousObject",
                               "previousLanguageMap", "previousVocab", "previousJson",
                               "previousValueList", "previousObjectList"})
 SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt", "instanceId", "deletedAt", "lang",

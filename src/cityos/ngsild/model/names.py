@@ -22,8 +22,21 @@ RESERVED_ATTRIBUTE_NAMES = frozenset({"id", "type", "scope", "@context", "create
 MAX_NAME_LENGTH = 1024
 
 
+# Characters that render as nothing or reorder text: an id holding them looks like another
+# id (spoofing), so they are refused (§4.6.2 asks for valid URIs; RFC 3987 excludes these).
+_INVISIBLE = re.compile("[\u00ad\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
+                        "\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0"
+                        "\ufdd0-\ufdef\ufff0-\uffff\U000e0000-\U000e0fff"
+                        "\ud800-\udfff]")
+
+
+def _has_noncharacter(value: str) -> bool:
+    return any((ord(ch) & 0xFFFE) == 0xFFFE for ch in value if ord(ch) > 0xFFFF)
+
+
 def is_uri(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= 4096 and _URI.match(value) is not None
+    return (isinstance(value, str) and len(value) <= 4096 and _URI.match(value) is not None
+            and _INVISIBLE.search(value) is None and not _has_noncharacter(value))
 
 
 def require_uri(value: object, what: str) -> str:
@@ -34,21 +47,26 @@ def require_uri(value: object, what: str) -> str:
     return value
 
 
-def require_attribute_name(name: object) -> str:
-    """§4.6.2: an attribute name is a non-empty term or IRI without forbidden characters."""
+def _require_name(name: object, what: str) -> str:
     if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
-        raise BadRequestData(f"invalid attribute name {name!r}"[:300])
-    if _FORBIDDEN_NAME_CHARS.search(name):
-        raise BadRequestData(f"attribute name {name!r} contains a forbidden character"[:300])
+        raise BadRequestData(f"invalid {what} {name!r}"[:300])
+    if _FORBIDDEN_NAME_CHARS.search(name) or _INVISIBLE.search(name):
+        raise BadRequestData(f"{what} {name!r} contains a forbidden character"[:300])
+    if name in RESERVED_ATTRIBUTE_NAMES or name.startswith("@"):
+        raise BadRequestData(f"{name!r} is a reserved NGSI-LD term and cannot be "
+                             f"used as {what}"[:300])
     return name
+
+
+def require_attribute_name(name: object) -> str:
+    """§4.6.2: an attribute name is a non-empty term or IRI without forbidden characters,
+    and not one of the core terms the information model itself uses (§4.5)."""
+    return _require_name(name, "attribute name")
 
 
 def require_type_name(name: object) -> str:
-    if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
-        raise BadRequestData(f"invalid entity type {name!r}"[:300])
-    if _FORBIDDEN_NAME_CHARS.search(name):
-        raise BadRequestData(f"entity type {name!r} contains a forbidden character"[:300])
-    return name
+    """§4.6.2 applies to entity type names as to attribute names."""
+    return _require_name(name, "entity type")
 
 
 def parse_datetime(value: object, what: str) -> datetime:

@@ -64,6 +64,8 @@ def render_instance(instance: JsonObject, ctx: TermMapper, opts: RenderOptions) 
         return _render_language_choice(instance, ctx, opts)
     if opts.form == "keyValues":
         return value
+    if kind == "ListRelationship":  # §4.5.22: each entry as {"object": URI} outside keyValues
+        value = [{"object": target} for target in value]
     out: JsonObject = {} if opts.form == "concise" else {"type": kind}
     out[KIND_VALUE_MEMBER[kind]] = value
     _add_metadata(instance, out, ctx, opts)
