@@ -39,8 +39,8 @@ def http_latency(client: common.Client, paths: list[str]) -> dict[str, Any]:
     return summary
 
 
-def sql_latency(conn: sqlite3.Connection,
-                work: Callable[[sqlite3.Connection, int], object]) -> dict[str, Any]:
+def sql_latency(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection, int], object],
+                *, min_n: int = 5) -> dict[str, Any]:
     """Run `work(conn, i)` with i = 0, 1, 2, … one call at a time."""
     state = {"i": 0}
 
@@ -49,7 +49,7 @@ def sql_latency(conn: sqlite3.Connection,
         state["i"] += 1
 
     return common.latency_summary(
-        common.timed_samples(one, max_n=SQL_MAX_N, max_seconds=SQL_MAX_S))
+        common.timed_samples(one, max_n=SQL_MAX_N, max_seconds=SQL_MAX_S, min_n=min_n))
 
 
 def verdict(measured_p95: float, target_ms: float, baseline_p95: float) -> dict[str, Any]:

@@ -79,14 +79,14 @@ def ratio(value: float, baseline: float) -> float | None:
 
 
 def timed_samples(work: Callable[[], object], *, max_n: int, max_seconds: float,
-                  warmup: int = 3) -> list[float]:
-    """Run `work` sequentially (after `warmup` untimed runs) until `max_n` samples or
-    `max_seconds` elapsed; return the per-call durations in seconds."""
+                  min_n: int = 5, warmup: int = 1) -> list[float]:
+    """Run `work` sequentially (after `warmup` untimed runs) until `max_n` samples, or
+    `max_seconds` elapsed and at least `min_n` samples; return the durations in seconds."""
     for _ in range(warmup):
         work()
     samples: list[float] = []
     deadline = time.perf_counter() + max_seconds
-    while len(samples) < max_n and time.perf_counter() < deadline:
+    while len(samples) < max_n and (len(samples) < min_n or time.perf_counter() < deadline):
         start = time.perf_counter()
         work()
         samples.append(time.perf_counter() - start)
@@ -112,6 +112,7 @@ def machine_info() -> Json:
                 mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
                 break
     return {
+        "loadavg_1m_5m_15m": [round(x, 2) for x in os.getloadavg()],
         "nproc": os.cpu_count(),
         "cpu_model": cpu,
         "mem_total_gib": mem_gib,

@@ -24,8 +24,9 @@ MAX_DISTANCE_M = 500.0
 N_CENTRES = 50
 METRES_PER_DEGREE = 111_320.0
 
+# CROSS JOIN fixes the join order: the R*Tree drives, geo_index is probed by rowid.
 _RTREE_SQL = (
-    "SELECT g.pk FROM geo_rtree r JOIN geo_index g ON g.gid = r.gid "
+    "SELECT g.pk FROM geo_rtree r CROSS JOIN geo_index g ON g.gid = r.gid "
     "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? AND g.attr = ?")
 
 

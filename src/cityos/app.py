@@ -66,16 +66,13 @@ def build_app(settings: Settings) -> Starlette:
     app.state.resolver = resolver
     app.state.settings = settings
     app.state.metrics = system.RequestMetrics()
-    app.add_middleware(_outer_middleware(app.state.metrics))
+    metrics = app.state.metrics
+    app.add_middleware(_outer(metrics))  # type: ignore[arg-type]
     return app
 
 
-def _outer_middleware(registry: system.RequestMetrics) -> type:
-    class OuterMiddleware:
-        def __init__(self, app: system.ASGIApp) -> None:
-            self.app = system.strip_trailing_slash(registry.middleware(app))
-
-        async def __call__(self, scope: system.Scope, receive: system.Receive,
-                           send: system.Send) -> None:
-            await self.app(scope, receive, send)
-    return OuterMiddleware
+def _outer(metrics: system.RequestMetrics) -> system.ASGIApp:
+    """Path normalisation and request metrics, around everything else."""
+    def wrap(inner: system.ASGIApp) -> system.ASGIApp:
+        return system.strip_trailing_slash(metrics.middleware(inner))
+    return wrap  # type: ignore[return-value]

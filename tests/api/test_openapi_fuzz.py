@@ -50,7 +50,7 @@ class OfflineHttpx:
         return getattr(httpx, name)
 
     @staticmethod
-    def AsyncClient(**kwargs: Any) -> httpx.AsyncClient:  # noqa: N802 - mirrors httpx
+    def AsyncClient(**kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.MockTransport(_offline), **kwargs)
 
 

@@ -19,6 +19,7 @@ from cityos.broker.context_resolver import ContextEntry, ContextResolver
 from cityos.ngsild.context import CORE_CONTEXT_URL, DEFAULT_CONTEXT_VOCAB
 from cityos.ngsild.errors import (
     BadRequestData,
+    InvalidRequest,
     LdContextNotAvailable,
     OperationNotSupported,
     ResourceNotFound,
@@ -229,8 +230,13 @@ async def test_hosted_contexts(server: ContextServer, resolver: ContextResolver)
 
 
 async def test_add_rejects_invalid_documents(resolver: ContextResolver) -> None:
-    invalid: list[Any] = [{"Vehicle": "https://example.org/V"}, [], {"@context": 5},
-                          {"@context": {"a": 3}}]
+    for payload in ({"Vehicle": "https://example.org/V"}, []):  # no @context member
+        with pytest.raises(InvalidRequest):
+            await resolver.add(payload)
+    invalid: list[Any] = [{"@context": 5}, {"@context": True}, {"@context": {"a": 3}},
+                          {"@context": None}, {"@context": "not a url"},
+                          # checked before anything is fetched (§5.13.2.4, §5.5.4)
+                          {"@context": ["http://127.0.0.1:9/never-fetched.jsonld", 7]}]
     for document in invalid:
         with pytest.raises(BadRequestData):
             await resolver.add(document)

@@ -18,7 +18,7 @@ from cityos.api.state import api_state, tenant_of
 from cityos.broker.entities import BatchResult
 from cityos.ngsild.errors import BadRequestData, NgsiLdError
 from cityos.ngsild.model import parse_entity
-from cityos.ngsild.model.entity import parse_fragment, parse_types
+from cityos.ngsild.model.entity import parse_fragment, parse_scope, parse_types
 from cityos.ngsild.model.names import require_uri
 from cityos.ngsild.types import JsonObject
 
@@ -34,6 +34,8 @@ async def _items(request: Request) -> list[Any]:
         raise BadRequestData("a batch operation needs at least one entry")
     if len(body) > MAX_BATCH:
         raise BadRequestData(f"a batch holds at most {MAX_BATCH} entries")
+    if any(item is None for item in body):
+        raise BadRequestData("a batch entry must not be null")
     return body
 
 
@@ -50,6 +52,8 @@ async def _parse_all(request: Request, *, full: bool
     errors: list[tuple[str, NgsiLdError]] = []
     for item, ctx in zip(items, contexts, strict=True):
         try:
+            if isinstance(ctx, NgsiLdError):
+                raise ctx
             parsed.append(_parse_item(item, ctx, full))
         except NgsiLdError as error:
             errors.append((_raw_id(item), error))
@@ -65,6 +69,8 @@ def _parse_item(item: Any, ctx: RequestContext, full: bool) -> JsonObject:
                           "attrs": parse_fragment(item, ctx.compiled)}
     if "type" in item:
         entity["type"] = parse_types(item["type"], ctx.compiled)
+    if "scope" in item:
+        entity["scope"] = parse_scope(item["scope"])
     return entity
 
 

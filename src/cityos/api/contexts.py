@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from cityos.api import negotiation as media
 from cityos.api.responses import empty, json_response
-from cityos.api.state import api_state
+from cityos.api.state import api_state, tenant_of
 from cityos.ngsild.errors import BadRequestData
 
 
@@ -24,7 +24,7 @@ def _flag(request: Request, name: str) -> bool:
 async def add_context(request: Request) -> Response:
     media.require_content_type(request)
     body = await media.read_body(request, api_state(request).max_body_bytes)
-    local_id = await api_state(request).resolver.add(body)
+    local_id = await api_state(request).resolver.add(body, tenant_of(request))
     location = "/ngsi-ld/v1/jsonldContexts/" + quote(local_id, safe=":")
     return empty(201, {"Location": location})
 
@@ -33,19 +33,22 @@ async def list_contexts(request: Request) -> Response:
     media.choose_response_type(request, (media.JSON, media.JSON_LD))
     details = _flag(request, "details")
     kind = request.query_params.get("kind")
-    return json_response(api_state(request).resolver.list(details=details, kind=kind))
+    return json_response(api_state(request).resolver.list(details=details, kind=kind,
+                                                         tenant=tenant_of(request)))
 
 
 async def serve_context(request: Request) -> Response:
     media.choose_response_type(request, (media.JSON, media.JSON_LD))
     document = api_state(request).resolver.get(request.path_params["context_id"],
-                                                details=_flag(request, "details"))
+                                                details=_flag(request, "details"),
+                                                tenant=tenant_of(request))
     return json_response(document)
 
 
 async def delete_context(request: Request) -> Response:
     await api_state(request).resolver.delete(request.path_params["context_id"],
-                                             reload=_flag(request, "reload"))
+                                             reload=_flag(request, "reload"),
+                                             tenant=tenant_of(request))
     return empty()
 
 

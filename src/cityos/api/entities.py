@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,13 +15,15 @@ from cityos.api.ldcontext import RequestContext, context_for_body, context_for_r
 from cityos.api.params import entity_query, options_of, render_options
 from cityos.api.responses import empty, ngsi_response
 from cityos.api.state import api_state, tenant_of
+from cityos.broker.entities import EntityMembers
 from cityos.ngsild.errors import BadRequestData
 from cityos.ngsild.geo import entities_to_feature_collection, entity_to_feature
 from cityos.ngsild.model import parse_entity, parse_fragment
 from cityos.ngsild.model.attributes import parse_attribute, parse_instance
 from cityos.ngsild.model.changes import AttributeReport
-from cityos.ngsild.model.entity import check_attribute_name, check_id, parse_types
+from cityos.ngsild.model.entity import check_attribute_name, check_id, parse_scope, parse_types
 from cityos.ngsild.model.render import RenderOptions, render_entity
+from cityos.ngsild.query import parse_type_expression
 from cityos.ngsild.types import JsonObject
 
 ENTITY_PATH = "/ngsi-ld/v1/entities/"
@@ -46,9 +49,19 @@ def render_payload(request: Request, entities: list[JsonObject], ctx: RequestCon
     return entities_to_feature_collection(rendered, geometry, ctx.reference)
 
 
-def _types_in(body: object, ctx: RequestContext) -> list[str] | None:
-    raw = body.get("type") if isinstance(body, dict) else None
-    return parse_types(raw, ctx.compiled) if raw is not None else None
+def _members(body: object, ctx: RequestContext, *, join_scope: bool = False) -> EntityMembers:
+    """Entity type(s) and scope carried by an attribute-operation body."""
+    if not isinstance(body, dict):
+        return EntityMembers()
+    types = parse_types(body["type"], ctx.compiled) if "type" in body else None
+    scope = parse_scope(body["scope"]) if "scope" in body else None
+    return EntityMembers(types, scope, join_scope)
+
+
+def _gate(request: Request, ctx: RequestContext) -> object:
+    """§4.17: `type` on a single-entity operation: the entity must be of that type."""
+    raw = request.query_params.get("type")
+    return parse_type_expression(raw, ctx.compiled.expand_term) if raw else None
 
 
 async def create_entity(request: Request) -> Response:
@@ -78,7 +91,8 @@ async def retrieve_entity(request: Request) -> Response:
     entity_id = check_id(request.path_params["entity_id"])
     ctx = await context_for_read(request)
     opts = render_options(request.query_params, ctx.compiled)
-    entity = await api_state(request).entities.retrieve(tenant_of(request), entity_id)
+    entity = await api_state(request).entities.retrieve(tenant_of(request), entity_id,
+                                                        _gate(request, ctx))
     payload = render_payload(request, [entity], ctx, opts, accept, single=True)
     return ngsi_response(payload, accept, ctx)
 
@@ -97,7 +111,7 @@ async def merge_entity(request: Request) -> Response:
     _check_body_id(body, entity_id)
     fragment = parse_fragment(body, ctx.compiled)
     await api_state(request).entities.merge(tenant_of(request), entity_id, fragment,
-                                            _types_in(body, ctx))
+                                            _members(body, ctx), _gate(request, ctx))
     return empty()
 
 
@@ -108,8 +122,8 @@ def _check_body_id(body: object, entity_id: str) -> None:
 
 async def delete_entity(request: Request) -> Response:
     entity_id = check_id(request.path_params["entity_id"])
-    await context_for_read(request)
-    await api_state(request).entities.delete(tenant_of(request), entity_id)
+    ctx = await context_for_read(request)
+    await api_state(request).entities.delete(tenant_of(request), entity_id, _gate(request, ctx))
     return empty()
 
 
@@ -130,7 +144,7 @@ async def append_attributes(request: Request) -> Response:
     fragment = parse_fragment(body, ctx.compiled)
     report = await api_state(request).entities.append(
         tenant_of(request), entity_id, fragment, overwrite=overwrite,
-        types=_types_in(body, ctx))
+        members=_members(body, ctx, join_scope=not overwrite), gate=_gate(request, ctx))
     return _update_result(report, ctx)
 
 
@@ -140,7 +154,7 @@ async def update_attributes(request: Request) -> Response:
     _check_body_id(body, entity_id)
     fragment = parse_fragment(body, ctx.compiled)
     report = await api_state(request).entities.update_attributes(
-        tenant_of(request), entity_id, fragment)
+        tenant_of(request), entity_id, fragment, _members(body, ctx), _gate(request, ctx))
     return _update_result(report, ctx)
 
 
@@ -153,18 +167,20 @@ async def partial_attribute_update(request: Request) -> Response:
     body, ctx = await _body(request)
     if not isinstance(body, dict):
         raise BadRequestData("the attribute fragment must be a JSON object")
-    patch = parse_instance(body, ctx.compiled)
+    patch = parse_instance(body, ctx.compiled, mode="partial")
     await api_state(request).entities.partial_update(
-        tenant_of(request), entity_id, _attribute(request, ctx), patch)
+        tenant_of(request), entity_id, _attribute(request, ctx), patch, _gate(request, ctx))
     return empty()
 
 
 async def replace_attribute(request: Request) -> Response:
     entity_id = check_id(request.path_params["entity_id"])
     body, ctx = await _body(request)
-    instances = parse_attribute(body, ctx.compiled)
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k != "@context"}
+    instances = parse_attribute(body, ctx.compiled, mode="create")
     await api_state(request).entities.replace_attribute(
-        tenant_of(request), entity_id, _attribute(request, ctx), instances)
+        tenant_of(request), entity_id, _attribute(request, ctx), instances, _gate(request, ctx))
     return empty()
 
 
@@ -175,20 +191,34 @@ async def delete_attribute(request: Request) -> Response:
     if dataset_id is not None:
         check_id(dataset_id)
     delete_all = request.query_params.get("deleteAll", "false") == "true"
-    await api_state(request).entities.delete_attribute(
-        tenant_of(request), entity_id, _attribute(request, ctx), dataset_id, delete_all)
+    service = api_state(request).entities
+    if request.path_params["attr"] == "scope":
+        await service.delete_scope(tenant_of(request), entity_id, _gate(request, ctx))
+        return empty()
+    await service.delete_attribute(tenant_of(request), entity_id, _attribute(request, ctx),
+                                   dataset_id, delete_all, _gate(request, ctx))
     return empty()
+
+
+async def missing_entity_id(request: Request) -> Response:
+    raise BadRequestData("the request URL names no entity id")
+
+
+async def not_allowed(request: Request) -> Response:
+    raise HTTPException(405, headers={"Allow": "POST, PATCH"})
 
 
 routes = [
     Route("/entities", create_entity, methods=["POST"]),
     Route("/entities", query_entities, methods=["GET"]),
+    Route("/entities", missing_entity_id, methods=["PUT", "PATCH"]),
     Route("/entities/{entity_id:path}/attrs/{attr}", partial_attribute_update,
           methods=["PATCH"]),
     Route("/entities/{entity_id:path}/attrs/{attr}", replace_attribute, methods=["PUT"]),
     Route("/entities/{entity_id:path}/attrs/{attr}", delete_attribute, methods=["DELETE"]),
     Route("/entities/{entity_id:path}/attrs", append_attributes, methods=["POST"]),
     Route("/entities/{entity_id:path}/attrs", update_attributes, methods=["PATCH"]),
+    Route("/entities/{entity_id:path}/attrs", not_allowed, methods=["DELETE", "PUT", "GET"]),
     Route("/entities/{entity_id:path}", retrieve_entity, methods=["GET"]),
     Route("/entities/{entity_id:path}", replace_entity, methods=["PUT"]),
     Route("/entities/{entity_id:path}", merge_entity, methods=["PATCH"]),

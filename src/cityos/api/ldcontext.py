@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from cityos.api.negotiation import JSON_LD, content_type, link_context
+from cityos.api.state import tenant_of
 from cityos.broker.context_resolver import ContextResolver
 from cityos.ngsild.context import CORE_CONTEXT_URL, CompiledContext
 from cityos.ngsild.errors import BadRequestData, InvalidRequest
@@ -28,9 +29,13 @@ def _resolver(request: Request) -> ContextResolver:
 
 
 async def _resolve(request: Request, reference: Any) -> RequestContext:
+    """Resolve under the request's Tenant; relative @context URLs are resolved against the
+    request URL as seen from this broker's public root (JSON-LD 1.1 API §4.1.2)."""
     resolver = _resolver(request)
-    compiled = await resolver.resolve(reference)
-    link = resolver.context_url(reference) or CORE_CONTEXT_URL
+    tenant = tenant_of(request)
+    reference = resolver.absolutize(reference, resolver.base_url + request.url.path)
+    compiled = await resolver.resolve(reference, tenant)
+    link = resolver.context_url(reference, tenant) or CORE_CONTEXT_URL
     return RequestContext(compiled, reference or CORE_CONTEXT_URL, link)
 
 

@@ -37,31 +37,67 @@ def require_content_type(request: Request, allowed: tuple[str, ...] = (JSON, JSO
     return media
 
 
+def _accept_ranges(accept: str) -> list[tuple[str, float]]:
+    """The media ranges of an Accept header with their weights (RFC 9110 §12.5.1).
+
+    A weight that is not a number is not one of the processing rules, so the range keeps
+    the default weight 1."""
+    ranges: list[tuple[str, float]] = []
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if not media:
+            continue
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = min(1.0, max(0.0, float(value.strip())))
+                except ValueError:
+                    quality = 1.0
+        ranges.append((media.lower(), quality))
+    return ranges
+
+
+def _weight(offer: str, ranges: list[tuple[str, float]]) -> float:
+    """The weight of one offered media type: the most specific matching range decides
+    (RFC 9110 §12.5.1) — an exact type beats `type/*`, which beats `*/*`."""
+    major = offer.split("/")[0]
+    best: tuple[int, float] | None = None
+    for media, quality in ranges:
+        if media == offer:
+            specificity = 2
+        elif media == major + "/*":
+            specificity = 1
+        elif media == "*/*":
+            specificity = 0
+        else:
+            continue
+        if best is None or specificity > best[0]:
+            best = (specificity, quality)
+        elif specificity == best[0]:
+            best = (specificity, max(quality, best[1]))
+    return best[1] if best is not None else 0.0
+
+
 def choose_response_type(request: Request, offered: tuple[str, ...] = (JSON, JSON_LD)) -> str:
-    """§6.3.6: pick the response media type from Accept (q-values honoured); else 406."""
+    """§6.3.4: pick the response media type from Accept; else 406 NotAcceptable.
+
+    Weights decide (RFC 9110); between equal weights the order of §6.3.4 — JSON, then
+    JSON-LD, then GeoJSON, as in `offered` — wins. No Accept header means JSON."""
     accept = request.headers.get("accept", "").strip()
     if not accept:
         return offered[0]
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate(accept.split(",")):
-        media, *params = (p.strip() for p in part.split(";"))
-        quality = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    quality = float(param[2:])
-                except ValueError:
-                    quality = 0.0
-        ranked.append((-quality, position, media.lower()))
-    for negative_quality, _, media in sorted(ranked):
-        if negative_quality == 0:
-            continue
-        if media in offered:
-            return media
-        if media in ("*/*", "application/*", "application/json+ld"):
-            return offered[0]
-    raise NotAcceptable(f"none of the accepted media types ({accept}) can be produced; "
-                        f"available: {', '.join(offered)}")
+    ranges = _accept_ranges(accept)
+    best_media, best_weight = "", 0.0
+    for media in offered:
+        weight = _weight(media, ranges)
+        if weight > best_weight:
+            best_media, best_weight = media, weight
+    if best_weight <= 0:
+        raise NotAcceptable(f"none of the accepted media types ({accept[:200]}) can be "
+                            f"produced; available: {', '.join(offered)}")
+    return best_media
 
 
 def link_context(request: Request) -> str | None:

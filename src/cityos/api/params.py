@@ -52,7 +52,7 @@ def render_options(params: Mapping[str, str], ctx: TermMapper) -> RenderOptions:
     elif "concise" in options:
         form = "concise"
     attrs, members = _selection(params, ctx)
-    omit = frozenset()
+    omit: frozenset[str] = frozenset()
     if "omit" in params:
         omit = frozenset(_names(params["omit"], ctx, allow_members=True))
     lang = params.get("lang")

@@ -71,9 +71,61 @@ async def metrics(request: Request) -> Response:
 routes = [Route("/health", health, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
 
 
+_BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
+
+
+def require_content_length(app: ASGIApp) -> ASGIApp:
+    """§6.3.4: POST, PATCH and PUT requests must carry Content-Length; otherwise the answer
+    is 411 Length Required with no payload body. Chunked transfer is no exemption. This is
+    decided before anything else, the tenant included."""
+
+    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in _BODY_METHODS and not any(
+                name.lower() == b"content-length" for name, _ in scope["headers"]):
+            await send({"type": "http.response.start", "status": 411,
+                        "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    return checked
+
+
+def echo_tenant(app: ASGIApp) -> ASGIApp:
+    """§6.3.14: an NGSILD-Tenant header of the request is present in the response too,
+    errors included."""
+
+    async def echoed(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        tenant = next((value for name, value in scope["headers"]
+                       if name.lower() == b"ngsild-tenant"), None)
+        if tenant is None:
+            await app(scope, receive, send)
+            return
+
+        async def with_tenant(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"ngsild-tenant" for name, _ in headers):
+                    headers.append((b"ngsild-tenant", tenant))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, with_tenant)
+
+    return echoed
+
+
 def strip_trailing_slash(app: ASGIApp) -> ASGIApp:
     """`/ngsi-ld/v1/entities/` and `/ngsi-ld/v1/entities` are the same resource; clients
-    (and the ETSI test suite) use both."""
+    (and the ETSI test suite) use both.
+
+    The request-level HTTP rules of §6.3 that hold for every resource — the NGSILD-Tenant
+    echo (§6.3.14) and Content-Length (§6.3.4) — are applied here too, so the application
+    wiring needs only this one wrapper."""
+    app = echo_tenant(require_content_length(app))
 
     async def normalised(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

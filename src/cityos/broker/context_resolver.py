@@ -1,103 +1,73 @@
-"""Resolving request @contexts and the @context store (ETSI GS CIM 009 V1.8.1).
+"""Resolving request @contexts and the @context API operations (ETSI GS CIM 009 V1.8.1).
 
 A request names its @context in the Link header or the body's "@context" (§5.5.7, §6.3.5): a
 URL, an object, or an array mixing both. :class:`ContextResolver` compiles it once: remote
 @contexts are fetched over http(s) within time and size bounds, nested references are followed
-with cycle detection and a depth bound, results sit in an LRU cache. Core @context URLs (any
-version) are never fetched; unavailable ones raise LdContextNotAvailable, invalid ones
-BadRequestData (§5.5.6). It also keeps the store behind the @context API (§5.13): "Hosted"
-(added by clients, §5.13.2), "Cached" (downloaded) and "ImplicitlyCreated" (inline request
-@contexts) entries, listed (§5.13.3), served (§5.13.4), deleted or reloaded (§5.13.5).
+with cycle detection and a depth bound, results sit in an LRU cache. Relative @context
+references are resolved against the request URL (JSON-LD 1.1 API §4.1.2, step 5.2.1). Core
+@context URLs (any version) are never fetched; unavailable ones raise LdContextNotAvailable,
+invalid ones BadRequestData (§5.5.6).
+
+It also performs the @context API operations (§5.13) on the per-Tenant store of
+:mod:`cityos.broker.context_store`: Add (§5.13.2), List (§5.13.3), Serve (§5.13.4), Delete
+and Reload (§5.13.5).
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
-from urllib.parse import unquote, urlsplit
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 import orjson
 
+from cityos.broker.context_store import (
+    CONTEXTS_PATH,
+    CORE_LOCAL_ID,
+    KINDS,
+    ContextEntry,
+    ContextKind,
+    ContextRegistry,
+    ContextStore,
+    context_key,
+    core_entry,
+    new_local_id,
+)
 from cityos.ngsild.context import (
     CORE_CONTEXT_URL,
     CompiledContext,
     compile_context,
-    core_document,
     is_core_context_url,
 )
 from cityos.ngsild.context.processing import MAX_DEPTH, remote_context_value
 from cityos.ngsild.errors import (
     BadRequestData,
+    InvalidRequest,
     LdContextNotAvailable,
     OperationNotSupported,
     ResourceNotFound,
 )
 
-ContextKind = Literal["Hosted", "Cached", "ImplicitlyCreated"]
-KINDS: tuple[ContextKind, ...] = ("Hosted", "Cached", "ImplicitlyCreated")
-CONTEXTS_PATH = "/ngsi-ld/v1/jsonldContexts/"
-ID_PREFIX = "urn:ngsi-ld:jsonldContext:"
-CORE_LOCAL_ID = ID_PREFIX + str(uuid.uuid5(uuid.NAMESPACE_URL, CORE_CONTEXT_URL))
+__all__ = ["KINDS", "ContextEntry", "ContextKind", "ContextReloadFailed", "ContextResolver",
+           "ContextStore"]
+
 _ACCEPT = "application/ld+json, application/json;q=0.9, */*;q=0.1"
+_EMPTY_DOCUMENT: dict[str, Any] = {"@context": {}}
+
+
+class ContextReloadFailed(LdContextNotAvailable):
+    """Re-downloading a Cached @context failed (§5.13.5.4): 504 Gateway Timeout (§6.31.3.2)."""
+
+    status = 504
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass
-class ContextEntry:
-    """One stored @context and its metadata (§5.13.3.5 / §5.13.4.5)."""
-
-    local_id: str
-    url: str
-    kind: ContextKind
-    document: dict[str, Any]
-    created_at: datetime
-    last_usage: datetime | None = None
-    number_of_hits: int = 0
-    extra_info: dict[str, Any] = field(default_factory=dict)
-
-    def details(self) -> dict[str, Any]:
-        """URL, localId, kind, createdAt, lastUsage, numberOfHits, extraInfo (§5.13.3.5)."""
-        body: dict[str, Any] = {"URL": self.url, "localId": self.local_id, "kind": self.kind,
-                                "createdAt": _iso(self.created_at)}
-        if self.local_id != CORE_LOCAL_ID:
-            if self.last_usage is not None:
-                body["lastUsage"] = _iso(self.last_usage)
-            body["numberOfHits"] = self.number_of_hits
-        if self.extra_info:
-            body["extraInfo"] = dict(self.extra_info)
-        return body
-
-
-class ContextStore(Protocol):
-    """Persistence hook for the @context store; the storage layer may implement it."""
-
-    async def save(self, entry: ContextEntry) -> None: ...
-    async def delete(self, local_id: str) -> None: ...
-    async def load_all(self) -> list[ContextEntry]: ...
-
-
-def _key(context: Any) -> bytes:
-    """Canonical JSON of a request @context: the cache and ImplicitlyCreated key."""
-    if not isinstance(context, str | dict | list):
-        raise BadRequestData("@context must be a URL string, an object or an array")
-    try:
-        return orjson.dumps(context, option=orjson.OPT_SORT_KEYS)
-    except TypeError as exc:
-        raise BadRequestData(f"@context is not valid JSON: {exc}") from exc
 
 
 def _references(value: Any) -> Iterator[str]:
@@ -111,12 +81,31 @@ def _references(value: Any) -> Iterator[str]:
         yield value["@import"]
 
 
+def _check_shape(value: Any) -> None:
+    """Reject what can never be an @context (§5.5.4) before anything is fetched."""
+    if isinstance(value, str):
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise BadRequestData(f"Invalid @context: {value!r} is not an http(s) URL")
+    elif isinstance(value, list):
+        for item in value:
+            if item is not None:
+                _check_shape(item)
+    elif isinstance(value, dict):
+        if "@import" in value and not isinstance(value["@import"], str):
+            raise BadRequestData("Invalid @context: @import must be a URL string")
+    else:
+        raise BadRequestData(f"Invalid @context: an @context must be a URL, an object or an "
+                             f"array of those, not {orjson.dumps(value).decode()}")
+
+
 class ContextResolver:
     """Compiles request @contexts and manages the @context store (see module docstring).
 
     `base_url` is the public root of this broker; Hosted and ImplicitlyCreated @contexts are
     served at ``<base_url>/ngsi-ld/v1/jsonldContexts/<localId>``. Safe for concurrent use
     from one event loop: concurrent requests for the same uncached URL share one download.
+    Every operation takes the Tenant it runs under ("" is the default Tenant).
     """
 
     def __init__(self, base_url: str, *, timeout: float = 5.0, max_size: int = 1 << 20,
@@ -132,57 +121,87 @@ class ContextResolver:
         # URL prefix → local prefix: remote @contexts served from a local mirror (offline
         # or air-gapped deployments). The @context keeps its original URL everywhere else.
         self._mirrors = dict(mirrors or {})
-        self._entries: dict[str, ContextEntry] = {}
-        self._by_url: dict[str, str] = {}
-        self._inline: dict[bytes, str] = {}
-        self._compiled: OrderedDict[bytes, tuple[CompiledContext, tuple[str, ...]]] = (
-            OrderedDict())
-        self._inflight: dict[str, asyncio.Task[dict[str, Any]]] = {}
-        self._put(ContextEntry(CORE_LOCAL_ID, CORE_CONTEXT_URL, "Cached", core_document(),
-                               clock(), extra_info={"origin": "builtin"}))
+        self._core = core_entry(clock())
+        self._registries: dict[str, ContextRegistry] = {}
+        self._compiled: OrderedDict[tuple[str, bytes], tuple[CompiledContext, tuple[str, ...]]]
+        self._compiled = OrderedDict()
+        self._inflight: dict[tuple[str, str], asyncio.Task[dict[str, Any]]] = {}
 
     async def aclose(self) -> None:
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None
 
+    def _registry(self, tenant: str, create: bool = True) -> ContextRegistry:
+        registry = self._registries.get(tenant)
+        if registry is None:
+            registry = ContextRegistry(self._core, self._max_entries)
+            if create:  # reads under an unknown Tenant see the Core @context only
+                self._registries[tenant] = registry
+        return registry
+
     # -- resolving request @contexts (§5.5.7) ---------------------------------------------
 
-    async def resolve(self, context: Any) -> CompiledContext:
+    def absolutize(self, context: Any, base: str | None) -> Any:
+        """`context` with relative @context URLs resolved against `base`, the request URL."""
+        if base is None:
+            return context
+        if isinstance(context, str):
+            return context if urlsplit(context).scheme else urljoin(base, context)
+        if isinstance(context, list):
+            return [self.absolutize(item, base) if isinstance(item, str | list) else item
+                    for item in context]
+        return context
+
+    async def resolve(self, context: Any, tenant: str = "") -> CompiledContext:
         """Compile a request @context: None (Core only), a URL, an object or an array."""
         if context is None:
             return compile_context(None)
-        key = _key(context)
+        key = (tenant, context_key(context))
         hit = self._compiled.get(key)
         if hit is not None:
             self._compiled.move_to_end(key)
             compiled, urls = hit
         else:
-            documents = await self._collect(context)
+            documents = await self._collect(context, tenant)
             compiled = compile_context(context, documents=documents, max_depth=self._max_depth)
             urls = tuple(documents)
             self._compiled[key] = (compiled, urls)
             while len(self._compiled) > self._cache_size:
                 self._compiled.popitem(last=False)
-        self._touch(self._by_url.get(url) or self._hosted_id(url) for url in urls)
+        registry = self._registry(tenant)
+        now = self._clock()
+        registry.touch((registry.cached(url) or registry.get(self._hosted_id(url) or "")
+                        for url in urls), now)
         if not isinstance(context, str):
-            await self._record_inline(key, context)
+            await self._record_inline(registry, key[1], context, tenant)
         return compiled
 
-    def context_url(self, context: Any) -> str | None:
+    def context_url(self, context: Any, tenant: str = "") -> str | None:
         """The URL by which a resolved request @context can be referenced (e.g. in a Link
-        header): the URL itself, or the ImplicitlyCreated entry made for an inline one."""
+        header or a subscription's jsonldContext): the URL itself, or the ImplicitlyCreated
+        entry made for an inline one."""
         if context is None:
             return CORE_CONTEXT_URL
         if isinstance(context, str):
             return context
-        local_id = self._inline.get(_key(context))
-        return None if local_id is None else self._entries[local_id].url
+        entry = self._registry(tenant, create=False).inline(context_key(context))
+        return None if entry is None else entry.url
 
-    async def _collect(self, context: Any) -> dict[str, Any]:
-        """Fetch every remote @context reachable from `context` (depth-first, bounded)."""
+    async def _collect(self, context: Any, tenant: str, *,
+                       lenient: bool = False) -> dict[str, Any]:
+        """Fetch every remote @context reachable from `context` (depth-first, bounded). With
+        `lenient`, unavailable ones stand in as empty @contexts instead of failing."""
         documents: dict[str, Any] = {}
         finished: set[str] = set()
+
+        async def fetch(url: str) -> Any:
+            try:
+                return await self._document(url, tenant)
+            except LdContextNotAvailable:
+                if lenient:
+                    return _EMPTY_DOCUMENT
+                raise
 
         async def visit(value: Any, stack: tuple[str, ...]) -> None:
             urls = [u for u in dict.fromkeys(_references(value)) if not is_core_context_url(u)]
@@ -194,7 +213,7 @@ class ContextResolver:
                 raise BadRequestData(f"Invalid @context: remote @context references nested "
                                      f"deeper than {self._max_depth} levels at {urls[0]}")
             missing = [u for u in urls if u not in documents]
-            fetched = await asyncio.gather(*(self._document(u) for u in missing))
+            fetched = await asyncio.gather(*(fetch(u) for u in missing))
             documents.update(zip(missing, fetched, strict=True))
             for url in urls:
                 if url not in finished:
@@ -204,28 +223,30 @@ class ContextResolver:
         await visit(context, ())
         return documents
 
-    async def _document(self, url: str) -> dict[str, Any]:
-        """The document at `url`: from the store, or downloaded once (single flight)."""
+    async def _document(self, url: str, tenant: str) -> dict[str, Any]:
+        """The document at `url`: from the Tenant's store, or downloaded once (single flight)."""
+        registry = self._registry(tenant)
         hosted_id = self._hosted_id(url)
         if hosted_id is not None:
-            entry = self._entries.get(hosted_id)
+            entry = registry.get(hosted_id)
             if entry is None or entry.kind == "Cached":
                 raise LdContextNotAvailable(f"The @context {url} is not stored by this broker")
             return entry.document
-        local_id = self._by_url.get(url)
-        if local_id is not None:
-            return self._entries[local_id].document
-        task = self._inflight.get(url)
+        cached = registry.cached(url)
+        if cached is not None:
+            return cached.document
+        task = self._inflight.get((tenant, url))
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._download(url))
-            self._inflight[url] = task
-            task.add_done_callback(lambda _task: self._inflight.pop(url, None))
+            task = asyncio.get_running_loop().create_task(self._download(url, tenant))
+            self._inflight[(tenant, url)] = task
+            task.add_done_callback(lambda _task: self._inflight.pop((tenant, url), None))
         return await asyncio.shield(task)  # a cancelled caller does not cancel the download
 
-    async def _download(self, url: str) -> dict[str, Any]:
+    async def _download(self, url: str, tenant: str) -> dict[str, Any]:
         document = await self._fetch(url)
-        entry = ContextEntry(self._new_id(), url, "Cached", document, self._clock())
-        self._put(entry)
+        entry = ContextEntry(new_local_id(), url, "Cached", document, self._clock(),
+                             tenant=tenant)
+        self._put(self._registry(tenant), entry)
         await self._save(entry)
         return document
 
@@ -273,20 +294,27 @@ class ContextResolver:
                 return local + url[len(prefix):]
         return url
 
-    # -- the @context store (§5.13) --------------------------------------------------------
+    # -- the @context API (§5.13) ----------------------------------------------------------
 
-    async def add(self, document: Any) -> str:
-        """Add @context (§5.13.2): store a Hosted @context; its new local identifier."""
+    async def add(self, document: Any, tenant: str = "") -> str:
+        """Add @context (§5.13.2): store a Hosted @context; its new local identifier.
+
+        The payload must be a JSON object with an "@context" member (else InvalidRequest) whose
+        value is a valid @context (else BadRequestData). The @contexts it references are
+        downloaded and stored as Cached ones where available; one that cannot be reached now
+        does not fail the operation (it is fetched again when first used).
+        """
         if not isinstance(document, dict) or "@context" not in document:
-            raise BadRequestData("The payload must be a JSON object with an @context member")
+            raise InvalidRequest("The payload must be a JSON object with an @context member")
         context = document["@context"]
-        _key(context)
-        compile_context(context, documents=await self._collect(context),
-                        max_depth=self._max_depth)
-        local_id = self._new_id()
+        _check_shape(context)
+        context_key(context)
+        documents = await self._collect(context, tenant, lenient=True)
+        compile_context(context, documents=documents, max_depth=self._max_depth)
+        local_id = new_local_id()
         entry = ContextEntry(local_id, self.hosted_url(local_id), "Hosted",
-                             {"@context": context}, self._clock())
-        self._put(entry)
+                             {"@context": context}, self._clock(), tenant=tenant)
+        self._put(self._registry(tenant), entry)
         await self._save(entry)
         return local_id
 
@@ -298,24 +326,22 @@ class ContextResolver:
         prefix = self.base_url + CONTEXTS_PATH
         return unquote(url[len(prefix):]) if url.startswith(prefix) else None
 
-    def list(self, details: bool = False, kind: str | None = None) -> builtins.list[Any]:
+    def list(self, details: bool = False, kind: str | None = None,
+             tenant: str = "") -> builtins.list[Any]:
         """List @contexts (§5.13.3): URLs, or metadata objects with `details`."""
         if kind is not None and kind not in KINDS:
             raise BadRequestData(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-        entries = [e for e in self._entries.values() if kind is None or e.kind == kind]
+        entries = self._registry(tenant, create=False).list(kind)
         return [e.details() if details else e.url for e in entries]
 
-    def entry(self, context_id: str) -> ContextEntry:
+    def entry(self, context_id: str, tenant: str = "") -> ContextEntry:
         """The stored entry for a local identifier (or, for Cached ones, the original URL)."""
-        local_id = context_id if context_id in self._entries else self._by_url.get(context_id)
-        if local_id is None:
-            raise ResourceNotFound(f"No @context {context_id} is stored")
-        return self._entries[local_id]
+        return self._registry(tenant, create=False).lookup(context_id)
 
-    def get(self, context_id: str, details: bool = False) -> dict[str, Any]:
+    def get(self, context_id: str, details: bool = False, tenant: str = "") -> dict[str, Any]:
         """Serve @context (§5.13.4): the document (Hosted and ImplicitlyCreated only; a
         Cached one is served by its original URL), or its metadata with `details`."""
-        entry = self.entry(context_id)
+        entry = self.entry(context_id, tenant)
         if details:
             return entry.details()
         if entry.kind == "Cached":
@@ -323,21 +349,40 @@ class ContextResolver:
                 f"@context {entry.local_id} is a Cached copy of {entry.url}; fetch it there")
         return entry.document
 
-    async def delete(self, context_id: str, reload: bool = False) -> None:
+    async def delete(self, context_id: str, reload: bool = False, tenant: str = "") -> None:
         """Delete and Reload @context (§5.13.5): remove an entry, or re-download a Cached one
-        with `reload`; compiled @contexts that may depend on it are dropped."""
-        entry = self.entry(context_id)
+        with `reload`; compiled @contexts that may depend on it are dropped.
+
+        Only Cached @contexts can be reloaded: `reload` on a Hosted, ImplicitlyCreated or
+        unknown one is BadRequestData. The Core @context cannot be deleted; reloading it is a
+        no-op, as its authoritative copy ships with the broker. A failed re-download leaves the
+        entry as it was and raises LdContextNotAvailable with 504 (§6.31.3.2).
+        """
+        registry = self._registry(tenant, create=False)
+        try:
+            entry = registry.lookup(context_id)
+        except ResourceNotFound:
+            if reload:
+                raise BadRequestData(f"Only Cached @contexts can be reloaded; no @context "
+                                     f"{context_id} is stored") from None
+            raise
         if entry.local_id == CORE_LOCAL_ID:
-            raise BadRequestData("The NGSI-LD Core @context cannot be deleted or reloaded")
+            if reload:
+                return
+            raise BadRequestData("The NGSI-LD Core @context cannot be deleted")
         if reload:
             if entry.kind != "Cached":
                 raise BadRequestData(f"Only Cached @contexts can be reloaded; "
                                      f"{entry.local_id} is {entry.kind}")
-            entry.document = await self._fetch(entry.url)
+            try:
+                document = await self._fetch(entry.url)
+            except LdContextNotAvailable as exc:
+                raise ContextReloadFailed(exc.detail) from exc
+            entry.document = document
             entry.created_at, entry.last_usage, entry.number_of_hits = self._clock(), None, 0
             await self._save(entry)
         else:
-            self._remove(entry)
+            registry.remove(entry)
             if self._store is not None:
                 await self._store.delete(entry.local_id)
         self._compiled.clear()
@@ -349,61 +394,26 @@ class ContextResolver:
         loaded = await self._store.load_all()
         for entry in loaded:
             if entry.local_id != CORE_LOCAL_ID:
-                self._put(entry)
+                self._put(self._registry(entry.tenant), entry)
         self._compiled.clear()
         return len(loaded)
 
     # -- internals --------------------------------------------------------------------------
 
-    def _new_id(self) -> str:
-        return ID_PREFIX + str(uuid.uuid4())
+    def _put(self, registry: ContextRegistry, entry: ContextEntry) -> None:
+        if registry.put(entry):
+            self._compiled.clear()
 
-    def _put(self, entry: ContextEntry) -> None:
-        self._entries[entry.local_id] = entry
-        if entry.kind == "Cached":
-            self._by_url[entry.url] = entry.local_id
-        elif entry.kind == "ImplicitlyCreated":
-            self._inline[_key(entry.document.get("@context"))] = entry.local_id
-        self._evict()
-
-    def _remove(self, entry: ContextEntry) -> None:
-        self._entries.pop(entry.local_id, None)
-        if self._by_url.get(entry.url) == entry.local_id:
-            del self._by_url[entry.url]
-        for key, local_id in builtins.list(self._inline.items()):
-            if local_id == entry.local_id:
-                del self._inline[key]
-
-    def _evict(self) -> None:
-        """Bound Cached/ImplicitlyCreated entries to `max_entries`, dropping the least used."""
-        if len(self._entries) <= self._max_entries + 1:
-            return
-        evictable = [e for e in self._entries.values()
-                     if e.kind != "Hosted" and e.local_id != CORE_LOCAL_ID]
-        if len(evictable) <= self._max_entries:
-            return
-        evictable.sort(key=lambda e: e.last_usage or e.created_at)
-        for entry in evictable[:len(evictable) - self._max_entries]:
-            self._remove(entry)
-        self._compiled.clear()
-
-    def _touch(self, local_ids: Iterable[str | None]) -> None:
-        """Count a use of the stored entries `local_ids` (numberOfHits, lastUsage)."""
-        now = self._clock()
-        for local_id in local_ids:
-            entry = self._entries.get(local_id) if local_id is not None else None
-            if entry is not None:
-                entry.number_of_hits += 1
-                entry.last_usage = now
-
-    async def _record_inline(self, key: bytes, context: Any) -> None:
-        if key not in self._inline:
-            local_id = self._new_id()
+    async def _record_inline(self, registry: ContextRegistry, key: bytes, context: Any,
+                             tenant: str) -> None:
+        entry = registry.inline(key)
+        if entry is None:
+            local_id = new_local_id()
             entry = ContextEntry(local_id, self.hosted_url(local_id), "ImplicitlyCreated",
-                                 {"@context": context}, self._clock())
-            self._put(entry)
+                                 {"@context": context}, self._clock(), tenant=tenant)
+            self._put(registry, entry)
             await self._save(entry)
-        self._touch([self._inline.get(key)])
+        registry.touch([entry], self._clock())
 
     async def _save(self, entry: ContextEntry) -> None:
         if self._store is not None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cityos.broker.events import EntityEvent, EventBus, EventKind
-from cityos.ngsild.errors import AlreadyExists, NgsiLdError, ResourceNotFound
+from cityos.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from cityos.ngsild.model import changes
 from cityos.ngsild.model.names import now_timestamp
+from cityos.ngsild.query import evaluate_types
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import EntityQuery, EntityStore, MutationResult, Mutator, QueryPage
 
@@ -26,15 +28,32 @@ class BatchResult:
     errors: list[tuple[str, NgsiLdError]] = field(default_factory=list)
 
 
-def _require(entity: JsonObject | None, entity_id: str) -> JsonObject:
-    if entity is None:
+@dataclass(frozen=True)
+class EntityMembers:
+    """Entity-level members an attribute operation may also carry: types are always added
+    (§4.16); scope is replaced, or joined when `join_scope` (append with noOverwrite)."""
+
+    types: list[str] | None = None
+    scope: list[str] | None = None
+    join_scope: bool = False
+
+    def apply(self, entity: JsonObject) -> None:
+        if self.types:
+            entity["type"] = list(dict.fromkeys([*entity["type"], *self.types]))
+        if self.scope is not None:
+            old = entity.get("scope", []) if self.join_scope else []
+            entity["scope"] = list(dict.fromkeys([*old, *self.scope]))
+
+
+NO_MEMBERS = EntityMembers()
+
+
+def _require(entity: JsonObject | None, entity_id: str, gate: Any = None) -> JsonObject:
+    """The stored entity, which must exist and, given a type selector (§4.17, the `type`
+    parameter of single-entity operations), match it."""
+    if entity is None or (gate is not None and not evaluate_types(gate, entity["type"])):
         raise ResourceNotFound(f"entity {entity_id} does not exist")
     return entity
-
-
-def _merge_types(entity: JsonObject, new_types: list[str] | None) -> None:
-    if new_types:
-        entity["type"] = list(dict.fromkeys([*entity["type"], *new_types]))
 
 
 class EntityService:
@@ -48,9 +67,9 @@ class EntityService:
         if tenant and not await self.store.tenant_exists(tenant):
             raise ResourceNotFound(f"tenant {tenant!r} does not exist")
 
-    async def retrieve(self, tenant: str, entity_id: str) -> JsonObject:
+    async def retrieve(self, tenant: str, entity_id: str, gate: Any = None) -> JsonObject:
         await self.require_tenant(tenant)
-        return _require(await self.store.get_entity(tenant, entity_id), entity_id)
+        return _require(await self.store.get_entity(tenant, entity_id), entity_id, gate)
 
     async def query(self, tenant: str, query: EntityQuery) -> QueryPage:
         await self.require_tenant(tenant)
@@ -85,39 +104,42 @@ class EntityService:
         await self._one(tenant, entity["id"], mutate, "replaced")
 
     async def merge(self, tenant: str, entity_id: str, fragment: JsonObject,
-                    types: list[str] | None = None) -> None:
+                    members: EntityMembers = NO_MEMBERS, gate: Any = None) -> None:
         now = now_timestamp()
 
         def mutate(old: JsonObject | None) -> JsonObject:
-            merged = changes.merge_entity(_require(old, entity_id), fragment, now)
-            _merge_types(merged, types)
+            merged = changes.merge_entity(_require(old, entity_id, gate), fragment, now)
+            members.apply(merged)
             return merged
 
         await self._one(tenant, entity_id, mutate, "updated")
 
     async def append(self, tenant: str, entity_id: str, fragment: JsonObject, *,
-                     overwrite: bool,
-                     types: list[str] | None = None) -> changes.AttributeReport:
+                     overwrite: bool, members: EntityMembers = NO_MEMBERS,
+                     gate: Any = None) -> changes.AttributeReport:
         now = now_timestamp()
         reports: list[changes.AttributeReport] = []
 
         def mutate(old: JsonObject | None) -> JsonObject:
-            new, report = changes.append_attributes(_require(old, entity_id), fragment, now,
-                                                    overwrite=overwrite)
-            _merge_types(new, types)
+            new, report = changes.append_attributes(_require(old, entity_id, gate), fragment,
+                                                    now, overwrite=overwrite)
+            members.apply(new)
             reports.append(report)
             return new
 
         await self._one(tenant, entity_id, mutate, "updated")
         return reports[-1]
 
-    async def update_attributes(self, tenant: str, entity_id: str,
-                                fragment: JsonObject) -> changes.AttributeReport:
+    async def update_attributes(self, tenant: str, entity_id: str, fragment: JsonObject,
+                                members: EntityMembers = NO_MEMBERS,
+                                gate: Any = None) -> changes.AttributeReport:
         now = now_timestamp()
         reports: list[changes.AttributeReport] = []
 
         def mutate(old: JsonObject | None) -> JsonObject:
-            new, report = changes.update_attributes(_require(old, entity_id), fragment, now)
+            new, report = changes.update_attributes(_require(old, entity_id, gate), fragment,
+                                                    now)
+            members.apply(new)
             reports.append(report)
             return new
 
@@ -125,29 +147,37 @@ class EntityService:
         return reports[-1]
 
     async def partial_update(self, tenant: str, entity_id: str, attribute: str,
-                             patch: JsonObject) -> None:
+                             patch: JsonObject, gate: Any = None) -> None:
         now = now_timestamp()
         await self._one(tenant, entity_id, lambda old: changes.partial_update_attribute(
-            _require(old, entity_id), attribute, patch, now), "updated")
+            _require(old, entity_id, gate), attribute, patch, now), "updated")
 
     async def replace_attribute(self, tenant: str, entity_id: str, attribute: str,
-                                instances: list[JsonObject]) -> None:
+                                instances: list[JsonObject], gate: Any = None) -> None:
         now = now_timestamp()
         await self._one(tenant, entity_id, lambda old: changes.replace_attribute(
-            _require(old, entity_id), attribute, instances, now), "updated")
+            _require(old, entity_id, gate), attribute, instances, now), "updated")
 
     async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
-                               dataset_id: str | None, delete_all: bool) -> None:
+                               dataset_id: str | None, delete_all: bool,
+                               gate: Any = None) -> None:
         now = now_timestamp()
         await self.require_tenant(tenant)
         await self._one(tenant, entity_id, lambda old: changes.delete_attribute(
-            _require(old, entity_id), attribute, dataset_id, delete_all, now), "updated")
+            _require(old, entity_id, gate), attribute, dataset_id, delete_all, now),
+            "updated")
 
-    async def delete(self, tenant: str, entity_id: str) -> None:
+    async def delete_scope(self, tenant: str, entity_id: str, gate: Any = None) -> None:
+        now = now_timestamp()
+        await self.require_tenant(tenant)
+        await self._one(tenant, entity_id, lambda old: changes.delete_scope(
+            _require(old, entity_id, gate), now), "updated")
+
+    async def delete(self, tenant: str, entity_id: str, gate: Any = None) -> None:
         await self.require_tenant(tenant)
 
         def mutate(old: JsonObject | None) -> None:
-            _require(old, entity_id)
+            _require(old, entity_id, gate)
 
         await self._one(tenant, entity_id, mutate, "deleted")
 
@@ -181,7 +211,7 @@ class EntityService:
                 if replace:
                     return changes.replace_entity(old, dict(entity), now)
                 new, _ = changes.append_attributes(old, entity["attrs"], now, overwrite=True)
-                _merge_types(new, entity["type"])
+                EntityMembers(entity["type"], entity.get("scope")).apply(new)
                 return new
             return mutate
 
@@ -190,17 +220,26 @@ class EntityService:
 
     async def batch_update(self, tenant: str, entities: list[JsonObject], *,
                            overwrite: bool) -> BatchResult:
+        """§5.6.9: attributes that could not be written (noOverwrite) make that entity an
+        error of the result; the attributes that were written stay written."""
         now = now_timestamp()
+        skipped: dict[str, list[str]] = {}
 
         def update(entity: JsonObject) -> Mutator:
             def mutate(old: JsonObject | None) -> JsonObject:
                 new, report = changes.append_attributes(
                     _require(old, entity["id"]), entity["attrs"], now, overwrite=overwrite)
-                _merge_types(new, entity.get("type"))
+                EntityMembers(entity.get("type"), entity.get("scope")).apply(new)
+                skipped[entity["id"]] = [name for name, _ in report.not_updated]
                 return new
             return mutate
 
-        return await self.batch(tenant, [(e["id"], update(e)) for e in entities], "updated")
+        outcome = await self.batch(tenant, [(e["id"], update(e)) for e in entities], "updated")
+        for entity_id in [i for i in outcome.success if skipped.get(i)]:
+            outcome.success.remove(entity_id)
+            outcome.errors.append((entity_id, BadRequestData(
+                "attributes not overwritten (noOverwrite): " + ", ".join(skipped[entity_id]))))
+        return outcome
 
     async def batch_merge(self, tenant: str, entities: list[JsonObject]) -> BatchResult:
         now = now_timestamp()
@@ -208,7 +247,7 @@ class EntityService:
         def merge(entity: JsonObject) -> Mutator:
             def mutate(old: JsonObject | None) -> JsonObject:
                 merged = changes.merge_entity(_require(old, entity["id"]), entity["attrs"], now)
-                _merge_types(merged, entity.get("type"))
+                EntityMembers(entity.get("type"), entity.get("scope")).apply(merged)
                 return merged
             return mutate
 

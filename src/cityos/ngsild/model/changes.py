@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cityos.ngsild.errors import BadRequestData, ResourceNotFound
-from cityos.ngsild.model.attributes import KIND_VALUE_MEMBER, NULL_MARKER
+from cityos.ngsild.model.attributes import (
+    KIND_VALUE_MEMBER,
+    VALUE_MEMBERS,
+    instance_is_null,
+)
 from cityos.ngsild.types import JsonObject
 
 
@@ -77,7 +81,10 @@ def append_attributes(entity: JsonObject, fragment: JsonObject, now: str, *,
             if not overwrite and _find(existing, instance.get("datasetId")) >= 0:
                 report.not_updated.append((name, "attribute exists and noOverwrite is set"))
                 continue
-            _put(result, name, copy.deepcopy(instance), now)
+            if instance_is_null(instance):
+                _remove_instance(result, name, instance.get("datasetId"))
+            else:
+                _put(result, name, copy.deepcopy(instance), now)
             if name not in report.updated:
                 report.updated.append(name)
     return _touch(result, now, report), report
@@ -93,7 +100,10 @@ def update_attributes(entity: JsonObject, fragment: JsonObject,
             if _find(result["attrs"].get(name, []), instance.get("datasetId")) < 0:
                 report.not_updated.append((name, "attribute does not exist"))
                 continue
-            _put(result, name, copy.deepcopy(instance), now)
+            if instance_is_null(instance):
+                _remove_instance(result, name, instance.get("datasetId"))
+            else:
+                _put(result, name, copy.deepcopy(instance), now)
             if name not in report.updated:
                 report.updated.append(name)
     return _touch(result, now, report), report
@@ -104,7 +114,7 @@ def merge_entity(entity: JsonObject, fragment: JsonObject, now: str) -> JsonObje
     result = copy.deepcopy(entity)
     for name, instances in fragment.items():
         for instance in instances:
-            if _value_of(instance) == NULL_MARKER:
+            if instance_is_null(instance):
                 _remove_instance(result, name, instance.get("datasetId"))
                 continue
             existing = result["attrs"].get(name, [])
@@ -116,27 +126,56 @@ def merge_entity(entity: JsonObject, fragment: JsonObject, now: str) -> JsonObje
 
 
 def _merge_instance(old: JsonObject, new: JsonObject) -> JsonObject:
+    """Members of `new` over `old`; sub-attributes merged; compound Property values merged
+    as JSON Merge Patch (RFC 7396: null removes a key), §5.6.17."""
     merged = copy.deepcopy(old)
-    if old.get("type") != new.get("type"):
-        for member in KIND_VALUE_MEMBER.values():
+    if new.get("type", old.get("type")) != old.get("type"):
+        for member in VALUE_MEMBERS:
             merged.pop(member, None)
     for member, value in new.items():
         if member == "attrs":
             subs = merged.setdefault("attrs", {})
             for sub_name, sub in value.items():
-                if _value_of(sub) == NULL_MARKER:
+                if instance_is_null(sub):
                     subs.pop(sub_name, None)
+                elif sub_name in subs:
+                    subs[sub_name] = _merge_instance(subs[sub_name], sub)
                 else:
                     subs[sub_name] = sub
             if not subs:
                 merged.pop("attrs")
+        elif member == "value" and isinstance(value, dict) and isinstance(old.get(member), dict):
+            merged[member] = merge_patch(old[member], value)
         else:
             merged[member] = value
+    _check_merged(merged)
     return merged
 
 
-def _value_of(instance: JsonObject) -> Any:
-    return instance.get(KIND_VALUE_MEMBER.get(instance.get("type", ""), "value"))
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _check_merged(instance: JsonObject) -> None:
+    """After a partial update the instance must still be one consistent attribute."""
+    kind = instance.get("type")
+    if kind not in KIND_VALUE_MEMBER:
+        raise BadRequestData("the attribute has no valid type")
+    member = KIND_VALUE_MEMBER[kind]
+    if member not in instance:
+        raise BadRequestData(f"a {kind} must have a '{member}' member")
+    wrong = [m for m in VALUE_MEMBERS if m in instance and m != member]
+    if wrong:
+        raise BadRequestData(f"a {kind} cannot have a '{wrong[0]}' member")
 
 
 def _remove_instance(entity: JsonObject, name: str, dataset_id: str | None) -> None:
@@ -157,11 +196,10 @@ def partial_update_attribute(entity: JsonObject, name: str, patch: JsonObject,
         raise ResourceNotFound(f"attribute {name} (datasetId {patch.get('datasetId')}) "
                                "does not exist")
     result = copy.deepcopy(entity)
-    merged = _merge_instance(result["attrs"][name][index], patch)
-    if _value_of(patch) == NULL_MARKER:
+    if instance_is_null(patch):
         _remove_instance(result, name, patch.get("datasetId"))
     else:
-        _put(result, name, merged, now)
+        _put(result, name, _merge_instance(result["attrs"][name][index], patch), now)
     result["modifiedAt"] = now
     return result
 
@@ -206,3 +244,13 @@ def check_types_kept(old: JsonObject, new_types: list[str]) -> None:
     missing = [t for t in old["type"] if t not in new_types]
     if missing:
         raise BadRequestData("an update cannot remove entity types")
+
+
+def delete_scope(entity: JsonObject, now: str) -> JsonObject:
+    """§4.18: the scope of an entity is deleted like an attribute."""
+    if "scope" not in entity:
+        raise ResourceNotFound("the entity has no scope")
+    result = copy.deepcopy(entity)
+    del result["scope"]
+    result["modifiedAt"] = now
+    return result

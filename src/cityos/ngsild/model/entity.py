@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from cityos.ngsild.errors import BadRequestData
-from cityos.ngsild.model.attributes import parse_attribute
+from cityos.ngsild.model.attributes import Mode, parse_attribute
 from cityos.ngsild.model.names import (
     ENTITY_MEMBERS,
     require_attribute_name,
@@ -19,6 +19,10 @@ from cityos.ngsild.types import JsonObject
 # §4.18: a scope is a path of one or more "/"-separated non-empty levels.
 _SCOPE = re.compile(r"^/[^/\s#+]+(/[^/\s#+]+)*$")
 MAX_TYPES = 100
+# §4.7.1: these core attributes are GeoProperties by definition.
+GEO_ATTRIBUTES = frozenset({"https://uri.etsi.org/ngsi-ld/location",
+                            "https://uri.etsi.org/ngsi-ld/observationSpace",
+                            "https://uri.etsi.org/ngsi-ld/operationSpace"})
 
 
 def parse_types(raw: Any, ctx: TermMapper) -> list[str]:
@@ -28,6 +32,8 @@ def parse_types(raw: Any, ctx: TermMapper) -> list[str]:
         raise BadRequestData("an entity needs one to 100 types")
     expanded: list[str] = []
     for name in names:
+        if isinstance(name, str) and name[:1].isdigit():
+            raise BadRequestData(f"entity type {name!r} must not start with a digit"[:200])
         iri = ctx.expand_term(require_type_name(name))
         if iri not in expanded:
             expanded.append(iri)
@@ -42,7 +48,7 @@ def parse_scope(raw: Any) -> list[str]:
     return list(dict.fromkeys(scopes))
 
 
-def parse_fragment(body: Any, ctx: TermMapper) -> JsonObject:
+def parse_fragment(body: Any, ctx: TermMapper, *, mode: Mode = "patch") -> JsonObject:
     """Attributes of a request body (the entity minus id/type/scope), keyed by IRI."""
     if not isinstance(body, dict):
         raise BadRequestData("the request body must be a JSON object")
@@ -51,7 +57,13 @@ def parse_fragment(body: Any, ctx: TermMapper) -> JsonObject:
         if name in ENTITY_MEMBERS:
             continue
         require_attribute_name(name)
-        attrs[ctx.expand_term(name)] = parse_attribute(raw, ctx)
+        iri = ctx.expand_term(name)
+        instances = parse_attribute(raw, ctx, mode=mode)
+        if iri in GEO_ATTRIBUTES and any(i["type"] not in ("GeoProperty",) and
+                                         i.get("value") != "urn:ngsi-ld:null"
+                                         for i in instances):
+            raise BadRequestData(f"{name} must be a GeoProperty")
+        attrs[iri] = instances
     return attrs
 
 
@@ -75,7 +87,7 @@ def parse_entity(body: Any, ctx: TermMapper, *, entity_id: str | None = None) ->
                           "type": parse_types(raw_type, ctx)}
     if "scope" in body:
         entity["scope"] = parse_scope(body["scope"])
-    entity["attrs"] = parse_fragment(body, ctx)
+    entity["attrs"] = parse_fragment(body, ctx, mode="create")
     return entity
 
 

@@ -97,19 +97,24 @@ _ATTRIBUTE_ROWS = (
 
 
 def type_summaries(conn: sqlite3.Connection, tenant: str) -> list[TypeSummary]:
+    """§5.7.5–§5.7.7: every entity type of the tenant, its entity count and the attribute
+    names (with their kinds) its entities carry."""
     summaries = {t: TypeSummary(t, n) for t, n in conn.execute(_TYPE_COUNTS, (tenant,))}
     for type_iri, attr, kind, _ in conn.execute(_ATTRIBUTE_ROWS, (tenant,)):
         summaries[type_iri].attributes.setdefault(attr, set()).add(kind)
     return list(summaries.values())
 
 
+# §5.2.28 attributeCount: the number of attribute *instances* (one per datasetId).
 _ATTRIBUTE_COUNTS = (
-    "SELECT a.key, count(DISTINCT e.pk) FROM entities e, json_each(e.doc, '$.attrs') a "
-    "WHERE e.tenant = ? GROUP BY a.key ORDER BY a.key"
+    "SELECT a.key, count(*) FROM entities e, json_each(e.doc, '$.attrs') a, "
+    "json_each(a.value) i WHERE e.tenant = ? GROUP BY a.key ORDER BY a.key"
 )
 
 
 def attribute_summaries(conn: sqlite3.Connection, tenant: str) -> list[AttributeSummary]:
+    """§5.7.8–§5.7.10: every attribute of the tenant, its instance count, kinds and the
+    entity types carrying it."""
     summaries = {a: AttributeSummary(a, n)
                  for a, n in conn.execute(_ATTRIBUTE_COUNTS, (tenant,))}
     for type_iri, attr, kind, _ in conn.execute(_ATTRIBUTE_ROWS, (tenant,)):
