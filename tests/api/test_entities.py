@@ -116,8 +116,14 @@ def test_update_merge_and_delete_attribute(client: TestClient) -> None:
     url = f"{API}/entities/urn:ngsi-ld:EvacuationShelter:001"
     patch = client.patch(f"{url}/attrs", json={"evacueeCount": {"type": "Property", "value": 85},
                                                "missing": {"type": "Property", "value": 1}})
-    assert patch.status_code == 207
-    assert patch.json()["notUpdated"][0]["attributeName"] == "missing"
+    assert patch.status_code == 204  # §5.6.2: attributes not there yet are added
+    body = client.get(url).json()
+    assert body["evacueeCount"]["value"] == 85 and body["missing"]["value"] == 1
+    no_overwrite = client.post(f"{url}/attrs", params={"options": "noOverwrite"},
+                               json={"evacueeCount": {"type": "Property", "value": 1}})
+    assert no_overwrite.status_code == 207
+    assert no_overwrite.json()["notUpdated"][0]["attributeName"] == \
+        "https://uri.etsi.org/ngsi-ld/default-context/evacueeCount"
     assert client.get(url).json()["evacueeCount"]["value"] == 85
     merge = client.patch(url, json={"status": {"type": "Property", "value": "open"},
                                     "name": "urn:ngsi-ld:null"})

@@ -101,7 +101,12 @@ schema = schemathesis.openapi.from_dict(openapi.openapi_document())
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
           phases=[Phase.explicit, Phase.reuse, Phase.generate])
 def test_no_server_error(case: Any, asgi_session: Any) -> None:
+    import time as _t
+    _s = _t.perf_counter()
     response = case.call(session=asgi_session, base_url=BASE_URL)
+    _e = _t.perf_counter() - _s
+    with open("/tmp/oa_timing.tsv", "a") as _f:
+        _f.write(f"{case.operation.label}\t{_e:.4f}\t{response.status_code}\t{len(response.content)}\n")
     STATUSES[response.status_code] += 1
     case.validate_response(response, checks=[not_a_server_error])
 

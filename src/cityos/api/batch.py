@@ -18,6 +18,7 @@ from cityos.api.state import api_state, tenant_of
 from cityos.broker.entities import BatchResult
 from cityos.ngsild.errors import BadRequestData, NgsiLdError
 from cityos.ngsild.model import parse_entity
+from cityos.ngsild.model.attributes import Mode
 from cityos.ngsild.model.entity import parse_fragment, parse_scope, parse_types
 from cityos.ngsild.model.names import require_uri
 from cityos.ngsild.types import JsonObject
@@ -43,7 +44,7 @@ def _raw_id(item: Any) -> str:
     return str(item.get("id", "")) if isinstance(item, dict) else ""
 
 
-async def _parse_all(request: Request, *, full: bool
+async def _parse_all(request: Request, *, full: bool, mode: Mode = "patch"
                      ) -> tuple[list[JsonObject], list[tuple[str, NgsiLdError]]]:
     """Parse every entry; a bad entry becomes an error of the result, not of the request."""
     items = await _items(request)
@@ -54,19 +55,19 @@ async def _parse_all(request: Request, *, full: bool
         try:
             if isinstance(ctx, NgsiLdError):
                 raise ctx
-            parsed.append(_parse_item(item, ctx, full))
+            parsed.append(_parse_item(item, ctx, full, mode))
         except NgsiLdError as error:
             errors.append((_raw_id(item), error))
     return parsed, errors
 
 
-def _parse_item(item: Any, ctx: RequestContext, full: bool) -> JsonObject:
+def _parse_item(item: Any, ctx: RequestContext, full: bool, mode: Mode) -> JsonObject:
     if full:
         return parse_entity(item, ctx.compiled)
     if not isinstance(item, dict):
         raise BadRequestData("every batch entry must be a JSON object")
     entity: JsonObject = {"id": require_uri(item.get("id"), "entity id"),
-                          "attrs": parse_fragment(item, ctx.compiled)}
+                          "attrs": parse_fragment(item, ctx.compiled, mode=mode)}
     if "type" in item:
         entity["type"] = parse_types(item["type"], ctx.compiled)
     if "scope" in item:
@@ -111,7 +112,7 @@ async def batch_update(request: Request) -> Response:
 
 
 async def batch_merge(request: Request) -> Response:
-    entities, errors = await _parse_all(request, full=False)
+    entities, errors = await _parse_all(request, full=False, mode="merge")
     outcome = await api_state(request).entities.batch_merge(tenant_of(request), entities)
     return _finish(outcome, errors, 204)
 

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from cityos.api import negotiation as media
 from cityos.api.ldcontext import RequestContext, context_for_body, context_for_read
 from cityos.api.params import entity_query, options_of, render_options
-from cityos.api.responses import empty, ngsi_response
+from cityos.api.responses import empty, json_response, ngsi_response
 from cityos.api.state import api_state, tenant_of
 from cityos.broker.entities import EntityMembers
 from cityos.ngsild.errors import BadRequestData
@@ -109,7 +109,7 @@ async def merge_entity(request: Request) -> Response:
     entity_id = check_id(request.path_params["entity_id"])
     body, ctx = await _body(request, PATCH_TYPES)
     _check_body_id(body, entity_id)
-    fragment = parse_fragment(body, ctx.compiled)
+    fragment = parse_fragment(body, ctx.compiled, mode="merge")
     await api_state(request).entities.merge(tenant_of(request), entity_id, fragment,
                                             _members(body, ctx), _gate(request, ctx))
     return empty()
@@ -130,10 +130,11 @@ async def delete_entity(request: Request) -> Response:
 def _update_result(report: AttributeReport, ctx: RequestContext) -> Response:
     if not report.not_updated:
         return empty()
-    payload = {"updated": [ctx.compiled.compact_iri(n) for n in report.updated],
-               "notUpdated": [{"attributeName": ctx.compiled.compact_iri(n), "reason": reason}
+    # §5.2.18 UpdateResult: attribute names as expanded IRIs (it carries no @context).
+    payload = {"updated": report.updated,
+               "notUpdated": [{"attributeName": n, "reason": reason}
                               for n, reason in report.not_updated]}
-    return ngsi_response(payload, media.JSON, ctx, status=207)
+    return json_response(payload, status=207)
 
 
 async def append_attributes(request: Request) -> Response:

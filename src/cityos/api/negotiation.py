@@ -100,6 +100,16 @@ def choose_response_type(request: Request, offered: tuple[str, ...] = (JSON, JSO
     return best_media
 
 
+def prefers_json_body(request: Request) -> bool:
+    """§6.3.6: `Prefer: body=json` asks for a GeoJSON body without an embedded @context;
+    the Link header conveys it instead."""
+    for preference in request.headers.get("prefer", "").split(","):
+        name, _, value = preference.split(";")[0].partition("=")
+        if name.strip().lower() == "body" and value.strip().strip('"').lower() == "json":
+            return True
+    return False
+
+
 def link_context(request: Request) -> str | None:
     """The @context URL from a Link header with the JSON-LD context relation, if any."""
     header = request.headers.get("link")

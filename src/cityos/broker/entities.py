@@ -133,13 +133,19 @@ class EntityService:
     async def update_attributes(self, tenant: str, entity_id: str, fragment: JsonObject,
                                 members: EntityMembers = NO_MEMBERS,
                                 gate: Any = None) -> changes.AttributeReport:
+        """§5.6.2: attributes are written (instances matched by datasetId, new ones added);
+        a scope is only replaced where the entity already has one."""
         now = now_timestamp()
         reports: list[changes.AttributeReport] = []
 
         def mutate(old: JsonObject | None) -> JsonObject:
-            new, report = changes.update_attributes(_require(old, entity_id, gate), fragment,
-                                                    now)
-            members.apply(new)
+            current = _require(old, entity_id, gate)
+            new, report = changes.append_attributes(current, fragment, now, overwrite=True)
+            if members.scope is not None and "scope" not in current:
+                report.not_updated.append(("scope", "the entity has no scope to update"))
+                EntityMembers(members.types).apply(new)
+            else:
+                members.apply(new)
             reports.append(report)
             return new
 

@@ -4,7 +4,8 @@ Accepts the normalized form and the concise form (§4.5.25: `type` may be left o
 value member says what the attribute is). keyValues-style scalars become Properties.
 
 `mode` says what the instance is for: "create" (create, replace: an NGSI-LD Null (§4.6.5)
-is an error), "patch" (update, merge: a Null deletes) or "partial" (partial attribute update,
+is an error), "patch" (append, update: a Null deletes the attribute), "merge" (§5.5.4: a
+Null inside a compound value also removes that key) or "partial" (partial attribute update,
 §5.6.4: only the members given; kind taken from the stored attribute).
 """
 
@@ -20,7 +21,7 @@ from cityos.ngsild.model.names import require_attribute_name, require_datetime, 
 from cityos.ngsild.model.terms import TermMapper
 from cityos.ngsild.types import JsonObject
 
-Mode = Literal["create", "patch", "partial"]
+Mode = Literal["create", "patch", "merge", "partial"]
 NULL_MARKER = "urn:ngsi-ld:null"
 NONE_DATASET = "@none"
 KIND_VALUE_MEMBER = {
@@ -78,7 +79,8 @@ def is_null(kind: str, value: Any) -> bool:
 
 
 def _no_json_null(value: Any, path: str) -> None:
-    if value is None:
+    """§5.5.4: null (JSON or NGSI-LD) inside a value can be neither created nor stored."""
+    if value is None or value == NULL_MARKER:
         raise BadRequestData(f"{path} contains null, which cannot be stored")
     if isinstance(value, dict):
         for key, item in value.items():
@@ -95,7 +97,9 @@ def _check_value(kind: str, value: Any, ctx: TermMapper, mode: Mode) -> Any:
         if mode == "create":
             raise BadRequestData(f"an NGSI-LD Null cannot be created ({member})")
         return NULL_MARKER
-    if mode == "create" or kind != "Property":
+    if kind == "JsonProperty":
+        pass  # JSON null is a legitimate value inside a JsonProperty
+    elif mode != "merge" or kind != "Property":
         _no_json_null(value, member)
     checker = _CHECKERS.get(kind)
     return checker(value, ctx) if checker else value
@@ -176,7 +180,7 @@ def parse_instance(raw: Any, ctx: TermMapper, *, mode: Mode = "create",
     if kind is None:
         kind = _concise_kind(raw)
         if not kind and mode != "partial":
-            if mode == "create":
+            if mode != "merge":
                 _no_json_null(raw, "value")
             return {"type": "Property", "value": raw}
     elif kind in GEOMETRY_TYPES and "coordinates" in raw:
@@ -241,7 +245,7 @@ def _copy_metadata(raw: JsonObject, instance: JsonObject, kind: str) -> None:
 def _parse_sub_attributes(raw: JsonObject, ctx: TermMapper, mode: Mode,
                           depth: int) -> JsonObject:
     subs: JsonObject = {}
-    sub_mode: Mode = "patch" if mode == "partial" else mode
+    sub_mode: Mode = "merge" if mode == "partial" else mode
     for name, sub_raw in raw.items():
         if name == "type" or name in VALUE_MEMBERS or name in METADATA_MEMBERS \
                 or name in IGNORED_MEMBERS or (name == "@context" and depth == 0

@@ -14,6 +14,7 @@ from typing import Any
 from cityos.ngsild.errors import BadRequestData, ResourceNotFound
 from cityos.ngsild.model.attributes import (
     KIND_VALUE_MEMBER,
+    NULL_MARKER,
     VALUE_MEMBERS,
     instance_is_null,
 )
@@ -158,7 +159,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
         return patch
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
-        if value is None:
+        if value is None or value == NULL_MARKER:
             result.pop(key, None)
         else:
             result[key] = merge_patch(result.get(key), value)
@@ -196,6 +197,9 @@ def partial_update_attribute(entity: JsonObject, name: str, patch: JsonObject,
         raise ResourceNotFound(f"attribute {name} (datasetId {patch.get('datasetId')}) "
                                "does not exist")
     result = copy.deepcopy(entity)
+    stored_kind = instances[index]["type"]
+    if patch.get("type", stored_kind) != stored_kind:
+        raise BadRequestData(f"attribute {name} is a {stored_kind}, not a {patch['type']}")
     if instance_is_null(patch):
         _remove_instance(result, name, patch.get("datasetId"))
     else:

@@ -43,7 +43,7 @@ def parse_types(raw: Any, ctx: TermMapper) -> list[str]:
 def parse_scope(raw: Any) -> list[str]:
     scopes = raw if isinstance(raw, list) else [raw]
     for scope in scopes:
-        if not isinstance(scope, str) or not _SCOPE.match(scope):
+        if not isinstance(scope, str) or not _SCOPE.match(scope) or scope == "urn:ngsi-ld:null":
             raise BadRequestData(f"invalid scope {scope!r}"[:200])
     return list(dict.fromkeys(scopes))
 

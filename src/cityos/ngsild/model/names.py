@@ -40,8 +40,9 @@ def is_uri(value: object) -> bool:
 
 
 def require_uri(value: object, what: str) -> str:
-    """Return `value` if it is an absolute URI, else raise BadRequestData naming `what`."""
-    if not is_uri(value):
+    """Return `value` if it is an absolute URI, else raise BadRequestData naming `what`.
+    The NGSI-LD Null URI (§4.6.5) is never a valid identifier."""
+    if not is_uri(value) or value == "urn:ngsi-ld:null":
         raise BadRequestData(f"{what} must be an absolute URI, got {value!r}"[:300])
     assert isinstance(value, str)
     return value
@@ -81,8 +82,11 @@ def parse_datetime(value: object, what: str) -> datetime:
 
 
 def require_datetime(value: object, what: str) -> str:
+    """§4.6.3 / §4.8: DateTime values sent by clients are UTC, written with a trailing Z."""
     parse_datetime(value, what)
     assert isinstance(value, str)
+    if not value.endswith("Z"):
+        raise BadRequestData(f"{what} must be a UTC DateTime ending in Z, got {value!r}"[:200])
     return value
 
 
