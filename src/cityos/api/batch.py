@@ -177,7 +177,7 @@ async def batch_query(request: Request) -> Response:
     query = entity_query(params, ctx.compiled, opts.attrs, require_filter=False)
     page = await api_state(request).entities.query(tenant_of(request), query)
     headers = {"NGSILD-Results-Count": str(page.total)} if page.total is not None else {}
-    payload = render_payload(request, page.entities, ctx, opts, accept, single=False)
+    payload = await render_payload(request, page.entities, ctx, opts, accept, single=False)
     return ngsi_response(payload, accept, ctx, headers=headers)
 
 

@@ -3,6 +3,7 @@ the entity service, render."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
@@ -16,7 +17,8 @@ from cityos.api.params import entity_query, options_of, render_options
 from cityos.api.responses import empty, json_response, ngsi_response
 from cityos.api.state import api_state, tenant_of
 from cityos.broker.entities import EntityMembers
-from cityos.ngsild.errors import BadRequestData
+from cityos.broker.linked import MAX_JOIN_LEVEL, linked_entities
+from cityos.ngsild.errors import BadRequestData, ResourceNotFound
 from cityos.ngsild.geo import entities_to_feature_collection, entity_to_feature
 from cityos.ngsild.model import parse_entity, parse_fragment
 from cityos.ngsild.model.attributes import parse_attribute, parse_instance
@@ -38,15 +40,49 @@ async def _body(request: Request, allowed: tuple[str, ...] = (media.JSON, media.
     return body, await context_for_body(request, body)
 
 
-def render_payload(request: Request, entities: list[JsonObject], ctx: RequestContext,
-            opts: RenderOptions, accept: str, *, single: bool) -> object:
-    rendered = [render_entity(e, ctx.compiled, opts) for e in entities]
+def with_join(request: Request, opts: RenderOptions) -> RenderOptions:
+    """§4.5.23 `join` (flat or inline) and `joinLevel` (hops to follow, default 1)."""
+    join = request.query_params.get("join")
+    level = request.query_params.get("joinLevel", "1")
+    if join is None:
+        return opts
+    if join not in ("flat", "inline"):
+        raise BadRequestData("join must be flat or inline")
+    if not level.isdigit() or not 1 <= int(level) <= MAX_JOIN_LEVEL:
+        raise BadRequestData(f"joinLevel must be an integer from 1 to {MAX_JOIN_LEVEL}")
+    return replace(opts, join=join, join_level=int(level))  # type: ignore[arg-type]
+
+
+async def render_payload(request: Request, entities: list[JsonObject], ctx: RequestContext,
+                         opts: RenderOptions, accept: str, *, single: bool) -> object:
+    if "geometryProperty" in request.query_params and accept != media.GEO_JSON:
+        raise BadRequestData("geometryProperty applies to GeoJSON responses only")
+    opts = with_join(request, opts)
+    linked = {}
+    if opts.join is not None:
+        linked = await linked_entities(api_state(request).entities.store, tenant_of(request),
+                                       entities, opts.join_level)
+    rendered = [render_entity(e, ctx.compiled, opts, linked) for e in entities]
+    if opts.join == "flat":
+        plain = replace(opts, join=None)
+        rendered += [render_entity(e, ctx.compiled, plain) for e in linked.values()]
+        single = single and not linked
     if accept != media.GEO_JSON:
         return rendered[0] if single else rendered
     geometry = request.query_params.get("geometryProperty", "location")
     if single:
         return entity_to_feature(rendered[0], geometry, ctx.reference)
     return entities_to_feature_collection(rendered, geometry, ctx.reference)
+
+
+def _require_selected_attributes(entity: JsonObject, opts: RenderOptions) -> None:
+    """§5.7.1: when attrs/pick/omit leave none of the entity's attributes, the entity is
+    not found."""
+    names = set(entity["attrs"])
+    if opts.attrs:
+        names &= opts.attrs
+    if (opts.attrs or opts.omit) and not (names - opts.omit):
+        raise ResourceNotFound(f"entity {entity['id']} has none of the selected attributes")
 
 
 def _members(body: object, ctx: RequestContext, *, join_scope: bool = False) -> EntityMembers:
@@ -80,7 +116,7 @@ async def query_entities(request: Request) -> Response:
     headers = {}
     if page.total is not None:
         headers["NGSILD-Results-Count"] = str(page.total)
-    payload = render_payload(request, page.entities, ctx, opts, accept, single=False)
+    payload = await render_payload(request, page.entities, ctx, opts, accept, single=False)
     if accept == media.GEO_JSON:
         return ngsi_response(payload, media.GEO_JSON, ctx, headers=headers)
     return ngsi_response(payload, accept, ctx, headers=headers)
@@ -93,7 +129,8 @@ async def retrieve_entity(request: Request) -> Response:
     opts = render_options(request.query_params, ctx.compiled)
     entity = await api_state(request).entities.retrieve(tenant_of(request), entity_id,
                                                         _gate(request, ctx))
-    payload = render_payload(request, [entity], ctx, opts, accept, single=True)
+    _require_selected_attributes(entity, opts)
+    payload = await render_payload(request, [entity], ctx, opts, accept, single=True)
     return ngsi_response(payload, accept, ctx)
 
 

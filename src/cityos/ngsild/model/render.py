@@ -6,7 +6,8 @@ compacted with the request's @context; `lang` picks one string out of LanguagePr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from cityos.ngsild.model.attributes import KIND_VALUE_MEMBER
@@ -29,9 +30,13 @@ class RenderOptions:
     omit: frozenset[str] = frozenset()
     members: frozenset[str] | None = None
     lang: str | None = None
+    join: Literal["inline", "flat"] | None = None
+    join_level: int = 1
 
 
-def render_entity(entity: JsonObject, ctx: TermMapper, opts: RenderOptions) -> JsonObject:
+def render_entity(entity: JsonObject, ctx: TermMapper, opts: RenderOptions,
+                  linked: Mapping[str, JsonObject] | None = None) -> JsonObject:
+    """One entity for the client; with `join=inline`, linked entities embedded (§4.5.23)."""
     out: JsonObject = {}
     members = opts.members
     if _wanted_member("id", members, opts.omit):
@@ -48,31 +53,66 @@ def render_entity(entity: JsonObject, ctx: TermMapper, opts: RenderOptions) -> J
     for iri, instances in entity["attrs"].items():
         if (opts.attrs is not None and iri not in opts.attrs) or iri in opts.omit:
             continue
-        rendered = [render_instance(i, ctx, opts) for i in instances]
-        out[ctx.compact_iri(iri)] = rendered[0] if len(rendered) == 1 else rendered
+        rendered = [render_instance(i, ctx, opts, linked) for i in instances]
+        out[ctx.compact_iri(iri)] = _multi(instances, rendered, opts)
     return out
+
+
+def _multi(instances: list[JsonObject], rendered: list[Any], opts: RenderOptions) -> Any:
+    """Several instances: an array, or in keyValues the dataset map of §4.5.4."""
+    if len(rendered) == 1:
+        return rendered[0]
+    if opts.form == "keyValues":
+        return {"dataset": {i.get("datasetId", "@none"): r
+                            for i, r in zip(instances, rendered, strict=True)}}
+    return rendered
 
 
 def _wanted_member(name: str, members: frozenset[str] | None, omit: frozenset[str]) -> bool:
     return (members is None or name in members) and name not in omit
 
 
-def render_instance(instance: JsonObject, ctx: TermMapper, opts: RenderOptions) -> Any:
+KEY_VALUE_WRAPPED = {"LanguageProperty": "languageMap", "JsonProperty": "json",
+                     "VocabProperty": "vocab"}
+
+
+def render_instance(instance: JsonObject, ctx: TermMapper, opts: RenderOptions,
+                    linked: Mapping[str, JsonObject] | None = None) -> Any:
     kind = instance["type"]
     value = _client_value(instance, ctx)
     if kind == "LanguageProperty" and opts.lang is not None:
         return _render_language_choice(instance, ctx, opts)
+    target = _inline_target(instance, opts, linked)
     if opts.form == "keyValues":
+        if target is not None:
+            return render_entity(target, ctx, _one_level_less(opts), linked)
+        if kind in KEY_VALUE_WRAPPED:  # §4.5.4: wrapped so the kind stays recognisable
+            return {KEY_VALUE_WRAPPED[kind]: value}
         return value
     if kind == "ListRelationship":  # §4.5.22: each entry as {"object": URI} outside keyValues
         value = [{"object": target} for target in value]
     out: JsonObject = {} if opts.form == "concise" else {"type": kind}
     out[KIND_VALUE_MEMBER[kind]] = value
     _add_metadata(instance, out, ctx, opts)
+    if target is not None:
+        out["entity"] = render_entity(target, ctx, _one_level_less(opts), linked)
     if opts.form == "concise" and kind == "Property" and len(out) == 1 \
             and not isinstance(value, dict):
         return value
     return out
+
+
+def _inline_target(instance: JsonObject, opts: RenderOptions,
+                   linked: Mapping[str, JsonObject] | None) -> JsonObject | None:
+    if opts.join != "inline" or opts.join_level < 1 or not linked:
+        return None
+    if instance["type"] != "Relationship" or not isinstance(instance["object"], str):
+        return None
+    return linked.get(instance["object"])
+
+
+def _one_level_less(opts: RenderOptions) -> RenderOptions:
+    return replace(opts, join_level=opts.join_level - 1)
 
 
 def _client_value(instance: JsonObject, ctx: TermMapper) -> Any:
@@ -114,13 +154,19 @@ def pick_language(language_map: JsonObject, wanted: str) -> tuple[str, Any]:
         if tag == "*" and language_map:
             first = next(iter(language_map))
             return first, language_map[first]
-        if tag in language_map:
-            return tag, language_map[tag]
+        for candidate in _lookup_chain(tag):  # RFC 4647 §3.4 lookup: nl-BE → nl
+            if candidate in language_map:
+                return candidate, language_map[candidate]
     for fallback in ("@none", "en"):
         if fallback in language_map:
             return fallback, language_map[fallback]
     first = next(iter(language_map))
     return first, language_map[first]
+
+
+def _lookup_chain(tag: str) -> list[str]:
+    parts = tag.split("-")
+    return ["-".join(parts[:n]) for n in range(len(parts), 0, -1)]
 
 
 def _render_language_choice(instance: JsonObject, ctx: TermMapper, opts: RenderOptions) -> Any:

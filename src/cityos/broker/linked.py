@@ -1,0 +1,42 @@
+"""Linked entity retrieval (ETSI GS CIM 009 §4.5.23): the entities that Relationships point
+at, followed `join_level` hops from the requested entities, within one tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cityos.ngsild.types import JsonObject
+from cityos.storage.base import EntityStore
+
+MAX_JOIN_LEVEL = 5
+MAX_LINKED = 1000
+
+
+def relationship_targets(entity: JsonObject) -> Iterator[str]:
+    for instances in entity["attrs"].values():
+        for instance in instances:
+            if instance["type"] == "Relationship":
+                target = instance["object"]
+                yield from (target if isinstance(target, list) else [target])
+            elif instance["type"] == "ListRelationship":
+                yield from instance["objectList"]
+
+
+async def linked_entities(store: EntityStore, tenant: str, roots: list[JsonObject],
+                          join_level: int) -> dict[str, JsonObject]:
+    """Linked entities by id, in discovery order (breadth first), at most MAX_LINKED."""
+    seen = {entity["id"] for entity in roots}
+    found: dict[str, JsonObject] = {}
+    frontier = roots
+    for _ in range(min(join_level, MAX_JOIN_LEVEL)):
+        next_frontier = []
+        for target in dict.fromkeys(t for e in frontier for t in relationship_targets(e)):
+            if target in seen or len(found) >= MAX_LINKED:
+                continue
+            seen.add(target)
+            linked = await store.get_entity(tenant, target)
+            if linked is not None:
+                found[target] = linked
+                next_frontier.append(linked)
+        frontier = next_frontier
+    return found
