@@ -26,7 +26,7 @@ def open_store(settings: Settings) -> EntityStore:
     path = settings.sqlite_path
     if path is not None:
         from cityos.storage.sqlite.store import SqliteStore
-        return SqliteStore(path)
+        return SqliteStore(path, synchronous=settings.sqlite_synchronous.upper())
     raise ValueError(f"unsupported database URL {settings.database_url!r}; "
                      "use sqlite:///PATH")
 

@@ -18,7 +18,11 @@ class Settings:
     port: int = field(default=1026, metadata={"doc": "TCP port (1026, as other NGSI-LD "
                                                      "brokers use)."})
     database_url: str = field(default="sqlite:///var/cityos.db",
-                              metadata={"doc": "sqlite:///PATH (embedded) or postgresql://…"})
+                              metadata={"doc": "sqlite:///PATH: the embedded database file "
+                                               "(the PostgreSQL backend is not built yet)."})
+    sqlite_synchronous: str = field(default="NORMAL", metadata={
+        "doc": "NORMAL: a committed write survives a crash of the process; FULL: it also "
+               "survives an OS crash or power loss, at a cost in write throughput."})
     base_url: str = field(default="", metadata={
         "doc": "Public URL of this server, used in links to hosted @contexts; default "
                "http://HOST:PORT."})
@@ -33,7 +37,8 @@ class Settings:
                "PREFIX=LOCAL_PREFIX pairs, e.g. https://example.org/ctx/=http://127.0.0.1:8099/"
                ". Requests keep the original URL."})
     demo: bool = field(default=False, metadata={
-        "doc": "Load the Kaga demo data (shelters) at start if the database is empty."})
+        "doc": "Load the Kaga demo data (shelters) at start; entities already there are "
+               "kept as they are."})
     log_level: str = field(default="info", metadata={"doc": "debug, info, warning or error."})
 
     @property

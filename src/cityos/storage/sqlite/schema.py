@@ -30,10 +30,15 @@ CREATE INDEX IF NOT EXISTS entity_types_pk ON entity_types (pk);
 """
 
 
-def connect(path: str, *, writer: bool) -> sqlite3.Connection:
+SYNCHRONOUS_MODES = {"NORMAL": "PRAGMA synchronous=NORMAL", "FULL": "PRAGMA synchronous=FULL"}
+
+
+def connect(path: str, *, writer: bool, synchronous: str = "NORMAL") -> sqlite3.Connection:
     """Open a connection in WAL mode. Writers commit with synchronous=NORMAL: in WAL mode a
     committed transaction survives a process crash (SIGKILL); only an OS crash or power loss
     can lose the last commits, which `CITYOS_SQLITE_SYNCHRONOUS=FULL` closes."""
+    if synchronous not in SYNCHRONOUS_MODES:
+        raise ValueError(f"sqlite synchronous mode must be NORMAL or FULL, not {synchronous!r}")
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                            timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -43,7 +48,7 @@ def connect(path: str, *, writer: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA mmap_size=268435456")
     conn.execute("PRAGMA temp_store=MEMORY")
     if writer:
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(SYNCHRONOUS_MODES[synchronous])
     register_sql_functions(conn)
     return conn
 

@@ -34,8 +34,9 @@ class SqliteStore:
     """EntityStore on one SQLite file. Point reads run on the event loop's own connection
     (a primary-key lookup is microseconds); queries run on a small reader pool."""
 
-    def __init__(self, path: str, *, readers: int = 4) -> None:
+    def __init__(self, path: str, *, readers: int = 4, synchronous: str = "NORMAL") -> None:
         self.path = path
+        self._synchronous = synchronous
         self._readers = readers
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
@@ -46,7 +47,7 @@ class SqliteStore:
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        writer_conn = connect(self.path, writer=True)
+        writer_conn = connect(self.path, writer=True, synchronous=self._synchronous)
         create_schema(writer_conn)
         self._writer = WriterThread(writer_conn)
         self._writer.start()
