@@ -1,5 +1,5 @@
 """Shared benchmark plumbing: server subprocesses on temporary databases, wrk runs with
-JSON output, a small HTTP client, dataset generation and percentile helpers.
+JSON output, a small HTTP client, dataset generation and percentile functions.
 
 Every load generated here targets 127.0.0.1 only and is bounded in time.
 """

@@ -31,7 +31,7 @@ from cityos.config import load_settings
 
 API = "/ngsi-ld/v1"
 BASE_URL = f"http://{schemathesis_asgi.HOST}"
-MAX_EXAMPLES = 40  # per operation and generation phase; ~29 operations
+MAX_EXAMPLES = 100  # per operation (29 operations)
 SHELTER_ID = "urn:ngsi-ld:EvacuationShelter:kaga-001"
 REMOTE_CONTEXT = {"@context": {"capacity": "https://kaga.example/ns#capacity"}}
 STATUSES: Counter[int] = Counter()
@@ -95,18 +95,16 @@ def asgi_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 # Loaded from the same builder that /openapi.json serves (checked in the fixture above), so
 # collection needs no running app.
 schema = schemathesis.openapi.from_dict(openapi.openapi_document())
+# The coverage phase enumerates every combination of nested body shapes (tens of thousands
+# of requests per operation here); bounded random generation keeps the run short.
+schema.config.phases.update(phases=["examples", "fuzzing"])
 
 
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
           phases=[Phase.explicit, Phase.reuse, Phase.generate])
 def test_no_server_error(case: Any, asgi_session: Any) -> None:
-    import time as _t
-    _s = _t.perf_counter()
     response = case.call(session=asgi_session, base_url=BASE_URL)
-    _e = _t.perf_counter() - _s
-    with open("/tmp/oa_timing.tsv", "a") as _f:
-        _f.write(f"{case.operation.label}\t{_e:.4f}\t{response.status_code}\t{len(response.content)}\n")
     STATUSES[response.status_code] += 1
     case.validate_response(response, checks=[not_a_server_error])
 

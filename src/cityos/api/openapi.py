@@ -156,18 +156,20 @@ def _schemas() -> dict[str, Schema]:
 # -- parameters ----------------------------------------------------------------------------
 
 QUERY_PARAMETERS: dict[str, tuple[Schema, str]] = {
-    "type": (STR, "Entity type selection: names joined by , or | (or) and ; (and)."),
+    "type": ({**STR, "examples": ["EvacuationShelter"]},
+             "Entity type selection: names joined by , or | (or) and ; (and)."),
     "id": (CSV, "Entity ids (URIs), comma-separated."),
     "idPattern": ({"type": "string", "format": "regex"}, "Regular expression on entity ids."),
     "attrs": (CSV, "Attributes to return (and entities having one of them), comma-separated."),
     "pick": (CSV, "Entity members and attributes to keep, comma-separated."),
     "omit": (CSV, "Entity members and attributes to drop, comma-separated."),
-    "q": (STR, "NGSI-LD query language (§4.9), e.g. capacity>100;status==\"open\"."),
+    "q": ({**STR, "examples": ["capacity>100"]}, "NGSI-LD query language (§4.9)."),
     "scopeQ": (STR, "Scope query (§4.19), e.g. /Kaga/#."),
     "georel": (STR, "near;maxDistance==N, near;minDistance==N, within, contains, "
                     "intersects, overlaps, disjoint or equals."),
     "geometry": ({"enum": GEOMETRY_TYPES}, "Reference geometry type."),
-    "coordinates": (STR, "Reference geometry coordinates as JSON, e.g. [136.3,36.3]."),
+    "coordinates": ({**STR, "examples": ["[136.308189,36.307739]"]},
+                    "Reference geometry coordinates as JSON."),
     "geoproperty": (STR, "GeoProperty the geo-query applies to (default location)."),
     "geometryProperty": (STR, "GeoProperty used as GeoJSON geometry (default location)."),
     "lang": (STR, "Language tag(s) for LanguageProperty values (@none and * allowed)."),
@@ -191,9 +193,11 @@ QUERY_PARAMETERS: dict[str, tuple[Schema, str]] = {
     "reload": (BOOL, "Re-download a Cached @context instead of deleting it."),
 }
 PATH_PARAMETERS: dict[str, tuple[Schema, str]] = {
-    "entityId": (URI, "Entity id (a URI)."),
-    "attrId": (STR, "Attribute name (short name resolved with the @context, or an IRI)."),
-    "typeName": (STR, "Entity type name (short name or IRI)."),
+    "entityId": ({**URI, "examples": ["urn:ngsi-ld:EvacuationShelter:kaga-001"]},
+                 "Entity id (a URI)."),
+    "attrId": ({**STR, "examples": ["capacity"]},
+               "Attribute name (short name resolved with the @context, or an IRI)."),
+    "typeName": ({**STR, "examples": ["EvacuationShelter"]}, "Entity type name."),
     "contextId": (STR, "localId of a stored @context (or a Cached one's URL)."),
 }
 

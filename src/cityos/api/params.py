@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 
-from cityos.ngsild.errors import BadRequestData, InvalidRequest, TooManyResults
-from cityos.ngsild.geo import parse_geo_query
+import orjson
+
+from cityos.broker.linked import MAX_JOIN_LEVEL
+from cityos.ngsild.errors import BadRequestData, InvalidRequest, NgsiLdError, TooManyResults
+from cityos.ngsild.geo import QUERY_GEOMETRY_TYPES, GeoQuery, parse_geo_query, validate_geometry
 from cityos.ngsild.model.names import is_uri
 from cityos.ngsild.model.render import Form, RenderOptions
 from cityos.ngsild.model.terms import TermMapper
 from cityos.ngsild.query import (
+    AttrSelector,
+    Comparison,
+    Linked,
+    Ordering,
+    QNode,
+    ValueList,
+    check_collation,
+    linked_depth,
     parse_attribute_list,
+    parse_order_by,
     parse_q,
     parse_scope_q,
     parse_type_expression,
+    q_attributes,
 )
+from cityos.ngsild.query.ast import And, Or
 from cityos.storage.base import EntityQuery
 
 DEFAULT_LIMIT = 20
@@ -26,6 +41,9 @@ OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "sysAtt
                      "noOverwrite", "replace", "update", "temporalValues", "audit",
                      "aggregatedValues"})
 ENTITY_MEMBER_NAMES = frozenset({"id", "type", "scope"})
+# System attributes (clause 4.8): they alone do not narrow a query (5.7.2.4).
+SYSTEM_NAMES = frozenset({"createdAt", "modifiedAt", "deletedAt", "observedAt"})
+SYSTEM_IRIS = frozenset("https://uri.etsi.org/ngsi-ld/" + n for n in SYSTEM_NAMES)
 
 
 def options_of(params: Mapping[str, str]) -> set[str]:
@@ -34,8 +52,8 @@ def options_of(params: Mapping[str, str]) -> set[str]:
         return set()
     values = {v.strip() for v in raw.split(",") if v.strip()}
     unknown = values - OPTIONS
-    if unknown:
-        raise BadRequestData(f"unknown option(s): {', '.join(sorted(unknown))}")
+    if unknown:  # §6.3.7/6.3.20: an unknown representation option is InvalidRequest
+        raise InvalidRequest(f"unknown option(s): {', '.join(sorted(unknown))}"[:300])
     return values
 
 
@@ -45,7 +63,7 @@ def render_options(params: Mapping[str, str], ctx: TermMapper) -> RenderOptions:
     form: Form = "normalized"
     if "format" in params:
         if params["format"] not in FORMATS:
-            raise BadRequestData(f"unknown format {params['format']!r}")
+            raise InvalidRequest(f"unknown format {params['format'][:80]!r}")
         form = FORMATS[params["format"]]
     elif options & {"keyValues", "simplified"}:
         form = "keyValues"
@@ -54,7 +72,15 @@ def render_options(params: Mapping[str, str], ctx: TermMapper) -> RenderOptions:
     attrs, members = _selection(params, ctx)
     omit: frozenset[str] = frozenset()
     if "omit" in params:
-        omit = frozenset(_names(params["omit"], ctx, allow_members=True))
+        if "attrs" in params:
+            raise BadRequestData("omit and attrs cannot be used together")
+        omitted = _selectors("omit", params["omit"], ctx)
+        _check_join_depth("omit", omitted, params)
+        omit = frozenset(s.name for s in omitted)
+        picked = (attrs or frozenset()) | (members or frozenset())
+        if omit & picked:
+            raise BadRequestData("a member cannot be both picked and omitted: "
+                                 + ", ".join(sorted(omit & picked))[:200])
     lang = params.get("lang")
     if lang is not None and not lang.strip():
         raise BadRequestData("lang must not be empty")
@@ -62,10 +88,37 @@ def render_options(params: Mapping[str, str], ctx: TermMapper) -> RenderOptions:
                          omit=omit, members=members, lang=lang)
 
 
-def _names(text: str, ctx: TermMapper, *, allow_members: bool) -> list[str]:
-    selectors = parse_attribute_list(text, ctx.expand_term)
-    return [s.name if allow_members or s.name not in ENTITY_MEMBER_NAMES
-            else ctx.expand_term(s.name) for s in selectors]
+def _selectors(what: str, text: str, ctx: TermMapper) -> tuple[AttrSelector, ...]:
+    """§4.21 projection list; a malformed one is BadRequestData (5.7.1.4, 5.7.2.4)."""
+    try:
+        return parse_attribute_list(text, ctx.expand_term)
+    except NgsiLdError as exc:
+        raise BadRequestData(f"invalid {what}: {exc.detail}") from None
+
+
+def _nesting(selectors: tuple[AttrSelector, ...]) -> int:
+    return max((1 + _nesting(s.nested) for s in selectors if s.nested), default=0)
+
+
+def _join_level(params: Mapping[str, str]) -> int:
+    """The Linked Entity retrieval depth the request allows: 0 without `join`."""
+    if params.get("join") not in ("flat", "inline"):
+        return 0
+    level = params.get("joinLevel", "1")
+    return int(level) if level.isdigit() and int(level) <= MAX_JOIN_LEVEL else 1
+
+
+def _check_join_depth(what: str, selectors: tuple[AttrSelector, ...],
+                      params: Mapping[str, str]) -> None:
+    """§5.7.2.4: `rel{…}` selects Linked Entities, so it needs `join` and at most
+    `joinLevel` levels of nesting."""
+    depth = _nesting(selectors)
+    if depth > MAX_JOIN_LEVEL:
+        raise BadRequestData(f"{what} nests {depth} Linked Entity levels; at most "
+                             f"{MAX_JOIN_LEVEL} are allowed")
+    if depth and depth > _join_level(params):
+        raise BadRequestData(f"{what} selects Linked Entities {depth} level(s) deep, which "
+                             "needs join=flat|inline and a joinLevel at least as deep")
 
 
 def _selection(params: Mapping[str, str],
@@ -73,11 +126,20 @@ def _selection(params: Mapping[str, str],
     if "pick" in params and "attrs" in params:
         raise BadRequestData("pick and attrs cannot be used together")
     if "pick" in params:
-        picked = _names(params["pick"], ctx, allow_members=True)
+        selectors = _selectors("pick", params["pick"], ctx)
+        _check_join_depth("pick", selectors, params)
+        picked = [s.name for s in selectors]
         members = frozenset(p for p in picked if p in ENTITY_MEMBER_NAMES)
         return frozenset(p for p in picked if p not in ENTITY_MEMBER_NAMES), members
     if "attrs" in params:
-        return frozenset(_names(params["attrs"], ctx, allow_members=False)), None
+        selectors = _selectors("attrs", params["attrs"], ctx)
+        for selector in selectors:
+            if selector.name in ENTITY_MEMBER_NAMES:
+                raise BadRequestData(f"attrs lists attribute names; {selector.name!r} is "
+                                     "an entity member (use pick)")
+            if selector.nested:
+                raise BadRequestData("attrs does not take a nested selection (use pick)")
+        return frozenset(s.name for s in selectors), None
     return None, None
 
 
@@ -92,18 +154,37 @@ def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
 
 def entity_query(params: Mapping[str, str], ctx: TermMapper,
                  attrs: frozenset[str] | None, *, require_filter: bool = True) -> EntityQuery:
-    """§6.4.3.1 GET /entities: every filter compiled to its AST, limits checked."""
+    """§6.4.3.1 GET /entities: every filter compiled to its AST, limits checked.
+
+    `attrs` (the projection of `attrs` / `pick`) also filters: only entities having one of
+    them are returned — unless `pick` also names an entity member, whose projection is
+    never empty."""
     limit = _int_param(params, "limit", DEFAULT_LIMIT)
     offset = _int_param(params, "offset", 0)
-    count = params.get("count", "false") == "true"
+    count = _flag(params, "count") is True
     if limit > MAX_LIMIT:
         raise TooManyResults(f"limit must not exceed {MAX_LIMIT}")
     if limit == 0 and not count:
         raise BadRequestData("limit=0 is only allowed together with count=true")
+    if "pick" in params and "attrs" not in params and any(
+            s.name in ENTITY_MEMBER_NAMES for s in _selectors("pick", params["pick"], ctx)):
+        attrs = None
+    local = _flag(params, "local", default=None)
     ids = _ids(params.get("id"))
-    types = parse_type_expression(params["type"], ctx.expand_term) if "type" in params else None
-    q = parse_q(params["q"], ctx.expand_term) if "q" in params else None
+    types = None
+    if params.get("type", "").strip() == "*":  # Table 6.4.3.2-1: every type, local
+        if local is False:
+            raise BadRequestData("type=* implies local=true; local cannot be false")
+        local = True
+    elif "type" in params:
+        types = parse_type_expression(params["type"], ctx.expand_term)
+    q = _q(params, ctx)
     scope_q = parse_scope_q(params["scopeQ"]) if "scopeQ" in params else None
+    if "csf" in params:
+        try:
+            parse_q(params["csf"], ctx.expand_term)
+        except NgsiLdError as exc:
+            raise BadRequestData(f"invalid csf: {exc.detail}") from None
     geo = None
     if any(k in params for k in ("georel", "geometry", "coordinates")):
         geo = parse_geo_query(params.get("georel"), params.get("geometry"),
@@ -112,11 +193,90 @@ def entity_query(params: Mapping[str, str], ctx: TermMapper,
     id_pattern = params.get("idPattern")
     if id_pattern is not None:
         _check_regex(id_pattern)
-    if require_filter and not (ids or types or q or geo or attrs or id_pattern or scope_q):
-        raise BadRequestData("a query needs at least one of type, id, idPattern, attrs, q, "
-                             "scopeQ or a geo-query")
+    narrowing = (types is not None or geo is not None or scope_q is not None or local
+                 or _non_system(attrs or ()) or (q is not None and _non_system(q_attributes(q))))
+    if require_filter and not narrowing:
+        raise BadRequestData("a query needs at least one of type, attrs or q naming a "
+                             "non-system attribute, scopeQ, a geo-query or local=true")
     return EntityQuery(ids=ids, id_pattern=id_pattern, types=types, q=q, scope_q=scope_q,
-                       geo=geo, attrs=attrs, limit=limit, offset=offset, count=count)
+                       geo=geo, attrs=attrs, limit=limit, offset=offset, count=count,
+                       order_by=_ordering(params, ctx))
+
+
+def _flag(params: Mapping[str, str], name: str,
+          default: bool | None = False) -> bool | None:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if raw not in ("true", "false"):
+        raise BadRequestData(f"{name} must be true or false, got {raw[:40]!r}")
+    return raw == "true"
+
+
+def _non_system(names: object) -> bool:
+    return any(n not in SYSTEM_IRIS and n not in SYSTEM_NAMES for n in names)  # type: ignore[attr-defined]
+
+
+def _q(params: Mapping[str, str], ctx: TermMapper) -> QNode | None:
+    """q (§4.9) with V1.9 `expandValues` and Linked Entity queries (needs `join`)."""
+    if "q" not in params:
+        return None
+    q = parse_q(params["q"], ctx.expand_term)
+    depth = linked_depth(q)
+    if depth and depth > _join_level(params):
+        raise BadRequestData(f"q queries Linked Entities {depth} level(s) deep, which needs "
+                             "join=flat|inline and a joinLevel at least as deep")
+    if "expandValues" in params:
+        names = {s.name for s in _selectors("expandValues", params["expandValues"], ctx)}
+        q = _expand_values(q, names, ctx)
+    return q
+
+
+def _expand_values(node: QNode, names: set[str], ctx: TermMapper) -> QNode:
+    """§4.9 EXAMPLE 12: string values compared with the listed attributes are expanded as
+    vocabulary terms against the @context."""
+    if isinstance(node, And | Or):
+        return type(node)(tuple(_expand_values(t, names, ctx) for t in node.terms))
+    if isinstance(node, Linked):
+        return replace(node, term=_expand_values(node.term, names, ctx))
+    if not isinstance(node, Comparison) or node.path.attr not in names:
+        return node
+    value = node.value
+    if isinstance(value, str):
+        return replace(node, value=ctx.expand_vocab_value(value))
+    if isinstance(value, ValueList):
+        return replace(node, value=ValueList(tuple(
+            ctx.expand_vocab_value(v) if isinstance(v, str) else v for v in value.values)))
+    return node
+
+
+def _ordering(params: Mapping[str, str], ctx: TermMapper) -> Ordering | None:
+    """V1.9 §4.23 orderBy, collation and (for dist-asc / dist-desc) orderFrom."""
+    collation = params.get("collation")
+    if collation is not None:
+        check_collation(collation)
+    if "orderBy" not in params:
+        return None
+    keys = parse_order_by(params["orderBy"], ctx.expand_term)
+    origin = None
+    if any(k.distance for k in keys):
+        origin = _order_origin(params.get("orderFrom", params.get("coordinates")),
+                               params.get("orderGeometry", "Point"))
+    return Ordering(keys, collation, origin)
+
+
+def _order_origin(coordinates: object, geometry: object) -> GeoQuery:
+    if coordinates is None or coordinates == "":
+        raise BadRequestData("ordering by distance needs the reference coordinates "
+                             "(orderFrom)")
+    if not isinstance(geometry, str) or geometry not in QUERY_GEOMETRY_TYPES:
+        raise BadRequestData(f"invalid reference geometry {geometry!r:.80}")
+    try:
+        value = orjson.loads(coordinates) if isinstance(coordinates, str) else coordinates
+        reference = validate_geometry({"type": geometry, "coordinates": value})
+    except (orjson.JSONDecodeError, NgsiLdError) as exc:
+        raise BadRequestData(f"invalid orderFrom coordinates: {exc}"[:300]) from None
+    return GeoQuery("near", None, None, reference)
 
 
 def _ids(raw: str | None) -> tuple[str, ...]:

@@ -35,6 +35,9 @@ class EntityQuery:
     limit: int = 20
     offset: int = 0
     count: bool = False
+    # V1.9 clause 4.23 ordering (cityos.ngsild.query.Ordering); None: insertion order
+    # (geo-queries with `near`: by distance).
+    order_by: Any = None
 
 
 @dataclass

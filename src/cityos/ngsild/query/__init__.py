@@ -1,5 +1,5 @@
 """The NGSI-LD query languages (ETSI GS CIM 009 V1.8.1): q (clause 4.9), scopeQ (4.19),
-entity type expressions (4.17) and attribute projection lists (4.21).
+entity type expressions (4.17), attribute projection lists (4.21) and V1.9 ordering (4.23).
 
 Parsers turn request strings into frozen ASTs holding expanded IRIs; `evaluate_*` decide
 them against entities in the internal form; cityos.storage.sqlite.query_sql compiles the
@@ -13,6 +13,7 @@ from cityos.ngsild.query.ast import (
     Comparison,
     DateTimeValue,
     Existence,
+    Linked,
     Op,
     Or,
     QNode,
@@ -28,9 +29,19 @@ from cityos.ngsild.query.ast import (
     TypeOr,
     ValueList,
     ValueRange,
+    linked_depth,
+    q_attributes,
 )
 from cityos.ngsild.query.evaluate import evaluate_q, evaluate_scope_q, evaluate_types
+from cityos.ngsild.query.order import (
+    Ordering,
+    OrderKey,
+    check_collation,
+    parse_order_by,
+    root_collation,
+)
 from cityos.ngsild.query.parser import (
+    attr_path_of,
     parse_attribute_list,
     parse_q,
     parse_scope_q,
@@ -44,8 +55,11 @@ __all__ = [
     "Comparison",
     "DateTimeValue",
     "Existence",
+    "Linked",
     "Op",
     "Or",
+    "OrderKey",
+    "Ordering",
     "QNode",
     "QueryValue",
     "Scalar",
@@ -59,11 +73,17 @@ __all__ = [
     "TypeOr",
     "ValueList",
     "ValueRange",
+    "attr_path_of",
+    "check_collation",
     "evaluate_q",
     "evaluate_scope_q",
     "evaluate_types",
+    "linked_depth",
     "parse_attribute_list",
+    "parse_order_by",
     "parse_q",
     "parse_scope_q",
     "parse_type_expression",
+    "q_attributes",
+    "root_collation",
 ]

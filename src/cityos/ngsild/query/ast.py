@@ -109,7 +109,37 @@ class Or:
     terms: tuple[QNode, ...]
 
 
-QNode: TypeAlias = Comparison | Existence | And | Or
+@dataclass(frozen=True)
+class Linked:
+    """V1.9 clause 4.9 Linked Entity query `rel{term}` (`rel{Type:term}` with a type hint):
+    holds if an entity targeted by Relationship `rel` (and, with a hint, of type
+    `type_hint`) satisfies `term`. Only evaluated when Linked Entity retrieval (`join`)
+    is requested, `linked_depth` levels deep at most `joinLevel`."""
+
+    relationship: str
+    type_hint: str | None
+    term: QNode
+
+
+QNode: TypeAlias = Comparison | Existence | And | Or | Linked
+
+
+def linked_depth(node: QNode) -> int:
+    """How many Relationship hops the q expression follows."""
+    if isinstance(node, And | Or):
+        return max(linked_depth(t) for t in node.terms)
+    if isinstance(node, Linked):
+        return 1 + linked_depth(node.term)
+    return 0
+
+
+def q_attributes(node: QNode) -> set[str]:
+    """Attribute IRIs the q expression tests on the queried entities themselves."""
+    if isinstance(node, And | Or):
+        return set().union(*(q_attributes(t) for t in node.terms))
+    if isinstance(node, Linked):
+        return {node.relationship}
+    return {node.path.attr}
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,14 @@ from typing import Any
 
 from cityos.ngsild.query.ast import (
     NEGATED,
+    ORDERING,
     VALUE_MEMBERS,
     And,
     AttrPath,
     Comparison,
     DateTimeValue,
     Existence,
+    Linked,
     Op,
     Or,
     QNode,
@@ -60,6 +62,7 @@ from cityos.ngsild.types import JsonObject
 _STORED_DATETIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]+))?Z")
 _MISSING = object()
+RELATIONSHIP_MEMBERS = ("object", "objectList")
 
 
 @lru_cache(maxsize=512)
@@ -96,12 +99,14 @@ def evaluate_q(node: QNode, entity: JsonObject) -> bool:
         return any(evaluate_q(term, entity) for term in node.terms)
     if isinstance(node, Existence):
         return any(True for _ in _targets(entity, node.path, existence=True))
+    if isinstance(node, Linked):
+        return False  # needs the linked entities: evaluated by the storage backend only
     return _compare(node, entity)
 
 
 def _compare(node: Comparison, entity: JsonObject) -> bool:
     positive = NEGATED.get(node.op)
-    for target, language in _targets(entity, node.path):
+    for target, language in _targets(entity, node.path, ordering=node.op in ORDERING):
         hit = any(_matches(positive or node.op, node.value, x)
                   for x in _elements(target, language))
         if hit != (positive is not None):
@@ -115,10 +120,12 @@ def _instances(entity: JsonObject, attr: str) -> list[Any]:
     return found if isinstance(found, list) else []
 
 
-def _targets(entity: JsonObject, path: AttrPath,
-             existence: bool = False) -> Iterator[tuple[Any, bool]]:
+def _targets(entity: JsonObject, path: AttrPath, existence: bool = False,
+             ordering: bool = False) -> Iterator[tuple[Any, bool]]:
     """Each resolved target of the path, with whether it is a whole languageMap. For an
-    existence test without key path, the attribute / sub-attribute itself is the target."""
+    existence test without key path, the attribute / sub-attribute itself is the target.
+    `A[*]` targets every language of a LanguageProperty. With an ordering operator,
+    Relationship objects are no targets (V1.9 clause 4.9: never match)."""
     for instance in _instances(entity, path.attr):
         node: Any = instance
         for sub in path.sub_attrs:
@@ -131,13 +138,17 @@ def _targets(entity: JsonObject, path: AttrPath,
                 yield node[path.member], False
         elif existence and not path.keys:
             yield node, False
+        elif isinstance(node, dict) and path.keys == ("*",):
+            if "languageMap" in node:
+                yield node["languageMap"], True
         elif isinstance(node, dict):
-            yield from _value_targets(node, path.keys)
+            yield from _value_targets(node, path.keys, ordering)
 
 
-def _value_targets(node: JsonObject, keys: tuple[str, ...]) -> Iterator[tuple[Any, bool]]:
+def _value_targets(node: JsonObject, keys: tuple[str, ...],
+                   ordering: bool = False) -> Iterator[tuple[Any, bool]]:
     for member in VALUE_MEMBERS:
-        if member not in node:
+        if member not in node or (ordering and member in RELATIONSHIP_MEMBERS):
             continue
         target = node[member]
         for key in keys:

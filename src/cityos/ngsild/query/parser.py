@@ -41,6 +41,7 @@ from cityos.ngsild.query.ast import (
     Comparison,
     DateTimeValue,
     Existence,
+    Linked,
     Op,
     Or,
     QNode,
@@ -73,7 +74,7 @@ MAX_TERMS = 256
 MAX_VALUES = 1024
 MAX_PATTERN_LENGTH = 1024
 ENTITY_MEMBERS = frozenset({"id", "type", "scope"})
-_LIST_ITEM = re.compile(r"\s*([^,{}\s]*)\s*")
+_LIST_ITEM = re.compile(r"\s*([^,|;{}\s]*)\s*")
 
 Expand = Callable[[str], str]
 N = TypeVar("N")
@@ -169,31 +170,70 @@ def _q_term(cur: _Cursor, expand: Expand) -> QNode:
     token = cur.take()
     if token.kind is not Tok.ATTR:
         raise cur.fail(token, "an attribute name or '('")
-    path = _attr_path(token, expand)
+    chain, text = _linked_chain(token, expand)
+    path = attr_path_of(text, expand, "q", token.col)
+    node: QNode
     if cur.peek().kind is not Tok.OP:
-        return Existence(path)
-    op = Op(cur.take().text)
-    value = _q_value(cur, op)
-    after = cur.peek()
-    if after.kind not in (Tok.AND, Tok.OR, Tok.RPAREN, Tok.END):
-        raise cur.fail(after, "';', '|', ')' or end of input after the value")
-    return Comparison(path, op, value)
+        node = Existence(path)
+    else:
+        op = Op(cur.take().text)
+        value = _q_value(cur, op)
+        after = cur.peek()
+        if after.kind not in (Tok.AND, Tok.OR, Tok.RPAREN, Tok.END):
+            raise cur.fail(after, "';', '|', ')' or end of input after the value")
+        node = Comparison(path, op, value)
+    for relationship, hint in reversed(chain):
+        node = Linked(relationship, hint, node)
+    return node
 
 
-def _attr_path(token: Token, expand: Expand) -> AttrPath:
-    segments, keys = split_attr_path(token.text, token.col)
-    attr = check_name("q", expand(segments[0]), token.col)
+_TYPE_HINT = re.compile(r"([A-Za-z_][A-Za-z0-9_\-]*):(?!//)(.+)")
+
+
+def _linked_chain(token: Token, expand: Expand) -> tuple[list[tuple[str, str | None]], str]:
+    """`rel{Type:rel2{attr}}` → ([(rel IRI, Type IRI), (rel2 IRI, None)], "attr"): each
+    Relationship with the type hint of its target entities."""
+    text = token.text
+    chain: list[tuple[str, str | None]] = []
+    while "{" in text:
+        if not text.endswith("}"):
+            raise syntax_error("q", token.col, "a Linked Entity query needs a closing '}'")
+        relationship, inner = text.split("{", 1)
+        inner = inner[:-1]
+        if not relationship or not inner:
+            raise syntax_error("q", token.col, "empty name in a Linked Entity query")
+        hint: str | None = None
+        head = inner.split("{", 1)[0]
+        match = _TYPE_HINT.fullmatch(head)
+        if match and expand(head) == head:  # not a compact IRI with a known prefix
+            hint = check_name("q", expand(match.group(1)), token.col)
+            inner = inner[len(match.group(1)) + 1:]
+        chain.append((check_name("q", expand(relationship), token.col), hint))
+        text = inner
+        if len(chain) > MAX_DEPTH:
+            raise TooComplexQuery(f"q nests Linked Entity queries deeper than {MAX_DEPTH}")
+    return chain, text
+
+
+def attr_path_of(text: str, expand: Expand, what: str = "q", col: int = 1) -> AttrPath:
+    """An attribute path of clause 4.9 (`a`, `a.b`, `a.observedAt`, `a[k1.k2]`), also used
+    by orderBy (clause 4.23)."""
+    segments, keys = split_attr_path(text, col)
+    for segment in segments:
+        if set(segment) & set("{}*"):
+            raise syntax_error(what, col, f"invalid attribute name {segment!r}")
+    attr = check_name(what, expand(segments[0]), col)
     subs: list[str] = []
     member: str | None = None
     for segment in segments[1:]:
         if member is not None:
-            raise syntax_error("q", token.col, f"nothing may follow the member {member!r}")
+            raise syntax_error(what, col, f"nothing may follow the member {member!r}")
         if segment in MEMBER_NAMES:
             member = segment
         else:
-            subs.append(check_name("q", expand(segment), token.col))
+            subs.append(check_name(what, expand(segment), col))
     if member is not None and keys:
-        raise syntax_error("q", token.col, f"a key path cannot follow the member {member!r}")
+        raise syntax_error(what, col, f"a key path cannot follow the member {member!r}")
     return AttrPath(attr, tuple(subs), member, tuple(keys))
 
 
@@ -334,9 +374,10 @@ def parse_type_expression(text: str, expand: Expand) -> TypeNode:
 # ---------------------------------------------------------------- attrs / pick / omit
 
 def parse_attribute_list(text: str, expand: Expand) -> tuple[AttrSelector, ...]:
-    """Parse a comma-separated `attrs` / `pick` / `omit` list (clause 4.21). The entity
-    members `id`, `type`, `scope` are kept as they are; other names are expanded. The V1.9
-    nested form `a{b,c}` selects sub-attributes b and c of a. Duplicates are dropped."""
+    """Parse an `attrs` / `pick` / `omit` list (clause 4.21): names separated by `,` or
+    (V1.9 grammar) `|`. The entity members `id`, `type`, `scope` are kept as they are; other
+    names are expanded. The V1.9 nested form `rel{b,c}` projects the Linked Entities of
+    Relationship `rel` (with `join`). Duplicates are dropped."""
     check_length("attribute list", text)
     pos = 0
 
@@ -366,7 +407,7 @@ def parse_attribute_list(text: str, expand: Expand) -> tuple[AttrSelector, ...]:
                     pos += 1
             selector = AttrSelector(check_name("attribute list", full, col), nested)
             out.setdefault(selector.name, selector)
-            if not text.startswith(",", pos):
+            if not text.startswith((",", "|"), pos):
                 return tuple(out.values())
             pos += 1
 

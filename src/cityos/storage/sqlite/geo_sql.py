@@ -78,15 +78,17 @@ def delete_entity_geo(conn: sqlite3.Connection, pk: int) -> None:
 
 
 def reindex_entity_geo(
-    conn: sqlite3.Connection, pk: int, geo_attrs: Mapping[str, Sequence[JsonObject]]
+    conn: sqlite3.Connection, pk: int, geo_attrs: Mapping[str, Sequence[JsonObject]],
+    *, had_rows: bool = True,
 ) -> int:
     """Replace the entity's geo rows: one per instance of each GeoProperty in `geo_attrs`.
 
     `geo_attrs` maps expanded attribute names to their validated instance geometries (see
     `cityos.ngsild.geo.geoproperty_values`). Runs inside the caller's transaction; returns the
-    number of instances indexed.
+    number of instances indexed. `had_rows=False` (a new entity) skips deleting old rows.
     """
-    delete_entity_geo(conn, pk)
+    if had_rows:
+        delete_entity_geo(conn, pk)
     count = 0
     for attr_iri, geometries in geo_attrs.items():
         for row in index_rows(pk, attr_iri, geometries):

@@ -21,18 +21,25 @@ Only `regexp` (for `~=` and `+` scope levels) calls back into Python.
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from functools import lru_cache
 from typing import NamedTuple
 
+import orjson
+
 from cityos.ngsild.errors import InvalidRequest
+from cityos.ngsild.geo import GeoQuery, distance_m
 from cityos.ngsild.query.ast import (
     NEGATED,
+    ORDERING,
     VALUE_MEMBERS,
     And,
     AttrPath,
     Comparison,
     DateTimeValue,
     Existence,
+    Linked,
     Op,
     Or,
     QNode,
@@ -50,6 +57,7 @@ from cityos.ngsild.query.ast import (
     ValueRange,
 )
 from cityos.ngsild.query.evaluate import regexp, scope_regex
+from cityos.ngsild.query.order import Ordering, OrderKey, root_collation
 
 Fragment = tuple[str, list[object]]
 
@@ -65,6 +73,9 @@ class _Target(NamedTuple):
 
 
 _PLAIN_MEMBERS = "(" + ", ".join(f"'{m}'" for m in VALUE_MEMBERS if m != "languageMap") + ")"
+# With an ordering operator a Relationship never matches (V1.9 clause 4.9).
+_ORDERED_MEMBERS = "(" + ", ".join(f"'{m}'" for m in VALUE_MEMBERS
+                                   if m not in ("languageMap", "object", "objectList")) + ")"
 _ALL_MEMBERS = "(" + ", ".join(f"'{m}'" for m in VALUE_MEMBERS) + ")"
 # An element row that can compare: not an object member (text key), not a container.
 _SCALAR_ROW = "typeof({a}.key) <> 'text' AND {a}.type NOT IN ('array', 'object')"
@@ -80,9 +91,30 @@ _DT_KEY = (
 _SQL_OPS = {Op.EQ: "=", Op.GT: ">", Op.GE: ">=", Op.LT: "<", Op.LE: "<="}
 
 
+ROOT_COLLATION = "ngsild_root"
+
+
 def register_sql_functions(conn: sqlite3.Connection) -> None:
-    """Register `regexp(pattern, text)` (Python `re.search`, 0/1) on the connection."""
+    """Register `regexp(pattern, text)` (Python `re.search`, 0/1), `ngsild_distance(
+    geometry, reference)` (metres between two GeoJSON texts) and the collation
+    `ngsild_root` (clause 4.23 collation, see cityos.ngsild.query.order) on the connection."""
     conn.create_function("regexp", 2, regexp, deterministic=True)
+    conn.create_function("ngsild_distance", 2, _distance, deterministic=True)
+    conn.create_collation(ROOT_COLLATION, root_collation)
+
+
+@lru_cache(maxsize=64)
+def _reference(text: str) -> GeoQuery:
+    return GeoQuery("near", None, None, orjson.loads(text))
+
+
+def _distance(geometry: object, reference: object) -> float | None:
+    if not isinstance(geometry, str) or not isinstance(reference, str):
+        return None
+    try:
+        return distance_m(_reference(reference), orjson.loads(geometry))
+    except Exception:  # a geometry shapely cannot measure sorts last
+        return None
 
 
 def _label(name: str) -> str:
@@ -109,7 +141,39 @@ def compile_q(node: QNode) -> Fragment:
         return _join([compile_q(t) for t in node.terms], "OR")
     if isinstance(node, Existence):
         return _existence(node.path)
+    if isinstance(node, Linked):
+        return _linked(node)
     return _comparison(node)
+
+
+_OUTER_ALIAS = re.compile(r"\be\.")
+
+
+def _linked(node: Linked) -> Fragment:
+    """Some entity targeted by the Relationship (same tenant, optional type hint)
+    satisfies the inner term; the inner fragment is rebased from `e` onto the target."""
+    inner_sql, inner_params = compile_q(node.term)
+    alias = f"l{linked_depth_of(node)}"
+    inner_sql = _OUTER_ALIAS.sub(alias + ".", inner_sql)
+    params: list[object] = ["$.attrs" + _label(node.relationship)]
+    hint = ""
+    if node.type_hint is not None:
+        hint = (f" AND EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = {alias}.tenant "
+                f"AND t.pk = {alias}.pk AND t.type = ?)")
+        params.append(node.type_hint)
+    sql = (f"EXISTS (SELECT 1 FROM json_each(e.doc, ?) AS inst, "
+           f"json_each(inst.value, '$.object') AS o, entities {alias} "
+           f"WHERE inst.type = 'object' AND {alias}.tenant = e.tenant "
+           f"AND {alias}.id = o.value{hint} AND {inner_sql})")
+    return sql, params + inner_params
+
+
+def linked_depth_of(node: QNode) -> int:
+    if isinstance(node, And | Or):
+        return max(linked_depth_of(t) for t in node.terms)
+    if isinstance(node, Linked):
+        return 1 + linked_depth_of(node.term)
+    return 0
 
 
 def _paths(path: AttrPath) -> tuple[str, str]:
@@ -123,6 +187,10 @@ def _existence(path: AttrPath) -> Fragment:
     if path.member is not None:
         return ("EXISTS (SELECT 1 FROM json_each(e.doc, ?) AS inst WHERE inst.type = 'object' "
                 "AND json_type(inst.value, ?) IS NOT NULL)", [attr, prefix + _label(path.member)])
+    if path.keys == ("*",):
+        return ("EXISTS (SELECT 1 FROM json_each(e.doc, ?) AS inst WHERE inst.type = 'object' "
+                "AND json_type(inst.value, ?) IS NOT NULL)",
+                [attr, prefix + _label("languageMap")])
     if path.keys:
         return ("EXISTS (SELECT 1 FROM json_each(e.doc, ?) AS inst, json_each(inst.value, ?) "
                 f"AS m WHERE inst.type = 'object' AND m.key IN {_ALL_MEMBERS} "
@@ -147,15 +215,18 @@ def _comparison(node: Comparison) -> Fragment:
                          (attr,), (prefix + _label(path.member),))
         return _target_exists(target, op, node.value, positive is not None, False)
     outer = "json_each(e.doc, ?) AS inst, json_each(inst.value, ?) AS m"
+    language = _Target("json_each(e.doc, ?) AS inst", "inst.type = 'object'", "?",
+                       (attr,), (prefix + _label("languageMap"),))
+    if path.keys == ("*",):
+        return _target_exists(language, op, node.value, positive is not None, True)
     if path.keys:
         keys = "".join(_label(k) for k in path.keys)
         target = _Target(outer, f"inst.type = 'object' AND m.key IN {_ALL_MEMBERS}",
                          "m.fullkey || ?", (attr, prefix), (keys,))
         return _target_exists(target, op, node.value, positive is not None, False)
-    plain = _Target(outer, f"inst.type = 'object' AND m.key IN {_PLAIN_MEMBERS}",
+    members = _ORDERED_MEMBERS if node.op in ORDERING else _PLAIN_MEMBERS
+    plain = _Target(outer, f"inst.type = 'object' AND m.key IN {members}",
                     "m.fullkey", (attr, prefix), ())
-    language = _Target("json_each(e.doc, ?) AS inst", "inst.type = 'object'", "?",
-                       (attr,), (prefix + _label("languageMap"),))
     return _join([_target_exists(plain, op, node.value, positive is not None, False),
                   _target_exists(language, op, node.value, positive is not None, True)], "OR")
 
@@ -282,3 +353,47 @@ def compile_types(node: TypeNode) -> Fragment:
     assert isinstance(node, TypeAnd | TypeOr)
     return _join([compile_types(t) for t in node.terms],
                  "AND" if isinstance(node, TypeAnd) else "OR")
+
+
+# ---------------------------------------------------------------- orderBy (V1.9 4.23)
+
+_ENTITY_ORDER = {"id": "e.id", "createdAt": "e.created_at", "modifiedAt": "e.modified_at",
+                 "type": "json_extract(e.doc, '$.type[0]')"}
+
+
+def compile_order(ordering: Ordering) -> Fragment:
+    """ORDER BY terms (over alias `e`) for an Ordering. Each key sorts entities without it
+    last in both directions (clause 4.23.2), then by value: SQLite orders numbers before
+    strings. A collation applies `ngsild_root` to strings; `e.pk` breaks ties."""
+    terms: list[str] = []
+    params: list[object] = []
+    collate = f" COLLATE {ROOT_COLLATION}" if ordering.collation else ""
+    for key in ordering.keys:
+        expr, key_params = _order_expression(key, ordering)
+        direction = " DESC" if key.descending else ""
+        terms.append(f"({expr}) IS NULL")
+        terms.append(f"({expr}){collate if not key.distance else ''}{direction}")
+        params.extend(key_params)
+        params.extend(key_params)
+    terms.append("e.pk")
+    return ", ".join(terms), params
+
+
+def _order_expression(key: OrderKey, ordering: Ordering) -> Fragment:
+    if key.member is not None:
+        return _ENTITY_ORDER[key.member], []
+    path = key.path
+    assert path is not None
+    if key.distance:
+        reference = orjson.dumps(ordering.origin.geometry).decode()
+        return ("SELECT min(ngsild_distance(g.geometry, ?)) FROM geo_index g "
+                "WHERE g.pk = e.pk AND g.attr = ?"), [reference, path.attr]
+    base = "$.attrs" + _label(path.attr) + "[0]" + "".join(
+        ".attrs" + _label(s) for s in path.sub_attrs)
+    if path.member is not None:
+        return "json_extract(e.doc, ?)", [base + _label(path.member)]
+    if path.keys:
+        keys = "".join(_label(k) for k in path.keys)
+        return "json_extract(e.doc, ?)", [base + ".value" + keys]
+    return ("coalesce(json_extract(e.doc, ?), json_extract(e.doc, ?), "
+            "json_extract(e.doc, ?))", [base + ".value", base + ".object", base + ".vocab"])

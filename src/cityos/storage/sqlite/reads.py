@@ -10,7 +10,12 @@ from cityos.ngsild.geo import distance_m, matches
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import AttributeSummary, EntityQuery, QueryPage, TypeSummary
 from cityos.storage.sqlite.geo_sql import compile_geo_prefilter
-from cityos.storage.sqlite.query_sql import compile_q, compile_scope_q, compile_types
+from cityos.storage.sqlite.query_sql import (
+    compile_order,
+    compile_q,
+    compile_scope_q,
+    compile_types,
+)
 
 _ATTR_PATH = '$.attrs."{}"'
 
@@ -46,9 +51,13 @@ def query_entities(conn: sqlite3.Connection, tenant: str, query: EntityQuery) ->
     if query.geo is not None:
         return _query_geo(conn, tenant, query)
     where, params = _where(tenant, query)
-    # `where` holds only placeholders and fixed SQL; every value is in `params`.
-    page_sql = "SELECT e.doc FROM entities e WHERE " + where + " ORDER BY e.pk LIMIT ? OFFSET ?"
-    rows = conn.execute(page_sql, [*params, query.limit, query.offset]).fetchall()
+    order, order_params = ("e.pk", []) if query.order_by is None else \
+        compile_order(query.order_by)
+    # `where` and `order` hold only placeholders and fixed SQL; every value is in `params`.
+    page_sql = ("SELECT e.doc FROM entities e WHERE " + where + " ORDER BY " + order
+                + " LIMIT ? OFFSET ?")
+    rows = conn.execute(page_sql, [*params, *order_params, query.limit,
+                                   query.offset]).fetchall()
     total = None
     if query.count:
         count_sql = "SELECT count(*) FROM entities e WHERE " + where
@@ -72,11 +81,23 @@ def _query_geo(conn: sqlite3.Connection, tenant: str, query: EntityQuery) -> Que
         if matches(query.geo, geometry):
             distance = distance_m(query.geo, geometry) if query.geo.georel == "near" else 0.0
             hits[pk] = min(distance, hits.get(pk, distance))
+    if query.order_by is not None:
+        return _ordered_page(conn, list(hits), query)
     ordered = sorted(hits, key=lambda pk: (hits[pk], pk))
     page = ordered[query.offset:query.offset + query.limit]
     docs = _docs_by_pk(conn, page)
     return QueryPage([docs[pk] for pk in page if pk in docs],
                      len(ordered) if query.count else None)
+
+
+def _ordered_page(conn: sqlite3.Connection, pks: list[int], query: EntityQuery) -> QueryPage:
+    """One page of the given entities in the query's orderBy order."""
+    order, order_params = compile_order(query.order_by)
+    sql = ("SELECT e.doc FROM entities e WHERE e.pk IN (SELECT value FROM json_each(?)) "
+           "ORDER BY " + order + " LIMIT ? OFFSET ?")
+    rows = conn.execute(sql, [orjson.dumps(pks).decode(), *order_params, query.limit,
+                              query.offset]).fetchall()
+    return QueryPage([orjson.loads(r[0]) for r in rows], len(pks) if query.count else None)
 
 
 def _docs_by_pk(conn: sqlite3.Connection, pks: list[int]) -> dict[int, JsonObject]:
