@@ -78,7 +78,7 @@ def test_length_required_before_anything_else(client: TestClient) -> None:
 
     for method, path in (("POST", "entities"), ("PUT", "entities/urn:ngsi-ld:Vehicle:x"),
                          ("PATCH", "entities/urn:ngsi-ld:Vehicle:x/attrs")):
-        response = client.request(method, f"{API}/{path}", content=chunks(),  # type: ignore[arg-type]
+        response = client.request(method, f"{API}/{path}", content=chunks(),
                                   headers={"Content-Type": "application/json",
                                            "NGSILD-Tenant": "nosuchtenant"})
         assert response.status_code == 411, (method, path)

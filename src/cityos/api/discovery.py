@@ -16,7 +16,7 @@ from cityos.api import negotiation as media
 from cityos.api.ldcontext import RequestContext, context_for_read
 from cityos.api.responses import ngsi_response
 from cityos.api.state import api_state, tenant_of
-from cityos.ngsild.errors import BadRequestData, InvalidRequest, ResourceNotFound
+from cityos.ngsild.errors import BadRequestData, ResourceNotFound
 from cityos.ngsild.model.entity import check_attribute_name
 from cityos.ngsild.model.names import RESERVED_ATTRIBUTE_NAMES, require_type_name
 from cityos.ngsild.types import JsonObject
@@ -42,12 +42,8 @@ def _boolean(params: Mapping[str, str], name: str) -> bool:
 
 
 def _check_params(request: Request, allowed: frozenset[str]) -> Mapping[str, str]:
-    """A query parameter the resource does not define is an InvalidRequest (§6.3.20)."""
+    media.reject_unknown_parameters(request, allowed)
     params = request.query_params
-    unknown = sorted(set(params.keys()) - allowed)
-    if unknown:
-        raise InvalidRequest(f"unknown query parameter(s) on {request.url.path}: "
-                             f"{', '.join(unknown)[:200]}")
     _boolean(params, "local")
     return params
 

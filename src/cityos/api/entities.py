@@ -107,7 +107,17 @@ async def create_entity(request: Request) -> Response:
     return empty(201, {"Location": ENTITY_PATH + quote(entity["id"], safe=":")})
 
 
+# §6.4.3.2: the parameters of GET /entities; any other one is an InvalidRequest.
+QUERY_PARAMETERS = frozenset({
+    "id", "type", "idPattern", "attrs", "pick", "omit", "q", "csf", "scopeQ", "georel",
+    "geometry", "coordinates", "geoproperty", "geometryProperty", "lang", "options", "format",
+    "limit", "offset", "count", "local", "datasetId", "join", "joinLevel", "expandValues",
+    "orderBy", "orderFrom", "orderGeometry", "collation", "containedBy", "entityMap", "via",
+})
+
+
 async def query_entities(request: Request) -> Response:
+    media.reject_unknown_parameters(request, QUERY_PARAMETERS)
     accept = media.choose_response_type(request, READ_TYPES)
     ctx = await context_for_read(request)
     opts = render_options(request.query_params, ctx.compiled)
@@ -202,7 +212,7 @@ def _attribute(request: Request, ctx: RequestContext) -> str:
 
 async def partial_attribute_update(request: Request) -> Response:
     entity_id = check_id(request.path_params["entity_id"])
-    body, ctx = await _body(request)
+    body, ctx = await _body(request, PATCH_TYPES)
     if not isinstance(body, dict):
         raise BadRequestData("the attribute fragment must be a JSON object")
     patch = parse_instance(body, ctx.compiled, mode="partial")

@@ -110,6 +110,16 @@ def prefers_json_body(request: Request) -> bool:
     return False
 
 
+def reject_unknown_parameters(request: Request, allowed: frozenset[str]) -> None:
+    """Each resource defines its query parameters (the §6.x.3.1 tables); any other one is
+    rejected with InvalidRequest instead of being silently ignored (§6.3.20 in GS CIM 009
+    V1.9+ makes this explicit)."""
+    unknown = sorted(set(request.query_params.keys()) - allowed)
+    if unknown:
+        raise InvalidRequest(f"unknown query parameter(s) on {request.url.path}: "
+                             f"{', '.join(repr(u) for u in unknown)}"[:300])
+
+
 def link_context(request: Request) -> str | None:
     """The @context URL from a Link header with the JSON-LD context relation, if any."""
     header = request.headers.get("link")

@@ -76,8 +76,9 @@ ATTRIBUTE_KINDS = {  # kind → (value member, its schema, description)
 def _attribute_schemas() -> dict[str, Schema]:
     """§4.5: the attribute kinds in normalized form; sub-attributes are extra members."""
     common = {"observedAt": DATETIME, "datasetId": URI, "unitCode": STR}
+    sub_attribute = {"description": "A sub-attribute, in any form of AttributeValue."}
     schemas = {kind: _obj({"type": {"const": kind}, member: value, **common}, member,
-                          description=doc, additionalProperties=_s("AttributeValue"))
+                          description=doc, additionalProperties=sub_attribute)
                for kind, (member, value, doc) in ATTRIBUTE_KINDS.items()}
     schemas["Attribute"] = _any(*(_s(k) for k in ATTRIBUTE_KINDS), description=(
         "One attribute instance, normalized or concise (§4.5.25, `type` left out)."))

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cityos.broker.events import EntityEvent, EventBus, EventKind
-from cityos.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from cityos.ngsild.errors import (
+    AlreadyExists,
+    BadRequestData,
+    NgsiLdError,
+    NonexistentTenant,
+    ResourceNotFound,
+)
 from cityos.ngsild.model import changes
 from cityos.ngsild.model.names import now_timestamp
 from cityos.ngsild.query import evaluate_types
@@ -63,9 +69,9 @@ class EntityService:
 
     # -- reads -------------------------------------------------------------------------
     async def require_tenant(self, tenant: str) -> None:
-        """§4.14: reading from a tenant that was never written to is ResourceNotFound."""
+        """§4.14: reading from a tenant that was never written to is NonexistentTenant."""
         if tenant and not await self.store.tenant_exists(tenant):
-            raise ResourceNotFound(f"tenant {tenant!r} does not exist")
+            raise NonexistentTenant(f"tenant {tenant!r} does not exist")
 
     async def retrieve(self, tenant: str, entity_id: str, gate: Any = None) -> JsonObject:
         await self.require_tenant(tenant)

@@ -72,6 +72,14 @@ class ResourceNotFound(NgsiLdError):
     title = "Resource not found"
 
 
+class NonexistentTenant(NgsiLdError):
+    """§4.14: a read names a tenant that does not exist."""
+
+    error_type = "NonexistentTenant"
+    status = 404
+    title = "Nonexistent tenant"
+
+
 class TooComplexQuery(NgsiLdError):
     error_type = "TooComplexQuery"
     status = 403
