@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from cityos.broker.context_resolver import ContextEntry, ContextResolver
+from cityos.broker.context_resolver import ContextEntry, ContextReloadFailed, ContextResolver
 from cityos.ngsild.context import CORE_CONTEXT_URL, DEFAULT_CONTEXT_VOCAB
 from cityos.ngsild.errors import (
     BadRequestData,
@@ -326,3 +326,64 @@ async def test_cached_and_implicit_entries_are_bounded() -> None:
     kept = [resolver.get(url.rsplit("/", 1)[1]) for url in resolver.list(kind="ImplicitlyCreated")]
     assert kept == [{"@context": contexts[1]}, {"@context": {"t3": "https://example.org/t3"}}]
     await resolver.aclose()
+
+
+async def test_failed_reload_raises_504_and_keeps_the_entry(server: ContextServer,
+                                                            resolver: ContextResolver) -> None:
+    url = server.serve("/reload.jsonld", VEHICLE)
+    await resolver.resolve(url)
+    server.routes["/reload.jsonld"].status = 404
+    with pytest.raises(ContextReloadFailed) as failure:
+        await resolver.delete(url, reload=True)
+    assert failure.value.status == 504 and failure.value.error_type == "LdContextNotAvailable"
+    assert resolver.get(url, details=True)["numberOfHits"] == 1  # untouched
+    with pytest.raises(BadRequestData, match="Cached"):  # nothing to reload
+        await resolver.delete("https://example.org/never-used", reload=True)
+    with pytest.raises(ResourceNotFound):
+        await resolver.delete("https://example.org/never-used")
+
+
+async def test_core_context_under_any_version_url(resolver: ContextResolver) -> None:
+    old_core = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld"
+    assert resolver.get(old_core, details=True)["URL"] == CORE_CONTEXT_URL
+    with pytest.raises(BadRequestData, match="Core"):
+        await resolver.delete(old_core)
+    await resolver.delete(old_core, reload=True)  # its copy ships with the broker: a no-op
+    assert resolver.list() == [CORE_CONTEXT_URL]
+
+
+async def test_store_is_per_tenant(server: ContextServer, resolver: ContextResolver) -> None:
+    local_id = await resolver.add(VEHICLE, tenant="a")
+    hosted = resolver.hosted_url(local_id)
+    cached = server.serve("/tenant.jsonld", {"@context": {"x": "https://example.org/x"}})
+    await resolver.resolve([hosted, cached], tenant="a")
+    assert len(resolver.list(tenant="a")) == 4  # Core, Hosted, Cached, ImplicitlyCreated
+    assert resolver.list(tenant="b") == resolver.list() == [CORE_CONTEXT_URL]
+    with pytest.raises(ResourceNotFound):
+        resolver.get(local_id, tenant="b")
+    with pytest.raises(ResourceNotFound):
+        await resolver.delete(local_id, tenant="b")
+    with pytest.raises(LdContextNotAvailable):
+        await resolver.resolve(hosted, tenant="b")
+    assert (await resolver.resolve(hosted, tenant="a")).expand_term("Vehicle") == EX + "Vehicle"
+    assert resolver.get(local_id, details=True, tenant="a")["numberOfHits"] == 2
+
+
+async def test_add_fetches_referenced_contexts_where_available(
+        server: ContextServer, resolver: ContextResolver) -> None:
+    url = server.serve("/ref.jsonld", VEHICLE)
+    await resolver.add({"@context": [url, "http://127.0.0.1:9/refused.jsonld"]})
+    assert resolver.get(url, details=True)["kind"] == "Cached"
+    server.serve("/bad.jsonld", b"{not json")
+    with pytest.raises(BadRequestData):  # available but invalid (§5.5.6)
+        await resolver.add({"@context": server.url("/bad.jsonld")})
+
+
+def test_relative_references_are_resolved_against_the_request_url(
+        resolver: ContextResolver) -> None:
+    base = f"{BASE}/ngsi-ld/v1/entities/"
+    hosted = f"{BASE}/ngsi-ld/v1/jsonldContexts/x"
+    assert resolver.absolutize("/ngsi-ld/v1/jsonldContexts/x", base) == hosted
+    assert resolver.absolutize(["../jsonldContexts/x", {"a": "b"}, EX], base) == \
+        [hosted, {"a": "b"}, EX]
+    assert resolver.absolutize("relative", None) == "relative"

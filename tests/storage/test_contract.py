@@ -141,3 +141,16 @@ def test_bad_entity_is_rejected_before_storage() -> None:
     with pytest.raises(BadRequestData):
         parse_entity({"id": "urn:x:1", "type": "T", "a": {"type": "Relationship",
                                                           "object": "not a uri"}}, CTX)
+
+
+async def test_unexpected_failure_of_one_write_spares_the_others(store: EntityStore) -> None:
+    def broken(old: JsonObject | None) -> JsonObject:
+        raise RuntimeError("a bug in one writer")
+
+    writes = [store.apply("t", [(f"urn:ngsi-ld:Shelter:{n}", put(entity(n)))]) for n in range(20)]
+    failing = store.apply("t", [("urn:ngsi-ld:Shelter:bad", broken)])
+    results = await asyncio.gather(*writes, failing, return_exceptions=True)
+    assert isinstance(results[-1], RuntimeError)
+    assert all(isinstance(r, list) and r[0].ok for r in results[:-1])
+    page = await store.query_entities("t", EntityQuery(count=True))
+    assert page.total == 20

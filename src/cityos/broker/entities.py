@@ -228,7 +228,7 @@ class EntityService:
             return mutate
 
         outcome = await self.batch(tenant, [(e["id"], upsert(e)) for e in entities], "updated")
-        return outcome, created
+        return outcome, list(dict.fromkeys(created))  # a retried job may report twice
 
     async def batch_update(self, tenant: str, entities: list[JsonObject], *,
                            overwrite: bool) -> BatchResult:

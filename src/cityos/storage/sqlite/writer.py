@@ -1,8 +1,11 @@
 """The single writer thread: every change goes through one connection, in group commits.
 
-Requests queue write jobs; the thread takes every job waiting, runs each inside its own
-SAVEPOINT (so one failing job never undoes another), commits once, and only then resolves
-the jobs' futures. An acknowledged write is therefore always committed.
+Requests queue write jobs; the thread takes every job waiting, runs them in one
+transaction, commits once, and only then resolves the jobs' futures. An acknowledged write
+is therefore always committed. If any job of a group raises, the whole group is rolled back
+and every job is run again in a transaction of its own, so one failing job never undoes
+another (jobs are deterministic functions of the database state, so re-running is safe).
+No SAVEPOINT per job: savepoints around R*Tree writes are costly on large databases.
 """
 
 from __future__ import annotations
@@ -57,29 +60,30 @@ class WriterThread:
             self._commit_group(group)
 
     def _commit_group(self, group: list[Any]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            for job, _, _ in group:
-                outcomes.append(self._run_job(job))
-            self._conn.execute("COMMIT")
-        except BaseException as exc:  # the commit itself failed: nothing was written
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            outcomes = [(False, exc)] * len(group)
+            outcomes = self._run_in_transaction([job for job, _, _ in group])
+        except BaseException:
+            outcomes = [self._run_alone(job) for job, _, _ in group]
         for (_, loop, future), (ok, value) in zip(group, outcomes, strict=True):
             loop.call_soon_threadsafe(_settle, future, ok, value)
 
-    def _run_job(self, job: Job) -> tuple[bool, Any]:
-        self._conn.execute("SAVEPOINT job")
+    def _run_in_transaction(self, jobs: list[Job]) -> list[tuple[bool, Any]]:
+        self._conn.execute("BEGIN IMMEDIATE")
         try:
-            value = job(self._conn)
+            results = [(True, job(self._conn)) for job in jobs]
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        return results
+
+    def _run_alone(self, job: Job) -> tuple[bool, Any]:
+        try:
+            [outcome] = self._run_in_transaction([job])
         except BaseException as exc:
-            self._conn.execute("ROLLBACK TO job")
-            self._conn.execute("RELEASE job")
             return False, exc
-        self._conn.execute("RELEASE job")
-        return True, value
+        return outcome
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
