@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Route
 
 from cityos.api import batch, contexts, discovery, entities, problem, system
 from cityos.api.state import ApiState
@@ -20,6 +20,7 @@ from cityos.ngsild.errors import NgsiLdError
 from cityos.storage.base import EntityStore
 
 log = logging.getLogger(__name__)
+NGSI_LD_ROOT = "/ngsi-ld/v1"
 
 
 def open_store(settings: Settings) -> EntityStore:
@@ -53,9 +54,8 @@ def build_app(settings: Settings) -> Starlette:
             await resolver.aclose()
             await store.close()
 
-    ngsi_routes = entities.routes + batch.routes + discovery.routes + contexts.routes
     app = Starlette(
-        routes=[Mount("/ngsi-ld/v1", routes=ngsi_routes), *system.routes],
+        routes=[*_ngsi_routes(), *system.routes],
         exception_handlers={NgsiLdError: problem.on_ngsi_error,
                             HTTPException: problem.on_http_error,
                             Exception: problem.on_unexpected_error},
@@ -69,6 +69,13 @@ def build_app(settings: Settings) -> Starlette:
     metrics = app.state.metrics
     app.add_middleware(_outer(metrics))  # type: ignore[arg-type]
     return app
+
+
+def _ngsi_routes() -> list[BaseRoute]:
+    """All NGSI-LD routes under /ngsi-ld/v1, flat: one routing pass per request."""
+    routes = entities.routes + batch.routes + discovery.routes + contexts.routes
+    return [Route(NGSI_LD_ROOT + r.path, r.endpoint, methods=list(r.methods or ()))
+            for r in routes]
 
 
 def _outer(metrics: system.RequestMetrics) -> system.ASGIApp:
