@@ -31,7 +31,7 @@ from cityos.config import load_settings
 
 API = "/ngsi-ld/v1"
 BASE_URL = f"http://{schemathesis_asgi.HOST}"
-MAX_EXAMPLES = 100  # per operation (29 operations)
+MAX_EXAMPLES = 75  # per operation (29 operations)
 SHELTER_ID = "urn:ngsi-ld:EvacuationShelter:kaga-001"
 REMOTE_CONTEXT = {"@context": {"capacity": "https://kaga.example/ns#capacity"}}
 STATUSES: Counter[int] = Counter()
@@ -102,7 +102,7 @@ schema.config.phases.update(phases=["examples", "fuzzing"])
 
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+          phases=[Phase.explicit, Phase.reuse, Phase.generate], report_multiple_bugs=False)
 def test_no_server_error(case: Any, asgi_session: Any) -> None:
     response = case.call(session=asgi_session, base_url=BASE_URL)
     STATUSES[response.status_code] += 1
@@ -128,7 +128,7 @@ def _nested(depth: int, leaf: Any = 1) -> Any:
 
 HUGE = "加" * 200_000
 HOSTILE_BODIES: list[Any] = [
-    _nested(10_000), _nested(200), {"id": SHELTER_ID, "type": "T", "x": _nested(60)},
+    _nested(200), _nested(900), {"id": SHELTER_ID, "type": "T", "x": _nested(60)},
     {"id": "urn:" + HUGE, "type": "T"}, {"id": SHELTER_ID, "type": HUGE},
     {"id": "urn:a:b", "type": "T", "x": {"type": "Property", "value": HUGE}},
     {"id": "not a uri", "type": "T"}, {"id": "urn:\u0000:x", "type": "T"},
@@ -145,6 +145,12 @@ HOSTILE_BODIES: list[Any] = [
     {"type": "Query", "geoQ": {"geometry": "Point", "coordinates": "[", "georel": "near"}},
     {"type": "Query", "q": "(" * 5000}, {"type": "Query", "entities": [{"idPattern": "(" * 3}]},
     [SHELTER_ID] * 3, [None, 1, "x", {}], [], {}, "string", 12, None, True,
+]
+HOSTILE_RAW = [
+    b'{"a":' * 20_000 + b"1" + b"}" * 20_000, b"[" * 50_000 + b"]" * 50_000,
+    b"{" * 100_000, b"\xff\xfe\x00", b"[1,2", b"\x00", b'{"a":1}' * 3, b"1" * 400_000,
+    b'{"id": "urn:a:\\ud800", "type": "T"}', b'{"id": "urn:a:b", "type": "T", "n": 1e999}',
+    b'{"id": "urn:a:b", "type": "T", "n": {"type": "Property", "value": NaN}}',
 ]
 BODY_OPERATIONS = [
     ("POST", f"{API}/entities"), ("PUT", f"{API}/entities/{SHELTER_ID}"),
@@ -171,8 +177,7 @@ def test_hostile_bodies(client: TestClient, method: str, path: str) -> None:
             response = client.request(method, path, content=raw,
                                       headers={"Content-Type": media})
             _check(response, f"{method} {path} {media} {raw[:120]!r}")
-    for raw in (b"\xff\xfe\x00", b"{" * 100_000, b"[1,2", b"\x00", b'{"a":1}' * 3,
-                b"1" * 400_000):
+    for raw in HOSTILE_RAW:
         response = client.request(method, path, content=raw,
                                   headers={"Content-Type": "application/json"})
         _check(response, f"{method} {path} {raw[:60]!r}")
@@ -180,24 +185,28 @@ def test_hostile_bodies(client: TestClient, method: str, path: str) -> None:
 
 HOSTILE_STRINGS = [
     "", " ", "(", ")", ";", "|", "==", "!=", "~=", "..", ",", "[", "]", "\"", "'", "%00",
-    "\u0000", "\ud7ff", "加賀", "💥" * 100, "a" * 100_000, "(" * 3000, "capacity>",
+    "\u0000", "\ud7ff", "加賀", "💥" * 100, "a" * 20_000, "(" * 3000, "capacity>",
     "capacity==1..", "capacity~=(", "capacity==\"\\", "name[0]==1", "a.b.c.d.e==1",
     "capacity>1;|name==2", "near;maxDistance==", "near;maxDistance==-1",
     "near;maxDistance==1e999", "within;x", "[[[", "[1]", "[1e999,1e999]", "[[1,2],[3]]",
     "urn:ngsi-ld:null", "http://[::1", "@context", "*", "@none", "1e999", "-1", "NaN",
 ]
-QUERY_KEYS = ["type", "id", "idPattern", "attrs", "pick", "omit", "q", "scopeQ", "georel",
-              "geometry", "coordinates", "geoproperty", "geometryProperty", "lang", "limit",
-              "offset", "count", "options", "format", "details", "kind", "datasetId",
-              "deleteAll", "reload"]
-READ_PATHS = [f"{API}/entities", f"{API}/entities/{SHELTER_ID}", f"{API}/types",
-              f"{API}/types/EvacuationShelter", f"{API}/attributes",
-              f"{API}/attributes/capacity", f"{API}/jsonldContexts"]
+ENTITY_KEYS = ["type", "id", "idPattern", "attrs", "pick", "omit", "q", "scopeQ", "georel",
+               "geometry", "coordinates", "geoproperty", "geometryProperty", "lang", "limit",
+               "offset", "count", "options", "format"]
+READ_PATHS = {  # path → the query parameters it reads
+    f"{API}/entities": ENTITY_KEYS,
+    f"{API}/entities/{SHELTER_ID}": ["attrs", "pick", "omit", "options", "format", "lang",
+                                     "geometryProperty"],
+    f"{API}/types": ["details"], f"{API}/types/EvacuationShelter": ["details"],
+    f"{API}/attributes": ["details"], f"{API}/attributes/capacity": ["details"],
+    f"{API}/jsonldContexts": ["details", "kind"],
+}
 
 
 @pytest.mark.parametrize("path", READ_PATHS)
 def test_hostile_query_strings(client: TestClient, path: str) -> None:
-    for key in QUERY_KEYS:
+    for key in READ_PATHS[path]:
         for value in HOSTILE_STRINGS:
             params = {key: value, **({} if key == "type" else {"type": "EvacuationShelter"})}
             response = client.get(path, params=params)

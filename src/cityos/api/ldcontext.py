@@ -11,7 +11,7 @@ from cityos.api.negotiation import JSON_LD, content_type, link_context
 from cityos.api.state import tenant_of
 from cityos.broker.context_resolver import ContextResolver
 from cityos.ngsild.context import CORE_CONTEXT_URL, CompiledContext
-from cityos.ngsild.errors import BadRequestData, InvalidRequest
+from cityos.ngsild.errors import BadRequestData, InvalidRequest, NgsiLdError
 
 
 @dataclass(frozen=True)
@@ -62,16 +62,27 @@ async def context_for_body(request: Request, body: Any) -> RequestContext:
     return await context_for_read(request)
 
 
-async def context_for_items(request: Request, items: list[Any]) -> list[RequestContext]:
-    """Batch bodies: with JSON-LD each entity carries its own @context."""
-    if content_type(request) != JSON_LD:
-        shared = await context_for_body(request, {})
-        return [shared] * len(items)
-    if link_context(request) is not None:
+async def context_for_items(request: Request,
+                            items: list[Any]) -> list[RequestContext | NgsiLdError]:
+    """Batch bodies (§6.3.5): with JSON-LD each entity carries its own @context, with JSON
+    none may. A wrong or unavailable @context is an error of that entry only, reported in
+    the batch result."""
+    json_ld = content_type(request) == JSON_LD
+    if json_ld and link_context(request) is not None:
         raise BadRequestData("a JSON-LD request must not also carry a Link @context header")
-    contexts = []
+    shared = None if json_ld else await context_for_read(request)
+    contexts: list[RequestContext | NgsiLdError] = []
     for item in items:
-        if not isinstance(item, dict) or "@context" not in item:
-            raise BadRequestData("every entity of a JSON-LD batch must contain @context")
-        contexts.append(await _resolve(request, item["@context"]))
+        has_context = isinstance(item, dict) and "@context" in item
+        if shared is not None:
+            contexts.append(BadRequestData("@context is not allowed in a JSON body; use "
+                                           "application/ld+json") if has_context else shared)
+        elif not has_context:
+            contexts.append(BadRequestData("every entity of a JSON-LD batch must "
+                                           "contain @context"))
+        else:
+            try:
+                contexts.append(await _resolve(request, item["@context"]))
+            except NgsiLdError as error:
+                contexts.append(error)
     return contexts

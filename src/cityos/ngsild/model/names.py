@@ -92,7 +92,8 @@ def require_datetime(value: object, what: str) -> str:
 
 def format_timestamp(moment: datetime) -> str:
     """System timestamps (createdAt, modifiedAt): UTC, microseconds, trailing Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime; same text: …T04:01:05.123456Z
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def now_timestamp() -> str:
