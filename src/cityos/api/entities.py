@@ -14,6 +14,7 @@ from starlette.routing import Route
 from cityos.api import negotiation as media
 from cityos.api.ldcontext import RequestContext, context_for_body, context_for_read
 from cityos.api.params import entity_query, options_of, render_options
+from cityos.api.purge import purge_entities
 from cityos.api.responses import empty, json_response, ngsi_response
 from cityos.api.state import api_state, tenant_of
 from cityos.broker.entities import EntityMembers
@@ -260,6 +261,7 @@ routes = [
     Route("/entities", create_entity, methods=["POST"]),
     Route("/entities", query_entities, methods=["GET"]),
     Route("/entities", missing_entity_id, methods=["PUT", "PATCH"]),
+    Route("/entities", purge_entities, methods=["DELETE"]),
     Route("/entities/{entity_id:path}/attrs/{attr}", partial_attribute_update,
           methods=["PATCH"]),
     Route("/entities/{entity_id:path}/attrs/{attr}", replace_attribute, methods=["PUT"]),

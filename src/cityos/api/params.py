@@ -76,7 +76,8 @@ def render_options(params: Mapping[str, str], ctx: TermMapper) -> RenderOptions:
             raise BadRequestData("omit and attrs cannot be used together")
         omitted = _selectors("omit", params["omit"], ctx)
         _check_join_depth("omit", omitted, params)
-        omit = frozenset(s.name for s in omitted)
+        # `rel{a}` omits `a` of the Linked Entities (rendering), never `rel` itself
+        omit = frozenset(s.name for s in omitted if not s.nested)
         picked = (attrs or frozenset()) | (members or frozenset())
         if omit & picked:
             raise BadRequestData("a member cannot be both picked and omitted: "

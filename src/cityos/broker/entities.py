@@ -274,6 +274,29 @@ class EntityService:
         return await self.batch(tenant, [(i, delete(i)) for i in entity_ids], "deleted")
 
 
+    async def purge(self, tenant: str, entity_ids: list[str], *,
+                    keep: frozenset[str] | None = None,
+                    drop: frozenset[str] | None = None) -> BatchResult:
+        """V1.9 §5.6.21: delete the entities, or only the `drop` attributes, or all but the
+        `keep` attributes."""
+        now = now_timestamp()
+
+        def purge_one(entity_id: str) -> Mutator:
+            def mutate(old: JsonObject | None) -> JsonObject | None:
+                if old is None or (keep is None and drop is None):
+                    return None
+                kept = {name: instances for name, instances in old["attrs"].items()
+                        if (keep is not None and name in keep)
+                        or (drop is not None and name not in drop)}
+                if kept != old["attrs"]:
+                    old = {**old, "attrs": kept, "modifiedAt": now}
+                return old
+            return mutate
+
+        kind: EventKind = "deleted" if keep is None and drop is None else "updated"
+        return await self.batch(tenant, [(i, purge_one(i)) for i in entity_ids], kind)
+
+
 def _create_mutator(entity: JsonObject, now: str) -> Mutator:
     def mutate(old: JsonObject | None) -> JsonObject:
         if old is not None:
@@ -288,3 +311,4 @@ def _event_kind(kind: EventKind, result: MutationResult) -> EventKind:
     if result.before is None:
         return "created"
     return kind
+
