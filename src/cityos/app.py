@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Route
 
-from cityos.api import batch, contexts, discovery, entities, problem, system
+from cityos.api import batch, contexts, discovery, entities, openapi, problem, system
 from cityos.api.state import ApiState
 from cityos.broker.context_resolver import ContextResolver
 from cityos.broker.entities import EntityService
@@ -55,7 +55,7 @@ def build_app(settings: Settings) -> Starlette:
             await store.close()
 
     app = Starlette(
-        routes=[*_ngsi_routes(), *system.routes],
+        routes=[*_ngsi_routes(), *system.routes, *openapi.routes],
         exception_handlers={NgsiLdError: problem.on_ngsi_error,
                             HTTPException: problem.on_http_error,
                             Exception: problem.on_unexpected_error},

@@ -35,6 +35,7 @@ def serve(host: str | None, port: int | None, database_url: str | None,
     base = f"http://{settings.host}:{settings.port}"
     click.echo(f"Kaga City OS listening on {base}")
     click.echo(f"  NGSI-LD API   {base}/ngsi-ld/v1/entities?type=EvacuationShelter")
+    click.echo(f"  API reference {base}/docs")
     click.echo(f"  Health        {base}/health")
     click.echo(f"  Metrics       {base}/metrics")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",

@@ -73,8 +73,9 @@ ATTRIBUTE_KINDS = {  # kind → (value member, its schema, description)
 }
 
 
-def _attribute_schemas() -> dict[str, Schema]:
-    """§4.5: the attribute kinds in normalized form; sub-attributes are extra members."""
+def _schemas() -> dict[str, Schema]:
+    """§4.5 attribute kinds (normalized form; sub-attributes are extra members), entities,
+    queries, results."""
     common = {"observedAt": DATETIME, "datasetId": URI, "unitCode": STR}
     sub_attribute = {"description": "A sub-attribute, in any form of AttributeValue."}
     schemas = {kind: _obj({"type": {"const": kind}, member: value, **common}, member,
@@ -86,10 +87,6 @@ def _attribute_schemas() -> dict[str, Schema]:
         _s("Attribute"), _array(_s("Attribute")), {"type": ["string", "number", "boolean"]},
         description="An attribute: one instance, an array of instances with distinct "
                     "datasetIds, or a bare concise value (taken as a Property).")
-    return schemas
-
-
-def _schemas() -> dict[str, Schema]:
     entity_type = _any({"type": "string", "minLength": 1}, {**STRINGS, "minItems": 1},
                        description="Entity type name, or array of names.")
     members = {"type": entity_type, "scope": _any(STR, STRINGS), "@context": _s("LdContext")}
@@ -100,7 +97,7 @@ def _schemas() -> dict[str, Schema]:
                   "coordinates": _any(ARRAY, STR)})
     listed = {"id": STR}
     return {
-        **_attribute_schemas(),
+        **schemas,
         "LdContext": _any(URI, OBJECT, _array(_any(URI, OBJECT)), description=(
             "A JSON-LD @context: URL, inline object, or array of both.")),
         "Geometry": _obj({"type": {"enum": GEOMETRY_TYPES}, "coordinates": ARRAY},
@@ -154,8 +151,6 @@ def _schemas() -> dict[str, Schema]:
     }
 
 
-# -- parameters ----------------------------------------------------------------------------
-
 QUERY_PARAMETERS: dict[str, tuple[Schema, str]] = {
     "type": ({**STR, "examples": ["EvacuationShelter"]},
              "Entity type selection: names joined by , or | (or) and ; (and)."),
@@ -192,6 +187,9 @@ QUERY_PARAMETERS: dict[str, tuple[Schema, str]] = {
     "datasetId": (URI, "Instance of a multi-attribute."),
     "deleteAll": (BOOL, "Delete every instance of the attribute."),
     "reload": (BOOL, "Re-download a Cached @context instead of deleting it."),
+    "keep": (CSV, "Purge: delete only the other attributes, comma-separated."),
+    "drop": (CSV, "Purge: delete only these attributes, comma-separated."),
+    "local": (BOOL, "Answer from this broker only (always the case here)."),
 }
 PATH_PARAMETERS: dict[str, tuple[Schema, str]] = {
     "entityId": ({**URI, "examples": ["urn:ngsi-ld:EvacuationShelter:kaga-001"]},
@@ -226,8 +224,6 @@ def _parameters() -> dict[str, Schema]:
 def _p(*names: str, tenant: bool = True) -> list[Schema]:
     return [_ref("parameters", n) for n in (*names, "tenant") if tenant or n != "tenant"]
 
-
-# -- operations ----------------------------------------------------------------------------
 
 def _content(schema: Schema, *media: str) -> Schema:
     return {m: {"schema": schema} for m in media or (JSON, JSON_LD)}
@@ -282,11 +278,15 @@ def _entity_paths() -> dict[str, Schema]:
         entities: {
             "post": _op(tag, "Create entity", _p("link"),
                         {**CREATED, **_errors("409", "413", "415")}, _s("Entity")),
-            "get": _op(tag, "Query entities", _p(*QUERY, *READ),
+            "get": _op(tag, "Query entities", _p(*QUERY, *READ, "local"),
                        {"200": many, **_errors("403", "406")},
-                       description="Needs at least one of type, id, idPattern, attrs, q, "
-                                   "scopeQ or a geo-query. Accept: application/json, "
-                                   "application/ld+json or application/geo+json."),
+                       description="Needs at least one of type, attrs, q, scopeQ, a "
+                                   "geo-query or local=true. Other parameters → 400."),
+            "delete": _op(tag, "Purge entities", _p(*QUERY[:9], "keep", "drop", "local",
+                                                    "link"), {**NO_CONTENT, **_errors()},
+                          description="Deletes every matching entity (or, with keep/drop, "
+                                      "some of their attributes); needs type, attrs, q, a "
+                                      "geo-query or local=true."),
         },
         entity: {
             "get": _op(tag, "Retrieve entity", _p("entityId", *READ),
@@ -356,16 +356,25 @@ def _discovery_paths() -> dict[str, Schema]:
                        _array(_any(STR, _s("ContextDetails"))), JSON)
     context = _ok("The @context document, or its ContextDetails with details=true.",
                   _any(_s("ContextDocument"), _s("ContextDetails")), JSON)
+    identity = _ok("ContextSourceIdentity of this broker (per tenant).", _obj(
+        {"id": STR, "type": {"const": "ContextSourceIdentity"}, "contextSourceAlias": STR,
+         "contextSourceUptime": STR, "contextSourceTimeAt": STR}, "id", "type",
+        additionalProperties=True))
     return {
+        f"{API}/info/sourceIdentity": {"get": _op(tag, "Retrieve context source identity",
+                                                  _p("link"), {"200": identity,
+                                                               **read_errors})},
         f"{API}/types": {"get": _op(tag, "Retrieve available entity types",
-                                    _p("details", "link"), {"200": types, **read_errors})},
+                                    _p("details", "local", "link"),
+                                    {"200": types, **read_errors})},
         f"{API}/types/{{typeName}}": {"get": _op(
-            tag, "Retrieve entity type information", _p("typeName", "link"),
+            tag, "Retrieve entity type information", _p("typeName", "local", "link"),
             {"200": _ok("EntityTypeInfo.", _s("EntityTypeInfo")), **read_errors})},
         f"{API}/attributes": {"get": _op(tag, "Retrieve available attributes",
-                                         _p("details", "link"), {"200": attrs, **read_errors})},
+                                         _p("details", "local", "link"),
+                                         {"200": attrs, **read_errors})},
         f"{API}/attributes/{{attrId}}": {"get": _op(
-            tag, "Retrieve attribute information", _p("attrId", "link"),
+            tag, "Retrieve attribute information", _p("attrId", "local", "link"),
             {"200": _ok("Attribute.", _s("AttributeInfo")), **read_errors})},
         f"{API}/jsonldContexts": {
             "post": _op(ctx, "Add @context", [], {**CREATED, **_errors("413", "415")},
@@ -424,8 +433,6 @@ def openapi_document() -> dict[str, Any]:
     return copied
 
 
-# -- HTTP handlers ---------------------------------------------------------------------------
-
 @lru_cache(maxsize=1)
 def document_bytes() -> bytes:
     return orjson.dumps(openapi_document())
@@ -435,33 +442,23 @@ async def serve_openapi(request: Request) -> Response:
     return Response(document_bytes(), media_type=OPENAPI_MEDIA_TYPE)
 
 
-def _deref(document: dict[str, Any], item: Schema) -> Schema:
-    if "$ref" not in item:
-        return item
-    node: Any = document
-    for part in item["$ref"].removeprefix("#/").split("/"):
-        node = node[part]
-    return dict(node)
-
-
 def _operation_html(document: dict[str, Any], method: str, path: str, op: Schema) -> str:
-    e = html.escape
-    rows = []
-    for param in (_deref(document, p) for p in op["parameters"]):
-        schema = param["schema"]
-        kind = schema.get("type") or "one of " + ", ".join(schema.get("enum", []))
-        rows.append(f"<tr><td><code>{e(param['name'])}</code></td><td>{e(param['in'])}</td>"
-                    f"<td>{e(str(kind))}</td><td>{e(param['description'])}</td></tr>")
-    table = ("<table><tr><th>name</th><th>in</th><th>type</th><th>description</th></tr>"
-             + "".join(rows) + "</table>") if rows else ""
+    e, parts = html.escape, document["components"]
+
+    def deref(kind: str, item: Schema) -> Schema:
+        return parts[kind][item["$ref"].rsplit("/", 1)[1]] if "$ref" in item else item
+
+    rows = "".join(f"<tr><td><code>{e(p['name'])}</code></td><td>{e(p['in'])}</td>"
+                   f"<td>{e(p['description'])}</td></tr>"
+                   for p in (deref("parameters", r) for r in op["parameters"]))
     media = ", ".join(op.get("requestBody", {}).get("content", {}))
-    body = f"<p>Body: {e(media)}</p>" if media else ""
-    codes = "</li><li>".join(f"<code>{e(code)}</code> {e(_deref(document, r)['description'])}"
-                             for code, r in op["responses"].items())
-    description = f"<p>{e(op['description'])}</p>" if "description" in op else ""
-    return (f'<section class="op"><h3><span class="m {e(method)}">{e(method.upper())}</span> '
-            f"<code>{e(path)}</code> — {e(op['summary'])}</h3>{description}{table}{body}"
-            f"<ul><li>{codes}</li></ul></section>")
+    codes = "".join(f"<li><code>{e(code)}</code> {e(deref('responses', r)['description'])}"
+                    for code, r in op["responses"].items())
+    return (f'<section><h3><span class="m {e(method)}">{e(method.upper())}</span> '
+            f"<code>{e(path)}</code> — {e(op['summary'])}</h3>"
+            f"<p>{e(op.get('description', ''))}</p>"
+            + (f"<table>{rows}</table>" if rows else "")
+            + (f"<p>Body: {e(media)}</p>" if media else "") + f"<ul>{codes}</ul></section>")
 
 
 STYLE = ("body{font-family:sans-serif;max-width:70rem;margin:auto}table{border-collapse:"
