@@ -159,6 +159,8 @@ HOSTILE_BODIES: list[Any] = [
     {"id": "urn:a:b", "type": "T", "r": {"type": "Relationship", "object": [HUGE[:300]]}},
     {"type": "Query", "geoQ": {"geometry": "Point", "coordinates": "[", "georel": "near"}},
     {"type": "Query", "q": "(" * 5000}, {"type": "Query", "entities": [{"idPattern": "(" * 3}]},
+    {"type": "Query", "attrs": [1, None]}, {"id": "urn:a:b", "type": "T", "x": {"type": {}}},
+    {"id": "urn:a:b", "type": "T", "@context": "http://kaga.example/\u001a"},
     [SHELTER_ID] * 3, [None, 1, "x", {}], [], {}, "string", 12, None, True,
 ]
 HOSTILE_RAW = [

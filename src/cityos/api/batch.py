@@ -138,6 +138,11 @@ def _query_params(body: JsonObject, url_params: dict[str, str]) -> dict[str, str
     selectors = body.get("entities") or []
     if not isinstance(selectors, list):
         raise BadRequestData("Query.entities must be an array")
+    for selector in selectors:
+        if not isinstance(selector, dict) or not all(
+                isinstance(selector.get(k, ""), str) for k in ("id", "type", "idPattern")):
+            raise BadRequestData("Query.entities must hold objects with string id, type "
+                                 "and idPattern members")
     ids = [s["id"] for s in selectors if isinstance(s, dict) and "id" in s]
     types = [s["type"] for s in selectors if isinstance(s, dict) and "type" in s]
     patterns = [s["idPattern"] for s in selectors if isinstance(s, dict) and "idPattern" in s]
@@ -152,7 +157,9 @@ def _query_params(body: JsonObject, url_params: dict[str, str]) -> dict[str, str
             params[key] = str(body[key])
     if "attrs" in body:
         attrs = body["attrs"]
-        params["attrs"] = ",".join(attrs) if isinstance(attrs, list) else str(attrs)
+        if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
+            raise BadRequestData("Query.attrs must be an array of attribute names")
+        params["attrs"] = ",".join(attrs)
     geo = body.get("geoQ")
     if isinstance(geo, dict):
         for key in ("georel", "geometry", "geoproperty"):

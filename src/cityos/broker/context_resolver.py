@@ -253,7 +253,8 @@ class ContextResolver:
     async def _fetch(self, url: str) -> dict[str, Any]:
         """GET `url` within `timeout` seconds and `max_size` bytes; the parsed document."""
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts.scheme not in ("http", "https") or not parts.netloc \
+                or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
             raise BadRequestData(f"Invalid @context: {url!r} is not an http(s) URL")
         url = self._mirrored(url)
         if self._client is None:
@@ -277,6 +278,8 @@ class ContextResolver:
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise LdContextNotAvailable(
                 f"Fetching @context {url} timed out after {self.timeout:g} s") from exc
+        except httpx.InvalidURL as exc:
+            raise BadRequestData(f"Invalid @context: {url!r} is not a valid URL") from exc
         except httpx.HTTPError as exc:
             raise LdContextNotAvailable(f"Fetching @context {url} failed: {exc}") from exc
         try:

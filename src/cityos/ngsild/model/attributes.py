@@ -48,6 +48,7 @@ METADATA_MEMBERS = frozenset({"observedAt", "unitCode", "datasetId", "objectType
 IGNORED_MEMBERS = frozenset({"createdAt", "modifiedAt", "instanceId", "deletedAt", "lang"})
 UNIT_KINDS = frozenset({"Property", "ListProperty", "GeoProperty"})
 MAX_DEPTH = 8
+MAX_VALUE_DEPTH = 64
 
 
 def _concise_kind(raw: JsonObject) -> str:
@@ -90,9 +91,22 @@ def _no_json_null(value: Any, path: str) -> None:
             _no_json_null(item, f"{path}[{index}]")
 
 
+def _check_depth(value: Any, member: str) -> None:
+    """Values nested deeper than MAX_VALUE_DEPTH are refused: nobody needs them, and every
+    later step (merge, rendering, SQL json functions) would pay for them."""
+    level: list[Any] = [value]
+    for _ in range(MAX_VALUE_DEPTH):
+        level = [child for item in level if isinstance(item, (dict, list))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return
+    raise BadRequestData(f"the {member} is nested deeper than {MAX_VALUE_DEPTH} levels")
+
+
 def _check_value(kind: str, value: Any, ctx: TermMapper, mode: Mode) -> Any:
     """Validate and normalise the value member of a `kind` attribute."""
     member = KIND_VALUE_MEMBER[kind]
+    _check_depth(value, member)
     if is_null(kind, value):
         if mode == "create":
             raise BadRequestData(f"an NGSI-LD Null cannot be created ({member})")
@@ -177,9 +191,12 @@ def parse_instance(raw: Any, ctx: TermMapper, *, mode: Mode = "create",
             raise BadRequestData("an attribute must not be null")
         return {"type": "Property", "value": _check_value("Property", raw, ctx, mode)}
     kind = raw.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise BadRequestData("an attribute's type must be a string")
     if kind is None:
         kind = _concise_kind(raw)
         if not kind and mode != "partial":
+            _check_depth(raw, "value")
             if mode != "merge":
                 _no_json_null(raw, "value")
             return {"type": "Property", "value": raw}

@@ -342,18 +342,21 @@ _TYPE_EXISTS = ("EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = e.tenant 
                 "AND t.pk = e.pk AND t.type {})")
 
 
-def compile_types(node: TypeNode) -> Fragment:
-    """WHERE fragment selecting entities by type expression, through `entity_types`."""
+def compile_types(node: TypeNode, tenant: str | None = None) -> Fragment:
+    """WHERE fragment selecting entities by type expression, through `entity_types`. With
+    the `tenant`, a type list becomes an uncorrelated pk list read from the type index."""
     if isinstance(node, TypeName) or (
             isinstance(node, TypeOr) and all(isinstance(t, TypeName) for t in node.terms)):
         # A list of pks read from the (tenant, type, pk) key: the entities are then fetched
         # by primary key, never by scanning the tenant.
         names = [node.iri] if isinstance(node, TypeName) else \
             [t.iri for t in node.terms if isinstance(t, TypeName)]
-        return ("e.pk IN (SELECT t.pk FROM entity_types t WHERE t.tenant = e.tenant "
-                "AND t.type IN (" + ", ".join("?" * len(names)) + "))"), list(names)
+        if tenant is None:
+            return _TYPE_EXISTS.format("IN (" + ", ".join("?" * len(names)) + ")"), names
+        return ("e.pk IN (SELECT t.pk FROM entity_types t WHERE t.tenant = ? "
+                "AND t.type IN (" + ", ".join("?" * len(names)) + "))"), [tenant, *names]
     assert isinstance(node, TypeAnd | TypeOr)
-    return _join([compile_types(t) for t in node.terms],
+    return _join([compile_types(t, tenant) for t in node.terms],
                  "AND" if isinstance(node, TypeAnd) else "OR")
 
 

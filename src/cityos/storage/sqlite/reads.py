@@ -34,7 +34,7 @@ def _where(tenant: str, query: EntityQuery) -> tuple[str, list[object]]:
     if query.id_pattern is not None:
         clauses.append("regexp(?, e.id)")
         params.append(query.id_pattern)
-    for compiled in (compile_types(query.types) if query.types is not None else None,
+    for compiled in (compile_types(query.types, tenant) if query.types is not None else None,
                      compile_q(query.q) if query.q is not None else None,
                      compile_scope_q(query.scope_q) if query.scope_q is not None else None):
         if compiled is not None:
