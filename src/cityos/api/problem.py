@@ -12,8 +12,8 @@ from starlette.responses import Response
 from cityos.ngsild.errors import (
     InternalError,
     InvalidRequest,
+    MethodNotAllowed,
     NgsiLdError,
-    OperationNotSupported,
     ResourceNotFound,
 )
 
@@ -40,7 +40,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
         return problem_response(ResourceNotFound(f"no resource at {request.url.path}"))
     if exc.status_code == 405:
         allow = (exc.headers or {}).get("Allow", "")
-        return problem_response(OperationNotSupported(
+        return problem_response(MethodNotAllowed(
             f"{request.method} is not supported on {request.url.path}", allow=allow))
     error = InvalidRequest(str(exc.detail))
     error.status = exc.status_code  # type: ignore[misc]

@@ -66,6 +66,14 @@ class OperationNotSupported(NgsiLdError):
     title = "Operation not supported"
 
 
+class MethodNotAllowed(NgsiLdError):
+    """The resource exists but not with this HTTP method (HTTP 405, with an Allow header)."""
+
+    error_type = "OperationNotSupported"
+    status = 405
+    title = "Method not allowed"
+
+
 class ResourceNotFound(NgsiLdError):
     error_type = "ResourceNotFound"
     status = 404
