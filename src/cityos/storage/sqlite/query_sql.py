@@ -352,7 +352,8 @@ def compile_types(node: TypeNode, tenant: str | None = None) -> Fragment:
         names = [node.iri] if isinstance(node, TypeName) else \
             [t.iri for t in node.terms if isinstance(t, TypeName)]
         if tenant is None:
-            return _TYPE_EXISTS.format("IN (" + ", ".join("?" * len(names)) + ")"), names
+            marks = ", ".join("?" * len(names))
+            return _TYPE_EXISTS.format("IN (" + marks + ")"), list[object](names)
         return ("e.pk IN (SELECT t.pk FROM entity_types t WHERE t.tenant = ? "
                 "AND t.type IN (" + ", ".join("?" * len(names)) + "))"), [tenant, *names]
     assert isinstance(node, TypeAnd | TypeOr)
