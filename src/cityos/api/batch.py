@@ -130,45 +130,105 @@ async def batch_delete(request: Request) -> Response:
     return _finish(outcome, errors, 204)
 
 
+def _strings(value: object, what: str) -> list[str]:
+    """A String or String[] member of a Query body, as a list."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+        raise BadRequestData(f"Query.{what} must be a string or a non-empty array of strings")
+    return items
+
+
+def _string(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequestData(f"Query.{what} must be a string")
+    return value
+
+
+def _selector_params(selectors: object, params: dict[str, str]) -> None:
+    """§5.2.33 EntitySelector: `type` mandatory; `id` a URI or URIs, taking precedence over
+    `idPattern`."""
+    if not isinstance(selectors, list) or not selectors:
+        raise BadRequestData("Query.entities must be a non-empty array of EntitySelectors")
+    ids: list[str] = []
+    types: list[str] = []
+    patterns: list[str] = []
+    for selector in selectors:
+        if not isinstance(selector, dict) or not isinstance(selector.get("type"), str):
+            raise BadRequestData("every EntitySelector must be an object with a string type")
+        types.append(selector["type"])
+        if "id" in selector:
+            ids += _strings(selector["id"], "entities.id")
+        elif "idPattern" in selector:
+            patterns.append(_string(selector["idPattern"], "entities.idPattern"))
+    if ids:
+        params["id"] = ",".join(ids)
+    if len(types) > 1:
+        types = [f"({t})" if any(op in t for op in ",;|") else t for t in types]
+    params["type"] = ",".join(types)
+    if patterns:
+        params["idPattern"] = "|".join(f"(?:{p})" for p in patterns)
+
+
+def _geo_params(geo: object, params: dict[str, str]) -> None:
+    """§5.2.13 GeoQuery → georel, geometry, coordinates, geoproperty."""
+    if not isinstance(geo, dict):
+        raise BadRequestData("Query.geoQ must be a GeoQuery object")
+    for key in ("georel", "geometry", "geoproperty"):
+        if key in geo:
+            params[key] = _string(geo[key], f"geoQ.{key}")
+    if "coordinates" in geo:
+        coords = geo["coordinates"]
+        if not isinstance(coords, list | str):
+            raise BadRequestData("Query.geoQ.coordinates must be an array")
+        params["coordinates"] = coords if isinstance(coords, str) else \
+            orjson.dumps(coords).decode()
+
+
+def _ordering_params(ordering: object, params: dict[str, str]) -> None:
+    """V1.9 §5.2.43 OrderingParams → orderBy, orderFrom, orderGeometry, collation."""
+    if not isinstance(ordering, dict):
+        raise BadRequestData("Query.ordering must be an OrderingParams object")
+    if "orderBy" in ordering:
+        params["orderBy"] = ",".join(_strings(ordering["orderBy"], "ordering.orderBy"))
+    if "coordinates" in ordering:
+        if not isinstance(ordering["coordinates"], list):
+            raise BadRequestData("Query.ordering.coordinates must be an array")
+        params["orderFrom"] = orjson.dumps(ordering["coordinates"]).decode()
+    if "geometry" in ordering:
+        params["orderGeometry"] = _string(ordering["geometry"], "ordering.geometry")
+    if "collation" in ordering:
+        params["collation"] = _string(ordering["collation"], "ordering.collation")
+
+
 def _query_params(body: JsonObject, url_params: dict[str, str]) -> dict[str, str]:
     """§5.2.23 Query data type → the equivalent GET /entities parameters."""
     if body.get("type") != "Query":
         raise BadRequestData("the body must be a Query with \"type\": \"Query\"")
+    if "temporalQ" in body:
+        raise BadRequestData("Query.temporalQ is only for Query Temporal Evolution of "
+                             "Entities")
     params = dict(url_params)
-    selectors = body.get("entities") or []
-    if not isinstance(selectors, list):
-        raise BadRequestData("Query.entities must be an array")
-    for selector in selectors:
-        if not isinstance(selector, dict) or not all(
-                isinstance(selector.get(k, ""), str) for k in ("id", "type", "idPattern")):
-            raise BadRequestData("Query.entities must hold objects with string id, type "
-                                 "and idPattern members")
-    ids = [s["id"] for s in selectors if isinstance(s, dict) and "id" in s]
-    types = [s["type"] for s in selectors if isinstance(s, dict) and "type" in s]
-    patterns = [s["idPattern"] for s in selectors if isinstance(s, dict) and "idPattern" in s]
-    if ids:
-        params["id"] = ",".join(map(str, ids))
-    if types:
-        params["type"] = ",".join(map(str, types))
-    if patterns:
-        params["idPattern"] = "|".join(f"(?:{p})" for p in patterns)
-    for key in ("q", "scopeQ", "lang"):
+    if "entities" in body:
+        _selector_params(body["entities"], params)
+    for key in ("q", "scopeQ", "lang", "csf", "join"):
         if key in body:
-            params[key] = str(body[key])
-    if "attrs" in body:
-        attrs = body["attrs"]
-        if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
-            raise BadRequestData("Query.attrs must be an array of attribute names")
-        params["attrs"] = ",".join(attrs)
-    geo = body.get("geoQ")
-    if isinstance(geo, dict):
-        for key in ("georel", "geometry", "geoproperty"):
-            if key in geo:
-                params[key] = str(geo[key])
-        if "coordinates" in geo:
-            coords = geo["coordinates"]
-            params["coordinates"] = coords if isinstance(coords, str) else \
-                orjson.dumps(coords).decode()
+            params[key] = _string(body[key], key)
+    for key in ("attrs", "pick", "omit", "expandValues", "datasetId"):
+        if key in body:
+            params[key] = ",".join(_strings(body[key], key))
+    if "joinLevel" in body:
+        level = body["joinLevel"]
+        if isinstance(level, bool) or not isinstance(level, int) or level < 1:
+            raise BadRequestData("Query.joinLevel must be a positive integer")
+        params["joinLevel"] = str(level)
+    if "local" in body:
+        if not isinstance(body["local"], bool):
+            raise BadRequestData("Query.local must be a boolean")
+        params["local"] = "true" if body["local"] else "false"
+    if "geoQ" in body:
+        _geo_params(body["geoQ"], params)
+    if "ordering" in body:
+        _ordering_params(body["ordering"], params)
     return params
 
 
@@ -184,7 +244,8 @@ async def batch_query(request: Request) -> Response:
     query = entity_query(params, ctx.compiled, opts.attrs, require_filter=False)
     page = await api_state(request).entities.query(tenant_of(request), query)
     headers = {"NGSILD-Results-Count": str(page.total)} if page.total is not None else {}
-    payload = await render_payload(request, page.entities, ctx, opts, accept, single=False)
+    payload = await render_payload(request, page.entities, ctx, opts, accept, single=False,
+                                   params=params)
     return ngsi_response(payload, accept, ctx, headers=headers)
 
 

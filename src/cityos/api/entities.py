@@ -3,6 +3,7 @@ the entity service, render."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from urllib.parse import quote
 
@@ -15,7 +16,7 @@ from cityos.api import negotiation as media
 from cityos.api.ldcontext import RequestContext, context_for_body, context_for_read
 from cityos.api.params import entity_query, options_of, render_options
 from cityos.api.purge import purge_entities
-from cityos.api.responses import empty, json_response, ngsi_response
+from cityos.api.responses import empty, json_response, ngsi_response, page_links
 from cityos.api.state import api_state, tenant_of
 from cityos.broker.entities import EntityMembers
 from cityos.broker.linked import MAX_JOIN_LEVEL, linked_entities
@@ -41,10 +42,10 @@ async def _body(request: Request, allowed: tuple[str, ...] = (media.JSON, media.
     return body, await context_for_body(request, body)
 
 
-def with_join(request: Request, opts: RenderOptions) -> RenderOptions:
+def with_join(params: Mapping[str, str], opts: RenderOptions) -> RenderOptions:
     """§4.5.23 `join` (flat or inline) and `joinLevel` (hops to follow, default 1)."""
-    join = request.query_params.get("join")
-    level = request.query_params.get("joinLevel", "1")
+    join = params.get("join")
+    level = params.get("joinLevel", "1")
     if join is None:
         return opts
     if join not in ("flat", "inline"):
@@ -55,10 +56,15 @@ def with_join(request: Request, opts: RenderOptions) -> RenderOptions:
 
 
 async def render_payload(request: Request, entities: list[JsonObject], ctx: RequestContext,
-                         opts: RenderOptions, accept: str, *, single: bool) -> object:
-    if "geometryProperty" in request.query_params and accept != media.GEO_JSON:
+                         opts: RenderOptions, accept: str, *, single: bool,
+                         params: Mapping[str, str] | None = None) -> object:
+    """Render entities for the response; `params` (default: the URL query parameters)
+    supplies join, joinLevel and geometryProperty."""
+    if params is None:
+        params = request.query_params
+    if "geometryProperty" in params and accept != media.GEO_JSON:
         raise BadRequestData("geometryProperty applies to GeoJSON responses only")
-    opts = with_join(request, opts)
+    opts = with_join(params, opts)
     linked = {}
     if opts.join is not None:
         linked = await linked_entities(api_state(request).entities.store, tenant_of(request),
@@ -70,7 +76,7 @@ async def render_payload(request: Request, entities: list[JsonObject], ctx: Requ
         single = single and not linked
     if accept != media.GEO_JSON:
         return rendered[0] if single else rendered
-    geometry = request.query_params.get("geometryProperty", "location")
+    geometry = params.get("geometryProperty", "location")
     if single:
         return entity_to_feature(rendered[0], geometry, ctx.reference)
     return entities_to_feature_collection(rendered, geometry, ctx.reference)
@@ -123,11 +129,21 @@ async def query_entities(request: Request) -> Response:
     ctx = await context_for_read(request)
     opts = render_options(request.query_params, ctx.compiled)
     query = entity_query(request.query_params, ctx.compiled, opts.attrs)
-    page = await api_state(request).entities.query(tenant_of(request), query)
+    # Without count, one entity beyond the page tells whether a next page exists.
+    probe = query if query.count else replace(query, limit=query.limit + 1)
+    page = await api_state(request).entities.query(tenant_of(request), probe)
+    entities = page.entities[:query.limit]
     headers = {}
     if page.total is not None:
         headers["NGSILD-Results-Count"] = str(page.total)
-    payload = await render_payload(request, page.entities, ctx, opts, accept, single=False)
+        more = query.offset + len(entities) < page.total
+    else:
+        more = len(page.entities) > query.limit
+    links = page_links(request.url.path.rstrip("/"), request.query_params.multi_items(),
+                       offset=query.offset, limit=query.limit, more=more, media=accept)
+    if links:
+        headers["Link"] = ", ".join(links)
+    payload = await render_payload(request, entities, ctx, opts, accept, single=False)
     if accept == media.GEO_JSON:
         return ngsi_response(payload, media.GEO_JSON, ctx, headers=headers)
     return ngsi_response(payload, accept, ctx, headers=headers)

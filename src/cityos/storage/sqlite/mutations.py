@@ -11,6 +11,7 @@ from cityos.ngsild.errors import NgsiLdError
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import MutationResult, Mutator
 from cityos.storage.sqlite.geo_sql import delete_entity_geo, reindex_entity_geo
+from cityos.storage.sqlite.value_index import reindex_values
 
 _SELECT = "SELECT pk, doc FROM entities WHERE tenant = ? AND id = ?"
 _INSERT = ("INSERT INTO entities (tenant, id, doc, created_at, modified_at) "
@@ -61,6 +62,8 @@ def _apply_one(conn: sqlite3.Connection, tenant: str, entity_id: str,
         conn.execute(_DELETE_TYPES, (pk,))
         conn.executemany(_INSERT_TYPE, [(pk, tenant, t) for t in after["type"]])
     _index_geo(conn, pk, before, after)
+    if before is None or before["attrs"] != after["attrs"]:
+        reindex_values(conn, pk, after, had_rows=before is not None)
     return MutationResult(entity_id, before, after)
 
 
@@ -84,5 +87,6 @@ def _index_geo(conn: sqlite3.Connection, pk: int, before: JsonObject | None,
 
 def _delete(conn: sqlite3.Connection, pk: int) -> None:
     conn.execute(_DELETE, (pk,))
+    reindex_values(conn, pk, None, had_rows=True)
     conn.execute(_DELETE_TYPES, (pk,))
     delete_entity_geo(conn, pk)

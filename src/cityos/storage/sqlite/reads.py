@@ -6,16 +6,17 @@ import sqlite3
 
 import orjson
 
-from cityos.ngsild.geo import distance_m, matches
+from cityos.ngsild.geo import distance_m, matches, search_bbox
+from cityos.ngsild.query import QNode
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import AttributeSummary, EntityQuery, QueryPage, TypeSummary
-from cityos.storage.sqlite.geo_sql import compile_geo_prefilter
 from cityos.storage.sqlite.query_sql import (
     compile_order,
     compile_q,
     compile_scope_q,
     compile_types,
 )
+from cityos.storage.sqlite.value_index import index_prefilter
 
 _ATTR_PATH = '$.attrs."{}"'
 
@@ -23,6 +24,17 @@ _ATTR_PATH = '$.attrs."{}"'
 def attribute_path(iri: str) -> str:
     """JSON path of an attribute in the stored document; passed as a bound parameter."""
     return _ATTR_PATH.format(iri.replace('"', '\\"'))
+
+
+def _compile_q_indexed(q: QNode) -> tuple[str, list[object]]:
+    """The q filter, led by the value index where it applies (see value_index)."""
+    plan = index_prefilter(q)
+    if plan is not None and plan[2]:
+        return plan[0], plan[1]
+    sql, params = compile_q(q)
+    if plan is None:
+        return sql, params
+    return plan[0] + " AND " + sql, [*plan[1], *params]
 
 
 def _where(tenant: str, query: EntityQuery) -> tuple[str, list[object]]:
@@ -34,8 +46,8 @@ def _where(tenant: str, query: EntityQuery) -> tuple[str, list[object]]:
     if query.id_pattern is not None:
         clauses.append("regexp(?, e.id)")
         params.append(query.id_pattern)
-    for compiled in (compile_types(query.types, tenant) if query.types is not None else None,
-                     compile_q(query.q) if query.q is not None else None,
+    for compiled in (compile_types(query.types) if query.types is not None else None,
+                     _compile_q_indexed(query.q) if query.q is not None else None,
                      compile_scope_q(query.scope_q) if query.scope_q is not None else None):
         if compiled is not None:
             clauses.append(compiled[0])
@@ -66,15 +78,23 @@ def query_entities(conn: sqlite3.Connection, tenant: str, query: EntityQuery) ->
 
 
 def _query_geo(conn: sqlite3.Connection, tenant: str, query: EntityQuery) -> QueryPage:
-    """R*Tree bounding boxes narrow the candidates; shapely decides exactly (§4.10)."""
+    """R*Tree bounding boxes narrow the candidates; shapely decides exactly (§4.10).
+
+    With a search box the R*Tree drives the join (CROSS JOIN fixes SQLite's join order):
+    otherwise the planner walks every geo row and probes the R*Tree for each."""
     where, params = _where(tenant, query)
-    prefilter = compile_geo_prefilter(query.geo)
-    sql = ("SELECT e.pk, g.geometry FROM entities e JOIN geo_index g ON g.pk = e.pk "
-           "WHERE " + where + " AND g.attr = ?")
-    params.append(query.geo.geoproperty_iri)
-    if prefilter is not None:
-        sql += " AND " + prefilter[0]
-        params.extend(prefilter[1])
+    box = search_bbox(query.geo)
+    if box is not None:
+        min_x, min_y, max_x, max_y = box
+        sql = ("SELECT e.pk, g.geometry FROM geo_rtree r CROSS JOIN geo_index g "
+               "ON g.gid = r.gid CROSS JOIN entities e ON e.pk = g.pk "
+               "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? "
+               "AND g.attr = ? AND " + where)
+        params = [min_x, max_x, min_y, max_y, query.geo.geoproperty_iri, *params]
+    else:
+        sql = ("SELECT e.pk, g.geometry FROM entities e JOIN geo_index g ON g.pk = e.pk "
+               "WHERE " + where + " AND g.attr = ?")
+        params.append(query.geo.geoproperty_iri)
     hits: dict[int, float] = {}
     for pk, geometry_text in conn.execute(sql, params):
         geometry = orjson.loads(geometry_text)

@@ -6,6 +6,7 @@ import sqlite3
 
 from cityos.storage.sqlite.geo_sql import GEO_SCHEMA
 from cityos.storage.sqlite.query_sql import register_sql_functions
+from cityos.storage.sqlite.value_index import VALUE_SCHEMA
 
 SCHEMA_VERSION = 1  # also written as PRAGMA user_version
 
@@ -27,6 +28,8 @@ CREATE TABLE IF NOT EXISTS entity_types (
     PRIMARY KEY (tenant, type, pk)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entity_types_pk ON entity_types (pk);
+-- Lets a tenant's entities be read in pk order, so LIMIT stops early with no sort.
+CREATE INDEX IF NOT EXISTS entities_tenant_pk ON entities (tenant, pk);
 """
 
 
@@ -54,5 +57,24 @@ def connect(path: str, *, writer: bool, synchronous: str = "NORMAL") -> sqlite3.
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    conn.executescript(ENTITY_SCHEMA + GEO_SCHEMA)
+    conn.executescript(ENTITY_SCHEMA + GEO_SCHEMA + VALUE_SCHEMA)
     conn.execute("PRAGMA user_version=1")
+
+
+def refresh_statistics(conn: sqlite3.Connection) -> bool:
+    """ANALYZE when the planner's statistics are missing or the entity count has more than
+    doubled since they were gathered: the choice between walking a tenant in pk order and
+    probing an index depends on them. Returns whether it analyzed."""
+    row = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'entities' LIMIT 1"
+                       ).fetchone() if _has_stat_table(conn) else None
+    analyzed = int(row[0].split()[0]) if row else 0
+    current = conn.execute("SELECT coalesce(max(pk), 0) FROM entities").fetchone()[0]
+    if current > 2 * analyzed + 1000:
+        conn.execute("ANALYZE")
+        return True
+    return False
+
+
+def _has_stat_table(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+                        ).fetchone() is not None

@@ -23,7 +23,7 @@ from cityos.storage.base import (
 )
 from cityos.storage.sqlite import reads
 from cityos.storage.sqlite.mutations import apply_mutations
-from cityos.storage.sqlite.schema import connect, create_schema
+from cityos.storage.sqlite.schema import connect, create_schema, refresh_statistics
 from cityos.storage.sqlite.writer import WriterThread
 
 T = TypeVar("T")
@@ -49,7 +49,8 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         writer_conn = connect(self.path, writer=True, synchronous=self._synchronous)
         create_schema(writer_conn)
-        self._writer = WriterThread(writer_conn)
+        refresh_statistics(writer_conn)
+        self._writer = WriterThread(writer_conn, refresh_statistics)
         self._writer.start()
         self._pool = ThreadPoolExecutor(self._readers, thread_name_prefix="cityos-sqlite-read")
         self._loop_conn = connect(self.path, writer=False)

@@ -11,20 +11,28 @@ No SAVEPOINT per job: savepoints around R*Tree writes are costly on large databa
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any
 
+log = logging.getLogger(__name__)
 Job = Callable[[sqlite3.Connection], Any]
 _STOP = object()
 MAX_GROUP = 256
 
 
+STATISTICS_EVERY = 200  # groups between planner statistics checks
+
+
 class WriterThread:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection,
+                 maintenance: Callable[[sqlite3.Connection], object] | None = None) -> None:
         self._conn = conn
+        self._maintenance = maintenance
+        self._groups = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="cityos-sqlite-writer",
                                         daemon=True)
@@ -66,6 +74,12 @@ class WriterThread:
             outcomes = [self._run_alone(job) for job, _, _ in group]
         for (_, loop, future), (ok, value) in zip(group, outcomes, strict=True):
             loop.call_soon_threadsafe(_settle, future, ok, value)
+        self._groups += 1
+        if self._maintenance is not None and self._groups % STATISTICS_EVERY == 0:
+            try:
+                self._maintenance(self._conn)
+            except Exception:  # maintenance must never stop the writer
+                log.exception("database maintenance failed")
 
     def _run_in_transaction(self, jobs: list[Job]) -> list[tuple[bool, Any]]:
         self._conn.execute("BEGIN IMMEDIATE")

@@ -1,0 +1,111 @@
+"""An index of attribute values, so that selective q-queries do not scan every entity.
+
+One row per scalar an attribute instance compares with in the q-language (ETSI GS CIM 009
+§4.9): the value of a Property (each element of an array), the object(s) of a Relationship,
+the strings of a LanguageProperty, the vocab of a VocabProperty, the elements of a
+ListProperty, ListRelationship or of a JsonProperty array. Numbers (never booleans) go to
+`num`, strings to `txt`. Sub-attributes are not indexed.
+
+The index narrows the candidates of a query; for numeric comparisons on a plain attribute
+it decides them exactly, for string equality the q predicate is still checked on each
+candidate.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from cityos.ngsild.query.ast import And, Comparison, Op, ValueList, ValueRange
+from cityos.ngsild.types import JsonObject
+
+VALUE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS attr_values (pk INTEGER NOT NULL, attr TEXT NOT NULL,
+                                        num REAL, txt TEXT);
+CREATE INDEX IF NOT EXISTS attr_values_num ON attr_values (attr, num) WHERE num IS NOT NULL;
+CREATE INDEX IF NOT EXISTS attr_values_txt ON attr_values (attr, txt) WHERE txt IS NOT NULL;
+CREATE INDEX IF NOT EXISTS attr_values_pk ON attr_values (pk);
+"""
+_MEMBERS = ("value", "object", "vocab", "valueList", "objectList", "json")
+_ORDER_SQL = {Op.EQ: "=", Op.GT: ">", Op.GE: ">=", Op.LT: "<", Op.LE: "<="}
+
+
+def _scalars(instance: JsonObject) -> Iterator[Any]:
+    if instance["type"] == "LanguageProperty":
+        for text in instance["languageMap"].values():
+            yield from (text if isinstance(text, list) else [text])
+        return
+    for member in _MEMBERS:
+        if member in instance:
+            value = instance[member]
+            yield from (value if isinstance(value, list) else [value])
+
+
+def value_rows(pk: int, entity: JsonObject) -> list[tuple[int, str, float | None, str | None]]:
+    rows: list[tuple[int, str, float | None, str | None]] = []
+    for attr, instances in entity["attrs"].items():
+        for instance in instances:
+            for scalar in _scalars(instance):
+                if isinstance(scalar, bool):
+                    continue
+                if isinstance(scalar, (int, float)):
+                    rows.append((pk, attr, float(scalar), None))
+                elif isinstance(scalar, str):
+                    rows.append((pk, attr, None, scalar))
+    return rows
+
+
+def reindex_values(conn: sqlite3.Connection, pk: int, entity: JsonObject | None,
+                   *, had_rows: bool) -> None:
+    if had_rows:
+        conn.execute("DELETE FROM attr_values WHERE pk = ?", (pk,))
+    if entity is not None:
+        conn.executemany("INSERT INTO attr_values (pk, attr, num, txt) VALUES (?, ?, ?, ?)",
+                         value_rows(pk, entity))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and abs(value) <= 2 ** 53
+
+
+def _term(term: Comparison) -> tuple[str, list[object], bool] | None:
+    """SQL selecting the pks that may satisfy `term`, and whether it decides it exactly."""
+    path = term.path
+    if path.sub_attrs or path.member or path.keys:
+        return None
+    head = "e.pk IN (SELECT pk FROM attr_values WHERE attr = ? AND "
+    value = term.value
+    if term.op in _ORDER_SQL and _is_number(value):
+        return head + "num " + _ORDER_SQL[term.op] + " ?)", [path.attr, value], True
+    if term.op is Op.EQ and isinstance(value, ValueRange) and _is_number(value.low) \
+            and _is_number(value.high):
+        return head + "num BETWEEN ? AND ?)", [path.attr, value.low, value.high], True
+    if term.op is Op.EQ and isinstance(value, ValueList) and value.values \
+            and all(_is_number(v) for v in value.values):
+        marks = ",".join("?" * len(value.values))
+        return head + "num IN (" + marks + "))", [path.attr, *value.values], True
+    if term.op is Op.EQ and isinstance(value, str):
+        return head + "txt = ?)", [path.attr, value], False
+    return None
+
+
+def index_prefilter(q: object) -> tuple[str, list[object], bool] | None:
+    """For a comparison, or an AND of terms, the index conditions that narrow it; `exact`
+    when they decide the whole q so the JSON predicate can be skipped."""
+    terms = q.terms if isinstance(q, And) else (q,)
+    clauses: list[str] = []
+    params: list[object] = []
+    exact = True
+    for term in terms:
+        found = _term(term) if isinstance(term, Comparison) else None
+        if found is None:
+            exact = False
+            continue
+        clauses.append(found[0])
+        params.extend(found[1])
+        exact = exact and found[2]
+    if not clauses:
+        return None
+    return " AND ".join(clauses), params, exact
