@@ -194,3 +194,15 @@ def test_types_and_attributes_discovery(client: TestClient) -> None:
     assert names["location"] == ["GeoProperty"]
     attrs = client.get(f"{API}/attributes").json()["attributeList"]
     assert set(attrs) == {"name", "evacueeCount", "location"}
+
+
+def test_dataset_id_selects_attribute_instances(client: TestClient) -> None:
+    client.post(f"{API}/entities", json=shelter(1, name=[
+        {"type": "Property", "value": "錦城小学校"},
+        {"type": "Property", "value": "Kinjo School", "datasetId": "urn:ngsi-ld:Dataset:en"}]))
+    url = f"{API}/entities/urn:ngsi-ld:EvacuationShelter:001"
+    english = client.get(url, params={"datasetId": "urn:ngsi-ld:Dataset:en"}).json()
+    assert english["name"]["value"] == "Kinjo School" and "evacueeCount" not in english
+    default = client.get(url, params={"datasetId": "@none", "attrs": "name"}).json()
+    assert default["name"]["value"] == "錦城小学校"
+    assert client.get(url, params={"datasetId": "not a uri"}).status_code == 400

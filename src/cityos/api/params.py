@@ -85,8 +85,14 @@ def render_options(params: Mapping[str, str], ctx: TermMapper) -> RenderOptions:
     lang = params.get("lang")
     if lang is not None and not lang.strip():
         raise BadRequestData("lang must not be empty")
+    dataset_ids = None
+    if "datasetId" in params:
+        dataset_ids = frozenset(d.strip() for d in params["datasetId"].split(",") if d.strip())
+        for dataset_id in dataset_ids - {"@none"}:
+            if not is_uri(dataset_id):
+                raise BadRequestData(f"datasetId {dataset_id!r} is not a URI"[:200])
     return RenderOptions(form=form, sys_attrs="sysAttrs" in options, attrs=attrs,
-                         omit=omit, members=members, lang=lang)
+                         omit=omit, members=members, lang=lang, dataset_ids=dataset_ids)
 
 
 def _selectors(what: str, text: str, ctx: TermMapper) -> tuple[AttrSelector, ...]:

@@ -32,6 +32,7 @@ class RenderOptions:
     lang: str | None = None
     join: Literal["inline", "flat"] | None = None
     join_level: int = 1
+    dataset_ids: frozenset[str] | None = None  # §4.5.5: "@none" names the default instance
 
 
 def render_entity(entity: JsonObject, ctx: TermMapper, opts: RenderOptions,
@@ -53,6 +54,11 @@ def render_entity(entity: JsonObject, ctx: TermMapper, opts: RenderOptions,
     for iri, instances in entity["attrs"].items():
         if (opts.attrs is not None and iri not in opts.attrs) or iri in opts.omit:
             continue
+        if opts.dataset_ids is not None:
+            instances = [i for i in instances
+                         if i.get("datasetId", "@none") in opts.dataset_ids]
+            if not instances:
+                continue
         rendered = [render_instance(i, ctx, opts, linked) for i in instances]
         out[ctx.compact_iri(iri)] = _multi(instances, rendered, opts)
     return out
