@@ -42,13 +42,17 @@ def _random_entity(rnd: random.Random, i: int) -> JsonObject:
     return stamp_new_entity(parse_entity(body, CTX), NOW)
 
 
+def _put(entity: JsonObject):  # type: ignore[no-untyped-def]
+    return lambda old: entity
+
+
 @pytest.fixture
 async def loaded(tmp_path: Path) -> tuple[SqliteStore, list[JsonObject]]:
     rnd = random.Random(2026)
     entities = [_random_entity(rnd, i) for i in range(400)]
     store = SqliteStore(str(tmp_path / "values.db"))
     await store.open()
-    await store.apply("", [(e["id"], (lambda e: lambda old: e)(e)) for e in entities])
+    await store.apply("", [(e["id"], _put(e)) for e in entities])
     return store, entities
 
 
