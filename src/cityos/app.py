@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -12,18 +13,23 @@ from starlette.routing import BaseRoute, Route
 
 from cityos.api import batch, contexts, discovery, entities, openapi, problem, system
 from cityos.api.state import ApiState
+from cityos.broker.context_persistence import PersistedContexts
 from cityos.broker.context_resolver import ContextResolver
 from cityos.broker.entities import EntityService
 from cityos.broker.events import InProcessBus
 from cityos.config import Settings
 from cityos.ngsild.errors import NgsiLdError
-from cityos.storage.base import EntityStore
+from cityos.storage.base import ContextRecords, EntityStore
 
 log = logging.getLogger(__name__)
 NGSI_LD_ROOT = "/ngsi-ld/v1"
 
 
-def open_store(settings: Settings) -> EntityStore:
+class Store(EntityStore, ContextRecords, Protocol):
+    """What the app needs of a storage backend."""
+
+
+def open_store(settings: Settings) -> Store:
     path = settings.sqlite_path
     if path is not None:
         from cityos.storage.sqlite.store import SqliteStore
@@ -37,6 +43,7 @@ def build_app(settings: Settings) -> Starlette:
     bus = InProcessBus()
     service = EntityService(store, bus)
     resolver = ContextResolver(base_url=settings.public_url,
+                               store=PersistedContexts(store),
                                timeout=settings.context_fetch_timeout,
                                max_size=settings.context_max_bytes,
                                mirrors=settings.context_mirror_map)
@@ -44,6 +51,7 @@ def build_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        await resolver.load()
         if settings.demo:
             from cityos.apps.demo.kaga import load_demo_data
             await load_demo_data(service)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from cityos.storage.sqlite.context_records import CONTEXT_SCHEMA
 from cityos.storage.sqlite.geo_sql import GEO_SCHEMA
 from cityos.storage.sqlite.query_sql import register_sql_functions
 from cityos.storage.sqlite.value_index import VALUE_SCHEMA
@@ -57,7 +58,7 @@ def connect(path: str, *, writer: bool, synchronous: str = "NORMAL") -> sqlite3.
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    conn.executescript(ENTITY_SCHEMA + GEO_SCHEMA + VALUE_SCHEMA)
+    conn.executescript(ENTITY_SCHEMA + GEO_SCHEMA + VALUE_SCHEMA + CONTEXT_SCHEMA)
     conn.execute("PRAGMA user_version=1")
 
 

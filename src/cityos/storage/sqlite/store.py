@@ -21,7 +21,7 @@ from cityos.storage.base import (
     QueryPage,
     TypeSummary,
 )
-from cityos.storage.sqlite import reads
+from cityos.storage.sqlite import context_records, reads
 from cityos.storage.sqlite.mutations import apply_mutations
 from cityos.storage.sqlite.schema import connect, create_schema, refresh_statistics
 from cityos.storage.sqlite.writer import WriterThread
@@ -109,3 +109,16 @@ class SqliteStore:
 
     async def attribute_summaries(self, tenant: str) -> list[AttributeSummary]:
         return await self._read(lambda conn: reads.attribute_summaries(conn, tenant))
+
+    # -- the /jsonldContexts store (storage.base.ContextRecords) ---------------------------
+    async def put_context_record(self, local_id: str, tenant: str, record: JsonObject) -> None:
+        assert self._writer is not None, "store is not open"
+        await self._writer.submit(
+            lambda conn: context_records.put_record(conn, local_id, tenant, record))
+
+    async def delete_context_record(self, local_id: str) -> None:
+        assert self._writer is not None, "store is not open"
+        await self._writer.submit(lambda conn: context_records.delete_record(conn, local_id))
+
+    async def context_records(self) -> list[JsonObject]:
+        return context_records.all_records(self._conn())
