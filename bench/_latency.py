@@ -60,3 +60,23 @@ def verdict(measured_p95: float, target_ms: float, baseline_p95: float) -> dict[
         "baseline_p95_ms": baseline_p95,
         "ratio_p95": common.ratio(measured_p95, baseline_p95),
     }
+
+
+def latency_report(scenario: str, results: dict[str, Any], target_ms: float,
+                   baseline_name: str, load_s: float | None) -> dict[str, Any]:
+    """The JSON result of a latency scenario (3 and 4): every query with its baseline."""
+    worst = max(e["measured_p95_ms"] for e in results.values())
+    return {
+        "scenario": scenario,
+        "date": common.now_iso(),
+        "unit": "ms (sequential requests, one connection)",
+        "target": f"p95 <= {target_ms} ms",
+        "measured": f"worst p95 {worst} ms",
+        "meets_target": all(e["meets_target"] for e in results.values()),
+        "baseline_name": baseline_name,
+        "queries": results,
+        "entities": common.LARGE_N,
+        "setup_load_s": None if load_s is None else round(load_s, 3),
+        "server": common.server_note(),
+        "machine": common.machine_info(),
+    }

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bench import common
-from bench._latency import http_latency, sql_latency, verdict
+from bench._latency import http_latency, latency_report, sql_latency, verdict
 
 N_ENTITIES = common.LARGE_N
 TARGET_P95_MS = 20.0
@@ -87,21 +87,8 @@ def measure() -> dict[str, Any]:
     for entry in results.values():
         entry["raw_rtree_sql"] = baseline
         entry.update(verdict(entry["cityos"]["p95_ms"], TARGET_P95_MS, baseline["p95_ms"]))
-    worst = max(e["measured_p95_ms"] for e in results.values())
-    return {
-        "scenario": "query_geo",
-        "date": common.now_iso(),
-        "unit": "ms (sequential requests, one connection)",
-        "target": f"p95 <= {TARGET_P95_MS} ms",
-        "measured": f"worst p95 {worst} ms",
-        "meets_target": all(e["meets_target"] for e in results.values()),
-        "baseline_name": "raw SQLite R*Tree bbox query (+ 20 documents), sqlite3",
-        "queries": results,
-        "entities": N_ENTITIES,
-        "setup_load_s": None if load_s is None else round(load_s, 3),
-        "server": common.server_note(),
-        "machine": common.machine_info(),
-    }
+    return latency_report("query_geo", results, TARGET_P95_MS,
+                          "raw SQLite R*Tree bbox query (+ 20 documents), sqlite3", load_s)
 
 
 def main() -> None:
