@@ -92,3 +92,14 @@ def test_feature_collection_puts_context_at_the_top_only() -> None:
     assert collection["features"][1]["geometry"] == second["location"]
     empty = entities_to_feature_collection([], "location")
     assert empty == {"type": "FeatureCollection", "features": []}
+
+
+def test_key_values_dataset_map_uses_the_default_geometry() -> None:
+    from cityos.ngsild.geo import entity_to_feature
+
+    entity = {"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle", "location": {"dataset": {
+        "urn:ngsi-ld:Dataset:gps": {"type": "Point", "coordinates": [9.0, 9.0]},
+        "@none": {"type": "Point", "coordinates": [3.0, 4.0]}}}}
+    feature = entity_to_feature(entity, "location")
+    assert feature["geometry"] == {"type": "Point", "coordinates": [3.0, 4.0]}
+    assert list(feature["properties"]["location"]) == ["dataset"]

@@ -43,6 +43,13 @@ def feature_geometry(entity: JsonObject, geometry_property: str = "location") ->
     the first instance that holds a geometry.
     """
     attribute = entity.get(geometry_property)
+    if isinstance(attribute, dict) and isinstance(attribute.get("dataset"), dict) \
+            and "type" not in attribute:
+        # keyValues dataset map (§4.5.4): {"dataset": {"@none": geometry, datasetId: …}}
+        dataset = attribute["dataset"]
+        attribute = [dataset["@none"], *(v for k, v in dataset.items() if k != "@none")] \
+            if "@none" in dataset else list(dataset.values())
+        return next((g for g in map(_instance_geometry, attribute) if g is not None), None)
     if isinstance(attribute, list):
         instances = [a for a in attribute if isinstance(a, dict)]
         ordered = [a for a in instances if "datasetId" not in a] + [
