@@ -282,9 +282,11 @@ def test_attribute_lists() -> None:
         AttrSelector("id"), AttrSelector("type"), AttrSelector("scope"), AttrSelector(d("a")))
     assert parse_attribute_list("a,a , http://ex.org/b", expand) == (
         AttrSelector(d("a")), AttrSelector("http://ex.org/b"))
+    # Inside rel{…} the names select members and attributes of the linked entity, so the
+    # entity members stay as they are there too.
     assert parse_attribute_list("a{b,c{type}},d", expand) == (
         AttrSelector(d("a"), (AttrSelector(d("b")),
-                              AttrSelector(d("c"), (AttrSelector(d("type")),)))),
+                              AttrSelector(d("c"), (AttrSelector("type"),)))),
         AttrSelector(d("d")))
 
 

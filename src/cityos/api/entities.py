@@ -19,7 +19,7 @@ from cityos.api.purge import purge_entities
 from cityos.api.responses import empty, json_response, ngsi_response, page_links
 from cityos.api.state import api_state, tenant_of
 from cityos.broker.entities import EntityMembers
-from cityos.broker.linked import MAX_JOIN_LEVEL, linked_entities
+from cityos.broker.linked import MAX_JOIN_LEVEL, instance_targets, linked_entities
 from cityos.ngsild.errors import BadRequestData, ResourceNotFound
 from cityos.ngsild.geo import entities_to_feature_collection, entity_to_feature
 from cityos.ngsild.model import parse_entity, parse_fragment
@@ -71,8 +71,9 @@ async def render_payload(request: Request, entities: list[JsonObject], ctx: Requ
                                        entities, opts.join_level)
     rendered = [render_entity(e, ctx.compiled, opts, linked) for e in entities]
     if opts.join == "flat":
-        plain = replace(opts, join=None)
-        rendered += [render_entity(e, ctx.compiled, plain) for e in linked.values()]
+        views = _flat_views(entities, linked, opts)
+        rendered += [render_entity(e, ctx.compiled, replace(views[i], join=None))
+                     for i, e in linked.items()]
         single = single and not linked
     if accept != media.GEO_JSON:
         return rendered[0] if single else rendered
@@ -80,6 +81,24 @@ async def render_payload(request: Request, entities: list[JsonObject], ctx: Requ
     if single:
         return entity_to_feature(rendered[0], geometry, ctx.reference)
     return entities_to_feature_collection(rendered, geometry, ctx.reference)
+
+
+def _flat_views(roots: list[JsonObject], linked: Mapping[str, JsonObject],
+                opts: RenderOptions) -> dict[str, RenderOptions]:
+    """With join=flat, each linked entity is projected as the relationship that reached
+    it asks (V1.9 §4.21 `rel{…}`); breadth first, the first path found wins."""
+    views: dict[str, RenderOptions] = {}
+    frontier = [(entity, opts) for entity in roots]
+    while frontier:
+        next_frontier = []
+        for entity, view in frontier:
+            for name, instances in entity["attrs"].items():
+                for target in instance_targets(instances):
+                    if target in linked and target not in views:
+                        views[target] = view.view_through(name)
+                        next_frontier.append((linked[target], views[target]))
+        frontier = next_frontier
+    return {i: views.get(i, opts) for i in linked}
 
 
 def _require_selected_attributes(entity: JsonObject, opts: RenderOptions) -> None:

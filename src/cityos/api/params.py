@@ -91,8 +91,34 @@ def render_options(params: Mapping[str, str], ctx: TermMapper) -> RenderOptions:
         for dataset_id in dataset_ids - {"@none"}:
             if not is_uri(dataset_id):
                 raise BadRequestData(f"datasetId {dataset_id!r} is not a URI"[:200])
-    return RenderOptions(form=form, sys_attrs="sysAttrs" in options, attrs=attrs,
+    base = RenderOptions(form=form, sys_attrs="sysAttrs" in options, attrs=attrs,
                          omit=omit, members=members, lang=lang, dataset_ids=dataset_ids)
+    for kind in ("pick", "omit"):
+        if kind in params:
+            views = _linked_views(kind, _selectors(kind, params[kind], ctx), base)
+            return replace(base, linked_views=views or None)
+    return base
+
+
+def _linked_views(kind: str, selectors: tuple[AttrSelector, ...],
+                  base: RenderOptions) -> dict[str, RenderOptions]:
+    """V1.9 §4.21: `rel{a,b}` projects the entities linked through `rel`."""
+    views: dict[str, RenderOptions] = {}
+    for selector in selectors:
+        if not selector.nested:
+            continue
+        names = [s.name for s in selector.nested]
+        if kind == "pick":
+            view = replace(base, attrs=frozenset(n for n in names
+                                                 if n not in ENTITY_MEMBER_NAMES),
+                           members=frozenset(n for n in names if n in ENTITY_MEMBER_NAMES),
+                           omit=frozenset())
+        else:
+            view = replace(base, attrs=None, members=None,
+                           omit=frozenset(s.name for s in selector.nested if not s.nested))
+        nested_views = _linked_views(kind, selector.nested, base)
+        views[selector.name] = replace(view, linked_views=nested_views or None)
+    return views
 
 
 def _selectors(what: str, text: str, ctx: TermMapper) -> tuple[AttrSelector, ...]:

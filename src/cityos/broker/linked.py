@@ -12,14 +12,19 @@ MAX_JOIN_LEVEL = 5
 MAX_LINKED = 1000
 
 
+def instance_targets(instances: list[JsonObject]) -> Iterator[str]:
+    """The entity ids one attribute's Relationship / ListRelationship instances point at."""
+    for instance in instances:
+        if instance["type"] == "Relationship":
+            target = instance["object"]
+            yield from (target if isinstance(target, list) else [target])
+        elif instance["type"] == "ListRelationship":
+            yield from instance["objectList"]
+
+
 def relationship_targets(entity: JsonObject) -> Iterator[str]:
     for instances in entity["attrs"].values():
-        for instance in instances:
-            if instance["type"] == "Relationship":
-                target = instance["object"]
-                yield from (target if isinstance(target, list) else [target])
-            elif instance["type"] == "ListRelationship":
-                yield from instance["objectList"]
+        yield from instance_targets(instances)
 
 
 async def linked_entities(store: EntityStore, tenant: str, roots: list[JsonObject],

@@ -33,6 +33,15 @@ class RenderOptions:
     join: Literal["inline", "flat"] | None = None
     join_level: int = 1
     dataset_ids: frozenset[str] | None = None  # §4.5.5: "@none" names the default instance
+    # V1.9 §4.21 `rel{…}`: how entities linked through attribute `rel` are projected.
+    linked_views: Mapping[str, RenderOptions] | None = None
+
+    def view_through(self, relationship: str) -> RenderOptions:
+        """Options for an entity reached through `relationship`, one join level down."""
+        view = (self.linked_views or {}).get(relationship)
+        if view is None:
+            return replace(self, join_level=self.join_level - 1)
+        return replace(view, join=self.join, join_level=self.join_level - 1)
 
 
 def render_entity(entity: JsonObject, ctx: TermMapper, opts: RenderOptions,
@@ -59,7 +68,7 @@ def render_entity(entity: JsonObject, ctx: TermMapper, opts: RenderOptions,
                          if i.get("datasetId", "@none") in opts.dataset_ids]
             if not instances:
                 continue
-        rendered = [render_instance(i, ctx, opts, linked) for i in instances]
+        rendered = [render_instance(i, ctx, opts, linked, iri) for i in instances]
         out[ctx.compact_iri(iri)] = _multi(instances, rendered, opts)
     return out
 
@@ -83,7 +92,8 @@ KEY_VALUE_WRAPPED = {"LanguageProperty": "languageMap", "JsonProperty": "json",
 
 
 def render_instance(instance: JsonObject, ctx: TermMapper, opts: RenderOptions,
-                    linked: Mapping[str, JsonObject] | None = None) -> Any:
+                    linked: Mapping[str, JsonObject] | None = None,
+                    name: str = "") -> Any:
     kind = instance["type"]
     value = _client_value(instance, ctx)
     if kind == "LanguageProperty" and opts.lang is not None:
@@ -91,7 +101,7 @@ def render_instance(instance: JsonObject, ctx: TermMapper, opts: RenderOptions,
     target = _inline_target(instance, opts, linked)
     if opts.form == "keyValues":
         if target is not None:
-            return render_entity(target, ctx, _one_level_less(opts), linked)
+            return render_entity(target, ctx, opts.view_through(name), linked)
         if kind in KEY_VALUE_WRAPPED:  # §4.5.4: wrapped so the kind stays recognisable
             return {KEY_VALUE_WRAPPED[kind]: value}
         return value
@@ -101,7 +111,7 @@ def render_instance(instance: JsonObject, ctx: TermMapper, opts: RenderOptions,
     out[KIND_VALUE_MEMBER[kind]] = value
     _add_metadata(instance, out, ctx, opts)
     if target is not None:
-        out["entity"] = render_entity(target, ctx, _one_level_less(opts), linked)
+        out["entity"] = render_entity(target, ctx, opts.view_through(name), linked)
     if opts.form == "concise" and kind == "Property" and len(out) == 1 \
             and not isinstance(value, dict):
         return value
@@ -115,10 +125,6 @@ def _inline_target(instance: JsonObject, opts: RenderOptions,
     if instance["type"] != "Relationship" or not isinstance(instance["object"], str):
         return None
     return linked.get(instance["object"])
-
-
-def _one_level_less(opts: RenderOptions) -> RenderOptions:
-    return replace(opts, join_level=opts.join_level - 1)
 
 
 def _client_value(instance: JsonObject, ctx: TermMapper) -> Any:

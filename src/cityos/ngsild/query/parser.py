@@ -395,7 +395,7 @@ def parse_attribute_list(text: str, expand: Expand) -> tuple[AttrSelector, ...]:
                 found = repr(text[pos]) if pos < len(text) else "end of input"
                 raise syntax_error("attribute list", col, f"expected a name, found {found}")
             check_name("attribute list", name, col)
-            full = name if depth == 0 and name in ENTITY_MEMBERS else expand(name)
+            full = name if name in ENTITY_MEMBERS else expand(name)  # also in rel{id,…}
             nested: tuple[AttrSelector, ...] = ()
             if text.startswith("{", pos):
                 pos += 1
