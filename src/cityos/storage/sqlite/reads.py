@@ -6,7 +6,7 @@ import sqlite3
 
 import orjson
 
-from cityos.ngsild.geo import distance_m, matches, search_bbox
+from cityos.ngsild.geo import GeoQuery, distance_m, matches, search_bbox
 from cityos.ngsild.query import QNode
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import AttributeSummary, EntityQuery, QueryPage, TypeSummary
@@ -98,8 +98,9 @@ def _query_geo(conn: sqlite3.Connection, tenant: str, query: EntityQuery) -> Que
     hits: dict[int, float] = {}
     for pk, geometry_text in conn.execute(sql, params):
         geometry = orjson.loads(geometry_text)
-        if matches(query.geo, geometry):
-            distance = distance_m(query.geo, geometry) if query.geo.georel == "near" else 0.0
+        distance = _near_distance(query.geo, geometry) if query.geo.georel == "near" \
+            else (0.0 if matches(query.geo, geometry) else None)
+        if distance is not None:
             hits[pk] = min(distance, hits.get(pk, distance))
     if query.order_by is not None:
         return _ordered_page(conn, list(hits), query)
@@ -108,6 +109,17 @@ def _query_geo(conn: sqlite3.Connection, tenant: str, query: EntityQuery) -> Que
     docs = _docs_by_pk(conn, page)
     return QueryPage([docs[pk] for pk in page if pk in docs],
                      len(ordered) if query.count else None)
+
+
+def _near_distance(geo: GeoQuery, geometry: JsonObject) -> float | None:
+    """The distance when `geometry` satisfies a near query, else None: one distance
+    computation serves both the test and the ordering (same rule as geo.matches)."""
+    if geo.distance_m is None:
+        return None
+    distance = distance_m(geo, geometry)
+    inside = distance <= geo.distance_m if geo.distance_op == "maxDistance" \
+        else distance >= geo.distance_m
+    return distance if inside else None
 
 
 def _ordered_page(conn: sqlite3.Connection, pks: list[int], query: EntityQuery) -> QueryPage:
