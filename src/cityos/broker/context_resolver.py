@@ -38,6 +38,7 @@ from cityos.broker.context_store import (
     core_entry,
     new_local_id,
 )
+from cityos.broker.fetch_guard import check_destination
 from cityos.ngsild.context import (
     CORE_CONTEXT_URL,
     CompiledContext,
@@ -258,7 +259,8 @@ class ContextResolver:
             raise BadRequestData(f"Invalid @context: {url!r} is not an http(s) URL")
         url = self._mirrored(url)
         if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=True, max_redirects=5)
+            self._client = httpx.AsyncClient(follow_redirects=True, max_redirects=5,
+                                             event_hooks={"request": [check_destination]})
         body = bytearray()
         oversize = LdContextNotAvailable(
             f"The @context at {url} exceeds the size limit of {self.max_size} bytes")
