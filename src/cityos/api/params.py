@@ -226,14 +226,23 @@ def entity_query(params: Mapping[str, str], ctx: TermMapper,
     id_pattern = params.get("idPattern")
     if id_pattern is not None:
         _check_regex(id_pattern)
-    narrowing = (types is not None or geo is not None or scope_q is not None or local
-                 or _non_system(attrs or ()) or (q is not None and _non_system(q_attributes(q))))
-    if require_filter and not narrowing:
+    query = EntityQuery(ids=ids, id_pattern=id_pattern, types=types, q=q, scope_q=scope_q,
+                        geo=geo, attrs=attrs, limit=limit, offset=offset, count=count,
+                        order_by=_ordering(params, ctx))
+    if require_filter and not is_narrowed(query, bool(local)):
         raise BadRequestData("a query needs at least one of type, attrs or q naming a "
                              "non-system attribute, scopeQ, a geo-query or local=true")
-    return EntityQuery(ids=ids, id_pattern=id_pattern, types=types, q=q, scope_q=scope_q,
-                       geo=geo, attrs=attrs, limit=limit, offset=offset, count=count,
-                       order_by=_ordering(params, ctx))
+    return query
+
+
+def is_narrowed(query: EntityQuery, local: bool, *, scope_counts: bool = True) -> bool:
+    """§5.7.2.4 / §5.6.21.4: a type, attrs or q naming a non-system attribute, a
+    geo-query or local=true (and, for queries, scopeQ) keeps a request from covering the
+    whole tenant; ids and idPattern alone do not."""
+    return bool(query.types is not None or query.geo is not None or local
+                or (scope_counts and query.scope_q is not None)
+                or _non_system(query.attrs or ())
+                or (query.q is not None and _non_system(q_attributes(query.q))))
 
 
 def _flag(params: Mapping[str, str], name: str,

@@ -8,44 +8,18 @@ attribute list or a q naming at least one non-system attribute, a geo-query, or 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cityos.api.ldcontext import context_for_read
-from cityos.api.params import entity_query
+from cityos.api.params import entity_query, is_narrowed
 from cityos.api.responses import empty
 from cityos.api.state import api_state, tenant_of
 from cityos.ngsild.errors import BadRequestData
 from cityos.ngsild.query import parse_attribute_list
-from cityos.storage.base import EntityQuery
 
-CORE = "https://uri.etsi.org/ngsi-ld/"
-SYSTEM_ATTRIBUTES = frozenset(CORE + name for name in
-                              ("createdAt", "modifiedAt", "deletedAt", "observedAt"))
 PAGE = 1000
-
-
-def _attributes_in(node: object) -> Iterator[str]:
-    """Every attribute IRI a q AST tests, at any depth."""
-    path = getattr(node, "path", None)
-    if path is not None and hasattr(path, "attr"):
-        yield path.attr
-    if dataclasses.is_dataclass(node):
-        for item in dataclasses.fields(node):
-            value = getattr(node, item.name)
-            children = value if isinstance(value, tuple) else (value,)
-            for child in children:
-                if dataclasses.is_dataclass(child) and child is not path:
-                    yield from _attributes_in(child)
-
-
-def _qualifies(query: EntityQuery, local: bool) -> bool:
-    user_attrs = (query.attrs or frozenset()) - SYSTEM_ATTRIBUTES
-    q_attrs = set(_attributes_in(query.q)) - SYSTEM_ATTRIBUTES if query.q is not None else set()
-    return bool(query.types is not None or user_attrs or q_attrs or query.geo is not None
-                or local)
 
 
 async def purge_entities(request: Request) -> Response:
@@ -60,7 +34,7 @@ async def purge_entities(request: Request) -> Response:
         attrs = frozenset(s.name for s in parse_attribute_list(params["attrs"],
                                                                ctx.compiled.expand_term))
     query = entity_query(params, ctx.compiled, attrs, require_filter=False)
-    if not _qualifies(query, params.get("local") == "true"):
+    if not is_narrowed(query, params.get("local") == "true", scope_counts=False):
         raise BadRequestData("a purge needs a type, attrs, q over a non-system attribute, a "
                              "geo-query or local=true; it would otherwise empty the tenant")
     keep = drop = None
