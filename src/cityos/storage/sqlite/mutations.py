@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 
@@ -22,9 +22,17 @@ _DELETE_TYPES = "DELETE FROM entity_types WHERE pk = ?"
 _INSERT_TYPE = "INSERT OR IGNORE INTO entity_types (pk, tenant, type) VALUES (?, ?, ?)"
 _INSERT_TENANT = "INSERT OR IGNORE INTO tenants (name) VALUES (?)"
 
+# Called inside the write transaction after each entity change that was written
+# (conn, tenant, entity id, before, after; after is None for a deletion). Whatever an
+# observer writes (temporal history, the change journal) commits or rolls back together
+# with the entity itself.
+WriteObserver = Callable[[sqlite3.Connection, str, str, JsonObject | None,
+                          JsonObject | None], None]
+
 
 def apply_mutations(conn: sqlite3.Connection, tenant: str,
-                    mutations: Sequence[tuple[str, Mutator]]) -> list[MutationResult]:
+                    mutations: Sequence[tuple[str, Mutator]],
+                    observers: Sequence[WriteObserver] = ()) -> list[MutationResult]:
     """Run every mutator against the stored entity; each entity succeeds or fails alone."""
     conn.execute(_INSERT_TENANT, (tenant,))
     results = []
@@ -36,6 +44,9 @@ def apply_mutations(conn: sqlite3.Connection, tenant: str,
             result = _apply_one(conn, tenant, entity_id, mutator)
         except NgsiLdError as error:
             result = MutationResult(entity_id, None, None, error)
+        if result.ok and (result.before is not None or result.after is not None):
+            for observe in observers:
+                observe(conn, tenant, entity_id, result.before, result.after)
         results.append(result)
     return results
 

@@ -22,7 +22,7 @@ from cityos.storage.base import (
     TypeSummary,
 )
 from cityos.storage.sqlite import context_records, reads
-from cityos.storage.sqlite.mutations import apply_mutations
+from cityos.storage.sqlite.mutations import WriteObserver, apply_mutations
 from cityos.storage.sqlite.schema import connect, create_schema, refresh_statistics
 from cityos.storage.sqlite.writer import WriterThread
 
@@ -43,12 +43,17 @@ class SqliteStore:
         self._writer: WriterThread | None = None
         self._loop_conn: sqlite3.Connection | None = None
         self._known_tenants: set[str] = set()
+        # Sibling stores (temporal history, change journal) add theirs before open().
+        self.write_observers: list[WriteObserver] = []
+        self.extra_schema: list[str] = []  # their tables, created by open()
 
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         writer_conn = connect(self.path, writer=True, synchronous=self._synchronous)
         create_schema(writer_conn)
+        for ddl in self.extra_schema:
+            writer_conn.executescript(ddl)
         refresh_statistics(writer_conn)
         self._writer = WriterThread(writer_conn, refresh_statistics)
         self._writer.start()
@@ -73,6 +78,17 @@ class SqliteStore:
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: work(self._reader()))
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` on a reader connection of the pool (for sibling stores)."""
+        return await self._read(work)
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` on the writer thread, inside a group-committed transaction; returns
+        once it is committed (for sibling stores)."""
+        assert self._writer is not None, "store is not open"
+        result: T = await self._writer.submit(work)
+        return result
 
     def _conn(self) -> sqlite3.Connection:
         assert self._loop_conn is not None, "store is not open"
@@ -100,7 +116,7 @@ class SqliteStore:
                     mutations: Sequence[tuple[str, Mutator]]) -> list[MutationResult]:
         assert self._writer is not None, "store is not open"
         results: list[MutationResult] = await self._writer.submit(
-            lambda conn: apply_mutations(conn, tenant, mutations))
+            lambda conn: apply_mutations(conn, tenant, mutations, self.write_observers))
         self._known_tenants.add(tenant)
         return results
 
