@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Route
 
 from cityos.api import batch, contexts, discovery, entities, openapi, problem, system
+from cityos.api.routing import IndexedRouter
 from cityos.api.state import ApiState
 from cityos.broker.context_persistence import PersistedContexts
 from cityos.broker.context_resolver import ContextResolver
@@ -63,12 +64,12 @@ def build_app(settings: Settings) -> Starlette:
             await store.close()
 
     app = Starlette(
-        routes=[*_ngsi_routes(), *system.routes, *openapi.routes],
         exception_handlers={NgsiLdError: problem.on_ngsi_error,
                             HTTPException: problem.on_http_error,
                             Exception: problem.on_unexpected_error},
-        lifespan=lifespan,
     )
+    app.router = IndexedRouter([*_ngsi_routes(), *system.routes, *openapi.routes],
+                               root=NGSI_LD_ROOT, lifespan=lifespan)
     app.state.api = ApiState(entities=service, resolver=resolver,
                              max_body_bytes=settings.max_body_bytes)
     app.state.resolver = resolver

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from cityos.api.negotiation import JSON_LD, content_type, link_context
 from cityos.api.state import tenant_of
 from cityos.broker.context_resolver import ContextResolver
-from cityos.ngsild.context import CORE_CONTEXT_URL, CompiledContext
+from cityos.ngsild.context import CORE_CONTEXT_URL, CompiledContext, compile_context
 from cityos.ngsild.errors import BadRequestData, InvalidRequest, NgsiLdError
 
 
@@ -23,6 +23,9 @@ class RequestContext:
     link_url: str  # what the Link header of an application/json response points at
 
 
+_CORE_ONLY = RequestContext(compile_context(None), CORE_CONTEXT_URL, CORE_CONTEXT_URL)
+
+
 def _resolver(request: Request) -> ContextResolver:
     resolver: ContextResolver = request.app.state.resolver
     return resolver
@@ -32,8 +35,10 @@ async def _resolve(request: Request, reference: Any) -> RequestContext:
     """Resolve under the request's Tenant; relative @context URLs are resolved against the
     request URL as seen from this broker's public root (JSON-LD 1.1 API §4.1.2)."""
     resolver = _resolver(request)
+    if reference is None:  # the common case: no Link header, the core context only
+        return _CORE_ONLY
     tenant = tenant_of(request)
-    reference = resolver.absolutize(reference, resolver.base_url + request.url.path)
+    reference = resolver.absolutize(reference, resolver.base_url + request.scope["path"])
     compiled = await resolver.resolve(reference, tenant)
     link = resolver.context_url(reference, tenant) or CORE_CONTEXT_URL
     return RequestContext(compiled, reference or CORE_CONTEXT_URL, link)

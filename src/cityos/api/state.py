@@ -27,8 +27,12 @@ def api_state(request: Request) -> ApiState:
 
 def tenant_of(request: Request) -> str:
     """§4.14: the NGSILD-Tenant header selects the tenant; none means the default one."""
+    cached: str | None = request.scope.get("cityos.tenant")
+    if cached is not None:
+        return cached
     tenant = request.headers.get("ngsild-tenant", "")
     if len(tenant) > 128 or not set(tenant) <= _TENANT_CHARS:
         raise BadRequestData("NGSILD-Tenant must be up to 128 letters, digits, '_', '-', ':'"
                              " or '.'")
+    request.scope["cityos.tenant"] = tenant
     return tenant

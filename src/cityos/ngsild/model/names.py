@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from cityos.ngsild.errors import BadRequestData
 
@@ -35,8 +36,13 @@ def _has_noncharacter(value: str) -> bool:
 
 
 def is_uri(value: object) -> bool:
-    return (isinstance(value, str) and len(value) <= 4096 and _URI.match(value) is not None
-            and _INVISIBLE.search(value) is None and not _has_noncharacter(value))
+    return isinstance(value, str) and len(value) <= 4096 and _is_uri_text(value)
+
+
+@lru_cache(maxsize=65536)  # the same ids and IRIs come back request after request
+def _is_uri_text(value: str) -> bool:
+    return (_URI.match(value) is not None and _INVISIBLE.search(value) is None
+            and not _has_noncharacter(value))
 
 
 def require_uri(value: object, what: str) -> str:
