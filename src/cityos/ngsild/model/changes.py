@@ -7,9 +7,10 @@ overwritten instances keep their createdAt and get modifiedAt = now.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import orjson
 
 from cityos.ngsild.errors import BadRequestData, ResourceNotFound
 from cityos.ngsild.model.attributes import (
@@ -19,6 +20,15 @@ from cityos.ngsild.model.attributes import (
     instance_is_null,
 )
 from cityos.ngsild.types import JsonObject
+
+_Json = TypeVar("_Json")
+
+
+def _clone(value: _Json) -> _Json:
+    """A deep copy of a JSON tree (the internal form holds JSON values only); an order of
+    magnitude faster than copy.deepcopy, which dominated the cost of every update."""
+    copied: _Json = orjson.loads(orjson.dumps(value))
+    return copied
 
 
 @dataclass
@@ -74,7 +84,7 @@ def replace_entity(old: JsonObject, new: JsonObject, now: str) -> JsonObject:
 def append_attributes(entity: JsonObject, fragment: JsonObject, now: str, *,
                       overwrite: bool) -> tuple[JsonObject, AttributeReport]:
     """§5.6.3 append: add attributes; with noOverwrite, existing instances are kept."""
-    result = copy.deepcopy(entity)
+    result = _clone(entity)
     report = AttributeReport()
     for name, instances in fragment.items():
         for instance in instances:
@@ -85,7 +95,7 @@ def append_attributes(entity: JsonObject, fragment: JsonObject, now: str, *,
             if instance_is_null(instance):
                 _remove_instance(result, name, instance.get("datasetId"))
             else:
-                _put(result, name, copy.deepcopy(instance), now)
+                _put(result, name, _clone(instance), now)
             if name not in report.updated:
                 report.updated.append(name)
     return _touch(result, now, report), report
@@ -94,7 +104,7 @@ def append_attributes(entity: JsonObject, fragment: JsonObject, now: str, *,
 def update_attributes(entity: JsonObject, fragment: JsonObject,
                       now: str) -> tuple[JsonObject, AttributeReport]:
     """§5.6.2 update: overwrite only instances that exist (matched by datasetId)."""
-    result = copy.deepcopy(entity)
+    result = _clone(entity)
     report = AttributeReport()
     for name, instances in fragment.items():
         for instance in instances:
@@ -104,7 +114,7 @@ def update_attributes(entity: JsonObject, fragment: JsonObject,
             if instance_is_null(instance):
                 _remove_instance(result, name, instance.get("datasetId"))
             else:
-                _put(result, name, copy.deepcopy(instance), now)
+                _put(result, name, _clone(instance), now)
             if name not in report.updated:
                 report.updated.append(name)
     return _touch(result, now, report), report
@@ -112,7 +122,7 @@ def update_attributes(entity: JsonObject, fragment: JsonObject,
 
 def merge_entity(entity: JsonObject, fragment: JsonObject, now: str) -> JsonObject:
     """§5.6.17 merge: attributes merged member by member; urn:ngsi-ld:null deletes."""
-    result = copy.deepcopy(entity)
+    result = _clone(entity)
     for name, instances in fragment.items():
         for instance in instances:
             if instance_is_null(instance):
@@ -121,7 +131,7 @@ def merge_entity(entity: JsonObject, fragment: JsonObject, now: str) -> JsonObje
             existing = result["attrs"].get(name, [])
             index = _find(existing, instance.get("datasetId"))
             merged = _merge_instance(existing[index], instance) if index >= 0 else instance
-            _put(result, name, copy.deepcopy(merged), now)
+            _put(result, name, _clone(merged), now)
     result["modifiedAt"] = now
     return result
 
@@ -129,7 +139,7 @@ def merge_entity(entity: JsonObject, fragment: JsonObject, now: str) -> JsonObje
 def _merge_instance(old: JsonObject, new: JsonObject) -> JsonObject:
     """Members of `new` over `old`; sub-attributes merged; compound Property values merged
     as JSON Merge Patch (RFC 7396: null removes a key), §5.6.17."""
-    merged = copy.deepcopy(old)
+    merged = _clone(old)
     if new.get("type", old.get("type")) != old.get("type"):
         for member in VALUE_MEMBERS:
             merged.pop(member, None)
@@ -196,7 +206,7 @@ def partial_update_attribute(entity: JsonObject, name: str, patch: JsonObject,
     if not instances or index < 0:
         raise ResourceNotFound(f"attribute {name} (datasetId {patch.get('datasetId')}) "
                                "does not exist")
-    result = copy.deepcopy(entity)
+    result = _clone(entity)
     stored_kind = instances[index]["type"]
     if patch.get("type", stored_kind) != stored_kind:
         raise BadRequestData(f"attribute {name} is a {stored_kind}, not a {patch['type']}")
@@ -213,9 +223,9 @@ def replace_attribute(entity: JsonObject, name: str, instances: list[JsonObject]
     """§5.6.19 (V1.8 replace attribute): the attribute's instances replaced by new ones."""
     if name not in entity["attrs"]:
         raise ResourceNotFound(f"attribute {name} does not exist")
-    result = copy.deepcopy(entity)
+    result = _clone(entity)
     for instance in instances:
-        _put(result, name, copy.deepcopy(instance), now)
+        _put(result, name, _clone(instance), now)
     result["modifiedAt"] = now
     return result
 
@@ -226,7 +236,7 @@ def delete_attribute(entity: JsonObject, name: str, dataset_id: str | None,
     instances = entity["attrs"].get(name)
     if not instances:
         raise ResourceNotFound(f"attribute {name} does not exist")
-    result = copy.deepcopy(entity)
+    result = _clone(entity)
     if delete_all:
         result["attrs"].pop(name)
     elif _find(instances, dataset_id) < 0:
@@ -254,7 +264,7 @@ def delete_scope(entity: JsonObject, now: str) -> JsonObject:
     """§4.18: the scope of an entity is deleted like an attribute."""
     if "scope" not in entity:
         raise ResourceNotFound("the entity has no scope")
-    result = copy.deepcopy(entity)
+    result = _clone(entity)
     del result["scope"]
     result["modifiedAt"] = now
     return result

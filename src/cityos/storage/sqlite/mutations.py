@@ -74,7 +74,7 @@ def _apply_one(conn: sqlite3.Connection, tenant: str, entity_id: str,
         conn.executemany(_INSERT_TYPE, [(pk, tenant, t) for t in after["type"]])
     _index_geo(conn, pk, before, after)
     if before is None or before["attrs"] != after["attrs"]:
-        reindex_values(conn, pk, after, had_rows=before is not None)
+        reindex_values(conn, pk, before, after)
     return MutationResult(entity_id, before, after)
 
 
@@ -98,6 +98,6 @@ def _index_geo(conn: sqlite3.Connection, pk: int, before: JsonObject | None,
 
 def _delete(conn: sqlite3.Connection, pk: int) -> None:
     conn.execute(_DELETE, (pk,))
-    reindex_values(conn, pk, None, had_rows=True)
+    reindex_values(conn, pk, None, None)
     conn.execute(_DELETE_TYPES, (pk,))
     delete_entity_geo(conn, pk)

@@ -42,27 +42,45 @@ def _scalars(instance: JsonObject) -> Iterator[Any]:
             yield from (value if isinstance(value, list) else [value])
 
 
-def value_rows(pk: int, entity: JsonObject) -> list[tuple[int, str, float | None, str | None]]:
-    rows: list[tuple[int, str, float | None, str | None]] = []
-    for attr, instances in entity["attrs"].items():
-        for instance in instances:
-            for scalar in _scalars(instance):
-                if isinstance(scalar, bool):
-                    continue
-                if isinstance(scalar, (int, float)):
-                    rows.append((pk, attr, float(scalar), None))
-                elif isinstance(scalar, str):
-                    rows.append((pk, attr, None, scalar))
+Row = tuple[str, float | None, str | None]  # attribute IRI, number, text
+
+
+def _instance_rows(attr: str, instances: list[JsonObject]) -> list[Row]:
+    rows: list[Row] = []
+    for instance in instances:
+        for scalar in _scalars(instance):
+            if isinstance(scalar, bool):
+                continue
+            if isinstance(scalar, (int, float)):
+                rows.append((attr, float(scalar), None))
+            elif isinstance(scalar, str):
+                rows.append((attr, None, scalar))
     return rows
 
 
-def reindex_values(conn: sqlite3.Connection, pk: int, entity: JsonObject | None,
-                   *, had_rows: bool) -> None:
-    if had_rows:
+def value_rows(entity: JsonObject | None) -> dict[str, list[Row]]:
+    """The index rows of an entity, by attribute."""
+    if entity is None:
+        return {}
+    return {attr: _instance_rows(attr, instances)
+            for attr, instances in entity["attrs"].items()}
+
+
+def reindex_values(conn: sqlite3.Connection, pk: int, before: JsonObject | None,
+                   after: JsonObject | None) -> None:
+    """Bring the rows of entity `pk` from `before` to `after`, touching only the attributes
+    whose rows differ: an update of one attribute rewrites that attribute's rows alone."""
+    old, new = value_rows(before), value_rows(after)
+    if after is None:
         conn.execute("DELETE FROM attr_values WHERE pk = ?", (pk,))
-    if entity is not None:
-        conn.executemany("INSERT INTO attr_values (pk, attr, num, txt) VALUES (?, ?, ?, ?)",
-                         value_rows(pk, entity))
+        return
+    changed = [attr for attr in old.keys() | new.keys() if old.get(attr) != new.get(attr)]
+    for attr in changed:
+        if old.get(attr):
+            conn.execute("DELETE FROM attr_values WHERE pk = ? AND attr = ?", (pk, attr))
+        if new.get(attr):
+            conn.executemany("INSERT INTO attr_values (pk, attr, num, txt) "
+                             "VALUES (?, ?, ?, ?)", [(pk, *row) for row in new[attr]])
 
 
 def _is_number(value: object) -> bool:
