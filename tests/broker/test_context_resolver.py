@@ -137,7 +137,7 @@ async def test_timeout(server: ContextServer) -> None:
     with pytest.raises(LdContextNotAvailable, match="timed out") as caught:
         await resolver.resolve(url)
     assert time.monotonic() - started < 1.2
-    assert url in caught.value.detail and caught.value.status == 503
+    assert url in caught.value.detail and caught.value.status == 504
     await resolver.aclose()
 
 

@@ -78,9 +78,11 @@ async def render_payload(request: Request, entities: list[JsonObject], ctx: Requ
     if accept != media.GEO_JSON:
         return rendered[0] if single else rendered
     geometry = params.get("geometryProperty", "location")
+    # §6.3.6: with `Prefer: body=json` the @context travels in the Link header only.
+    context = None if media.prefers_json_body(request) else ctx.reference
     if single:
-        return entity_to_feature(rendered[0], geometry, ctx.reference)
-    return entities_to_feature_collection(rendered, geometry, ctx.reference)
+        return entity_to_feature(rendered[0], geometry, context)
+    return entities_to_feature_collection(rendered, geometry, context)
 
 
 def _flat_views(roots: list[JsonObject], linked: Mapping[str, JsonObject],

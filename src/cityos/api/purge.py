@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cityos.api.ldcontext import context_for_read
+from cityos.api.negotiation import reject_unknown_parameters
 from cityos.api.params import entity_query, is_narrowed
 from cityos.api.responses import empty
 from cityos.api.state import api_state, tenant_of
@@ -20,10 +21,17 @@ from cityos.ngsild.errors import BadRequestData
 from cityos.ngsild.query import parse_attribute_list
 
 PAGE = 1000
+# §6.4.3.3 (V1.9): the query parameters of DELETE /entities; join/joinLevel are listed to
+# answer them with a clear error rather than as unknown.
+PURGE_PARAMETERS = frozenset({
+    "id", "type", "idPattern", "attrs", "q", "csf", "scopeQ", "georel", "geometry",
+    "coordinates", "geoproperty", "local", "keep", "drop", "join", "joinLevel",
+})
 
 
 async def purge_entities(request: Request) -> Response:
     params = request.query_params
+    reject_unknown_parameters(request, PURGE_PARAMETERS)
     ctx = await context_for_read(request)
     if "keep" in params and "drop" in params:
         raise BadRequestData("keep and drop cannot be used together")

@@ -102,7 +102,7 @@ class TooManyResults(NgsiLdError):
 
 class LdContextNotAvailable(NgsiLdError):
     error_type = "LdContextNotAvailable"
-    status = 503
+    status = 504  # Gateway Timeout, as the ETSI conformance suite expects
     title = "JSON-LD @context not available"
 
 
