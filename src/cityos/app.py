@@ -18,6 +18,7 @@ from cityos.broker.context_persistence import PersistedContexts
 from cityos.broker.context_resolver import ContextResolver
 from cityos.broker.entities import EntityService
 from cityos.broker.events import InProcessBus
+from cityos.broker.expiry import ExpirySweeper
 from cityos.config import Settings
 from cityos.ngsild.errors import NgsiLdError
 from cityos.storage.base import ContextRecords, EntityStore
@@ -43,6 +44,7 @@ def build_app(settings: Settings) -> Starlette:
     store = open_store(settings)
     bus = InProcessBus()
     service = EntityService(store, bus)
+    sweeper = ExpirySweeper(service, settings.transient_sweep_interval)
     resolver = ContextResolver(base_url=settings.public_url,
                                store=PersistedContexts(store),
                                timeout=settings.context_fetch_timeout,
@@ -53,12 +55,14 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         await resolver.load()
+        sweeper.start()
         if settings.demo:
             from cityos.apps.demo.kaga import load_demo_data
             await load_demo_data(service)
         try:
             yield
         finally:
+            await sweeper.stop()
             await bus.close()
             await resolver.aclose()
             await store.close()

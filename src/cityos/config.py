@@ -29,9 +29,13 @@ class Settings:
     max_body_bytes: int = field(default=1_048_576, metadata={
         "doc": "Largest accepted request body in bytes; larger bodies get 413."})
     context_fetch_timeout: float = field(default=5.0, metadata={
-        "doc": "Seconds to wait for a remote @context before answering 503."})
+        "doc": "Seconds to wait for a remote @context before answering 504 LdContextNotAvailable."})
     context_max_bytes: int = field(default=1_048_576, metadata={
         "doc": "Largest remote @context document accepted, in bytes."})
+    transient_sweep_interval: float = field(default=1.0, metadata={
+        "doc": "Seconds between sweeps that delete expired transient entities and "
+               "attribute instances (expiresAt); reads hide them at once regardless. "
+               "0 turns the sweeper off."})
     context_mirrors: str = field(default="", metadata={
         "doc": "Serve remote @contexts from a local mirror: comma-separated "
                "PREFIX=LOCAL_PREFIX pairs, e.g. https://example.org/ctx/=http://127.0.0.1:8099/"

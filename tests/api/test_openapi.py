@@ -101,7 +101,7 @@ def test_parameters_and_problem_responses_are_described() -> None:
     names = {p["name"] for p in document["components"]["parameters"].values()}
     assert names >= REQUIRED_PARAMETERS
     responses = document["components"]["responses"]
-    for code in ("400", "404", "406", "409", "413", "415", "422", "503"):
+    for code in ("400", "404", "406", "409", "413", "415", "422", "504"):
         schema = responses[code]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/ProblemDetails"}
     for path, item in document["paths"].items():

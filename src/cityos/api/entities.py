@@ -26,6 +26,7 @@ from cityos.ngsild.model import parse_entity, parse_fragment
 from cityos.ngsild.model.attributes import parse_attribute, parse_instance
 from cityos.ngsild.model.changes import AttributeReport
 from cityos.ngsild.model.entity import check_attribute_name, check_id, parse_scope, parse_types
+from cityos.ngsild.model.names import require_datetime
 from cityos.ngsild.model.render import RenderOptions, render_entity
 from cityos.ngsild.query import parse_type_expression
 from cityos.ngsild.types import JsonObject
@@ -119,7 +120,9 @@ def _members(body: object, ctx: RequestContext, *, join_scope: bool = False) -> 
         return EntityMembers()
     types = parse_types(body["type"], ctx.compiled) if "type" in body else None
     scope = parse_scope(body["scope"]) if "scope" in body else None
-    return EntityMembers(types, scope, join_scope)
+    expires_at = require_datetime(body["expiresAt"], "expiresAt") \
+        if "expiresAt" in body else None
+    return EntityMembers(types, scope, join_scope, expires_at)
 
 
 def _gate(request: Request, ctx: RequestContext) -> object:

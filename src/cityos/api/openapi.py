@@ -34,7 +34,7 @@ ERROR_TITLES = {
     "403": "TooManyResults (limit above 1000) or TooComplexQuery",
     "406": "NotAcceptable: no producible media type in Accept", "409": "AlreadyExists",
     "413": "PayloadTooLarge", "415": "UnsupportedMediaType", "422": "OperationNotSupported",
-    "503": "LdContextNotAvailable: a remote @context could not be fetched"}
+    "504": "LdContextNotAvailable: a remote @context could not be fetched"}
 
 
 def _ref(kind: str, name: str) -> Schema:
@@ -230,7 +230,7 @@ def _content(schema: Schema, *media: str) -> Schema:
 
 
 def _errors(*codes: str) -> dict[str, Schema]:
-    return {c: _ref("responses", c) for c in ("400", *codes, "503")}
+    return {c: _ref("responses", c) for c in ("400", *codes, "504")}
 
 
 def _op(tag: str, summary: str, params: list[Schema], responses: dict[str, Schema],

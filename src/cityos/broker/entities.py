@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from cityos.broker.events import EntityEvent, EventBus, EventKind
@@ -20,6 +21,7 @@ from cityos.ngsild.errors import (
     ResourceNotFound,
 )
 from cityos.ngsild.model import changes
+from cityos.ngsild.model.expiry import without_expired
 from cityos.ngsild.model.names import now_timestamp
 from cityos.ngsild.query import evaluate_types
 from cityos.ngsild.types import JsonObject
@@ -42,6 +44,13 @@ class EntityMembers:
     types: list[str] | None = None
     scope: list[str] | None = None
     join_scope: bool = False
+    expires_at: str | None = None  # V1.9.1 §4.22: set (or moved) by any update
+
+    @classmethod
+    def of(cls, entity: JsonObject) -> EntityMembers:
+        """The members a batch entry carries."""
+        return cls(entity.get("type"), entity.get("scope"),
+                   expires_at=entity.get("expiresAt"))
 
     def apply(self, entity: JsonObject) -> None:
         if self.types:
@@ -49,6 +58,8 @@ class EntityMembers:
         if self.scope is not None:
             old = entity.get("scope", []) if self.join_scope else []
             entity["scope"] = list(dict.fromkeys([*old, *self.scope]))
+        if self.expires_at is not None:
+            entity["expiresAt"] = self.expires_at
 
 
 NO_MEMBERS = EntityMembers()
@@ -75,11 +86,29 @@ class EntityService:
 
     async def retrieve(self, tenant: str, entity_id: str, gate: Any = None) -> JsonObject:
         await self.require_tenant(tenant)
-        return _require(await self.store.get_entity(tenant, entity_id), entity_id, gate)
+        return _require(_live(await self.store.get_entity(tenant, entity_id)), entity_id, gate)
 
     async def query(self, tenant: str, query: EntityQuery) -> QueryPage:
+        """Expired entities and instances (V1.9.1 §4.22) are hidden from the moment they
+        expire; the sweeper removes them from storage (and from counts) shortly after."""
         await self.require_tenant(tenant)
-        return await self.store.query_entities(tenant, query)
+        page = await self.store.query_entities(tenant, query)
+        now = datetime.now(UTC)
+        page.entities = [live for entity in page.entities
+                         if (live := without_expired(entity, now)) is not None]
+        return page
+
+    async def sweep_expired(self, limit: int = 500) -> int:
+        """Delete expired entities and expired attribute instances from storage, through
+        the ordinary write path (so deletions reach events, subscriptions and history).
+        Returns how many entities were touched."""
+        due = await self.store.expiring_entities(datetime.now(UTC), limit)
+        by_tenant: dict[str, list[str]] = {}
+        for tenant, entity_id in due:
+            by_tenant.setdefault(tenant, []).append(entity_id)
+        for tenant, entity_ids in by_tenant.items():
+            await self._run(tenant, [(i, _sweep) for i in entity_ids], "updated")
+        return len(due)
 
     # -- single-entity writes ----------------------------------------------------------
     async def _one(self, tenant: str, entity_id: str, mutator: Mutator,
@@ -91,7 +120,9 @@ class EntityService:
 
     async def _run(self, tenant: str, mutations: Sequence[tuple[str, Mutator]],
                    kind: EventKind) -> list[MutationResult]:
-        results = await self.store.apply(tenant, mutations)
+        # Every operation sees the entity as it stands now: what has expired is absent.
+        results = await self.store.apply(tenant, [(entity_id, _on_live(mutator))
+                                                  for entity_id, mutator in mutations])
         events = [EntityEvent(_event_kind(kind, r), tenant, r.entity_id, r.before, r.after)
                   for r in results if r.ok and r.before != r.after]
         await self.bus.publish(events)
@@ -149,7 +180,7 @@ class EntityService:
             new, report = changes.append_attributes(current, fragment, now, overwrite=True)
             if members.scope is not None and "scope" not in current:
                 report.not_updated.append(("scope", "the entity has no scope to update"))
-                EntityMembers(members.types).apply(new)
+                EntityMembers(members.types, expires_at=members.expires_at).apply(new)
             else:
                 members.apply(new)
             reports.append(report)
@@ -223,7 +254,7 @@ class EntityService:
                 if replace:
                     return changes.replace_entity(old, dict(entity), now)
                 new, _ = changes.append_attributes(old, entity["attrs"], now, overwrite=True)
-                EntityMembers(entity["type"], entity.get("scope")).apply(new)
+                EntityMembers.of(entity).apply(new)
                 return new
             return mutate
 
@@ -241,7 +272,7 @@ class EntityService:
             def mutate(old: JsonObject | None) -> JsonObject:
                 new, report = changes.append_attributes(
                     _require(old, entity["id"]), entity["attrs"], now, overwrite=overwrite)
-                EntityMembers(entity.get("type"), entity.get("scope")).apply(new)
+                EntityMembers.of(entity).apply(new)
                 skipped[entity["id"]] = [name for name, _ in report.not_updated]
                 return new
             return mutate
@@ -259,7 +290,7 @@ class EntityService:
         def merge(entity: JsonObject) -> Mutator:
             def mutate(old: JsonObject | None) -> JsonObject:
                 merged = changes.merge_entity(_require(old, entity["id"]), entity["attrs"], now)
-                EntityMembers(entity.get("type"), entity.get("scope")).apply(merged)
+                EntityMembers.of(entity).apply(merged)
                 return merged
             return mutate
 
@@ -295,6 +326,20 @@ class EntityService:
 
         kind: EventKind = "deleted" if keep is None and drop is None else "updated"
         return await self.batch(tenant, [(i, purge_one(i)) for i in entity_ids], kind)
+
+
+def _live(entity: JsonObject | None) -> JsonObject | None:
+    return None if entity is None else without_expired(entity, datetime.now(UTC))
+
+
+def _on_live(mutator: Mutator) -> Mutator:
+    return lambda old: mutator(_live(old))
+
+
+def _sweep(live: JsonObject | None) -> JsonObject | None:
+    # `_on_live` already removed what has expired; writing the result back (or deleting
+    # the entity when it came back None) is the whole sweep.
+    return live
 
 
 def _create_mutator(entity: JsonObject, now: str) -> Mutator:

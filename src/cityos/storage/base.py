@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from cityos.ngsild.errors import NgsiLdError
@@ -92,6 +93,12 @@ class EntityStore(Protocol):
 
     async def apply(self, tenant: str,
                     mutations: Sequence[tuple[str, Mutator]]) -> list[MutationResult]: ...
+
+    async def expiring_entities(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """(tenant, entity id) of up to `limit` entities in which something (the entity, an
+        attribute instance, a sub-attribute) has an expiresAt at or before `now`
+        (V1.9.1 §4.22), earliest first."""
+        ...
 
     async def type_summaries(self, tenant: str) -> list[TypeSummary]: ...
 

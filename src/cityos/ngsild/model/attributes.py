@@ -44,7 +44,7 @@ OUTPUT_ONLY = frozenset({"previousValue", "previousObject", "previousLanguageMap
                          "previousObjectList", "entityIdSealed", "entityTypeSealed"})
 # Members that are not sub-attributes; system-generated ones are ignored on input.
 METADATA_MEMBERS = frozenset({"observedAt", "unitCode", "datasetId", "objectType",
-                              "valueType"})
+                              "valueType", "expiresAt"})
 IGNORED_MEMBERS = frozenset({"createdAt", "modifiedAt", "instanceId", "deletedAt", "lang"})
 UNIT_KINDS = frozenset({"Property", "ListProperty", "GeoProperty"})
 MAX_DEPTH = 8
@@ -237,8 +237,9 @@ def _copy_value(raw: JsonObject, instance: JsonObject, kind: str, ctx: TermMappe
 
 
 def _copy_metadata(raw: JsonObject, instance: JsonObject, kind: str) -> None:
-    if "observedAt" in raw:
-        instance["observedAt"] = require_datetime(raw["observedAt"], "observedAt")
+    for moment in ("observedAt", "expiresAt"):  # expiresAt: V1.9.1 §4.22 transient storage
+        if moment in raw:
+            instance[moment] = require_datetime(raw[moment], moment)
     if "unitCode" in raw:
         if kind and kind not in UNIT_KINDS:
             raise BadRequestData(f"a {kind} cannot have a unitCode")

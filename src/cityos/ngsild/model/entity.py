@@ -10,6 +10,7 @@ from cityos.ngsild.model.attributes import Mode, parse_attribute
 from cityos.ngsild.model.names import (
     ENTITY_MEMBERS,
     require_attribute_name,
+    require_datetime,
     require_type_name,
     require_uri,
 )
@@ -87,6 +88,8 @@ def parse_entity(body: Any, ctx: TermMapper, *, entity_id: str | None = None) ->
                           "type": parse_types(raw_type, ctx)}
     if "scope" in body:
         entity["scope"] = parse_scope(body["scope"])
+    if "expiresAt" in body:  # V1.9.1 §4.22: a transient entity
+        entity["expiresAt"] = require_datetime(body["expiresAt"], "expiresAt")
     entity["attrs"] = parse_fragment(body, ctx, mode="create")
     return entity
 

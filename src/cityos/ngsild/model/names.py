@@ -14,10 +14,11 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
 _FORBIDDEN_NAME_CHARS = re.compile(r"[<>\"'=;()\s\\]")
 
 ENTITY_MEMBERS = frozenset({"id", "type", "scope", "@context", "createdAt", "modifiedAt",
-                            "deletedAt", "@id", "@type"})
+                            "deletedAt", "expiresAt", "@id", "@type"})
 RESERVED_ATTRIBUTE_NAMES = frozenset({"id", "type", "scope", "@context", "createdAt",
-                                      "modifiedAt", "deletedAt", "@id", "@type", "value",
-                                      "object", "observedAt", "unitCode", "datasetId",
+                                      "modifiedAt", "deletedAt", "expiresAt", "@id",
+                                      "@type", "value", "object", "observedAt",
+                                      "unitCode", "datasetId",
                                       "languageMap", "vocab", "json", "valueList",
                                       "objectList", "instanceId"})
 MAX_NAME_LENGTH = 1024

@@ -60,6 +60,8 @@ def render_entity(entity: JsonObject, ctx: TermMapper, opts: RenderOptions,
     if opts.sys_attrs:
         out["createdAt"] = entity["createdAt"]
         out["modifiedAt"] = entity["modifiedAt"]
+        if "expiresAt" in entity:
+            out["expiresAt"] = entity["expiresAt"]
     for iri, instances in entity["attrs"].items():
         if (opts.attrs is not None and iri not in opts.attrs) or iri in opts.omit:
             continue
@@ -143,7 +145,7 @@ def _add_metadata(instance: JsonObject, out: JsonObject, ctx: TermMapper,
         if member in instance:
             out[member] = instance[member]
     if opts.sys_attrs:
-        for member in ("createdAt", "modifiedAt"):
+        for member in ("createdAt", "modifiedAt", "expiresAt"):
             if member in instance:
                 out[member] = instance[member]
     for sub_iri, sub in instance.get("attrs", {}).items():

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import orjson
 
 from cityos.ngsild.errors import NgsiLdError
+from cityos.ngsild.model.expiry import next_expiry
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import MutationResult, Mutator
 from cityos.storage.sqlite.geo_sql import delete_entity_geo, reindex_entity_geo
@@ -73,6 +75,7 @@ def _apply_one(conn: sqlite3.Connection, tenant: str, entity_id: str,
         conn.execute(_DELETE_TYPES, (pk,))
         conn.executemany(_INSERT_TYPE, [(pk, tenant, t) for t in after["type"]])
     _index_geo(conn, pk, before, after)
+    _index_expiry(conn, pk, before, after)
     if before is None or before["attrs"] != after["attrs"]:
         reindex_values(conn, pk, before, after)
     return MutationResult(entity_id, before, after)
@@ -96,8 +99,25 @@ def _index_geo(conn: sqlite3.Connection, pk: int, before: JsonObject | None,
         reindex_entity_geo(conn, pk, new, had_rows=bool(old))
 
 
+def _index_expiry(conn: sqlite3.Connection, pk: int, before: JsonObject | None,
+                  after: JsonObject) -> None:
+    old, new = next_expiry(before), next_expiry(after)
+    if old == new:
+        return
+    if new is None:
+        conn.execute("DELETE FROM entity_expiry WHERE pk = ?", (pk,))
+    else:
+        conn.execute("INSERT OR REPLACE INTO entity_expiry (pk, at) VALUES (?, ?)",
+                      (pk, epoch_micros(new)))
+
+
+def epoch_micros(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
 def _delete(conn: sqlite3.Connection, pk: int) -> None:
     conn.execute(_DELETE, (pk,))
+    conn.execute("DELETE FROM entity_expiry WHERE pk = ?", (pk,))
     reindex_values(conn, pk, None, None)
     conn.execute(_DELETE_TYPES, (pk,))
     delete_entity_geo(conn, pk)

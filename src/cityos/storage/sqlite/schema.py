@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS entity_types (
 CREATE INDEX IF NOT EXISTS entity_types_pk ON entity_types (pk);
 -- Lets a tenant's entities be read in pk order, so LIMIT stops early with no sort.
 CREATE INDEX IF NOT EXISTS entities_tenant_pk ON entities (tenant, pk);
+-- Transient entities (V1.9.1 §4.22): when the next thing in each entity expires, in epoch
+-- microseconds, so the sweeper finds due entities without scanning.
+CREATE TABLE IF NOT EXISTS entity_expiry (pk INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS entity_expiry_at ON entity_expiry (at);
 """
 
 

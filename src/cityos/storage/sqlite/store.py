@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,12 +23,14 @@ from cityos.storage.base import (
     TypeSummary,
 )
 from cityos.storage.sqlite import context_records, reads
-from cityos.storage.sqlite.mutations import WriteObserver, apply_mutations
+from cityos.storage.sqlite.mutations import WriteObserver, apply_mutations, epoch_micros
 from cityos.storage.sqlite.schema import connect, create_schema, refresh_statistics
 from cityos.storage.sqlite.writer import WriterThread
 
 T = TypeVar("T")
 _GET = "SELECT doc FROM entities WHERE tenant = ? AND id = ?"
+_EXPIRING = ("SELECT e.tenant, e.id FROM entity_expiry x JOIN entities e ON e.pk = x.pk "
+             "WHERE x.at <= ? ORDER BY x.at LIMIT ?")
 
 
 class SqliteStore:
@@ -119,6 +122,10 @@ class SqliteStore:
             lambda conn: apply_mutations(conn, tenant, mutations, self.write_observers))
         self._known_tenants.add(tenant)
         return results
+
+    async def expiring_entities(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        rows = self._conn().execute(_EXPIRING, (epoch_micros(now), limit)).fetchall()
+        return [(tenant, entity_id) for tenant, entity_id in rows]
 
     async def type_summaries(self, tenant: str) -> list[TypeSummary]:
         return await self._read(lambda conn: reads.type_summaries(conn, tenant))
