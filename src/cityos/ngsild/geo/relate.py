@@ -85,11 +85,16 @@ def distance_m(geo_query: GeoQuery, geometry: JsonObject) -> float:
 
     0 when they intersect; otherwise the WGS 84 distance to the closest point (module doc).
     """
+    ref_type = geo_query.geometry["type"]
+    if ref_type == "Point" and geometry["type"] == "Point":
+        # The common case (sensors, facilities around a place): no shapes to build.
+        lon0, lat0 = geo_query.geometry["coordinates"][:2]
+        lon1, lat1 = geometry["coordinates"][:2]
+        return 0.0 if (lon0, lat0) == (lon1, lat1) else geodesic_m(lon0, lat0, lon1, lat1)
     reference = geo_query.shape
     target = to_shape(geometry)
     if shapely.intersects(reference, target):
         return 0.0
-    ref_type = geo_query.geometry["type"]
     if ref_type == "Point":
         lon0, lat0 = geo_query.geometry["coordinates"][:2]
         if geometry["type"] in ("Point", "MultiPoint"):
