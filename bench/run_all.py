@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import batch_upsert, patch_update, query_geo, query_q, retrieve
+from bench import batch_upsert, notifications, patch_update, query_geo, query_q, retrieve
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "patch_update": patch_update.measure,
@@ -21,6 +21,9 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "batch_upsert": batch_upsert.measure,
     "query_q": query_q.measure,
     "query_geo": query_geo.measure,
+    "notification_latency": notifications.measure_latency,
+    "notification_throughput": notifications.measure_throughput,
+    "notification_write_cost": notifications.measure_write_cost,
 }
 
 

@@ -6,12 +6,18 @@ import logging
 
 import click
 
+from cityos.cli_database import db, export_command, import_command
 from cityos.config import load_settings
 
 
 @click.group()
 def main() -> None:
     """Kaga City OS: an ETSI NGSI-LD data platform for the city."""
+
+
+main.add_command(db)
+main.add_command(export_command)
+main.add_command(import_command)
 
 
 @main.command()

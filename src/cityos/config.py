@@ -18,11 +18,17 @@ class Settings:
     port: int = field(default=1026, metadata={"doc": "TCP port (1026, as other NGSI-LD "
                                                      "brokers use)."})
     database_url: str = field(default="sqlite:///var/cityos.db",
-                              metadata={"doc": "sqlite:///PATH: the embedded database file "
-                                               "(the PostgreSQL backend is not built yet)."})
+                              metadata={"doc": "sqlite:///PATH: the embedded database file; "
+                                               "postgresql://USER@HOST:PORT/DATABASE: "
+                                               "PostgreSQL with PostGIS (docs/postgresql.md)."})
     sqlite_synchronous: str = field(default="NORMAL", metadata={
         "doc": "NORMAL: a committed write survives a crash of the process; FULL: it also "
                "survives an OS crash or power loss, at a cost in write throughput."})
+    postgres_pool_min: int = field(default=2, metadata={
+        "doc": "PostgreSQL connections each process keeps open."})
+    postgres_pool_max: int = field(default=10, metadata={
+        "doc": "Most PostgreSQL connections one process opens; requests beyond wait for a "
+               "free one. Keep processes × this below the server's max_connections."})
     base_url: str = field(default="", metadata={
         "doc": "Public URL of this server, used in links to hosted @contexts; default "
                "http://HOST:PORT."})
@@ -32,10 +38,6 @@ class Settings:
         "doc": "Seconds to wait for a remote @context before answering 504 LdContextNotAvailable."})
     context_max_bytes: int = field(default=1_048_576, metadata={
         "doc": "Largest remote @context document accepted, in bytes."})
-    transient_sweep_interval: float = field(default=1.0, metadata={
-        "doc": "Seconds between sweeps that delete expired transient entities and "
-               "attribute instances (expiresAt); reads hide them at once regardless. "
-               "0 turns the sweeper off."})
     context_mirrors: str = field(default="", metadata={
         "doc": "Serve remote @contexts from a local mirror: comma-separated "
                "PREFIX=LOCAL_PREFIX pairs, e.g. https://example.org/ctx/=http://127.0.0.1:8099/"
@@ -44,11 +46,57 @@ class Settings:
         "doc": "Load the Kaga demo data (shelters) at start; entities already there are "
                "kept as they are."})
     log_level: str = field(default="info", metadata={"doc": "debug, info, warning or error."})
+    temporal_retention: str = field(default="0", metadata={
+        "doc": "How long temporal history is kept: DAYS[,TYPE=DAYS…], a default number of "
+               "days (0 keeps it forever) and overrides per entity type (an IRI, or a term "
+               "of the default @context), e.g. 365,Vehicle=30."})
+    transient_sweep_interval: float = field(default=1.0, metadata={
+        "doc": "Seconds between sweeps that delete expired transient entities and "
+               "attribute instances (expiresAt); reads hide them at once regardless. "
+               "0 turns the sweeper off."})
+    temporal_cleanup_interval: float = field(default=3600.0, metadata={
+        "doc": "Seconds between runs of the temporal retention clean-up."})
+    temporal_instance_limit: int = field(default=1000, metadata={
+        "doc": "Most attribute instances per attribute in one temporal response; beyond "
+               "it the response is cut to a time range and answered 206 with a "
+               "Content-Range header (ETSI GS CIM 009 §6.3.10)."})
+    notification_allow: str = field(default="", metadata={
+        "doc": "Comma-separated hosts, *.suffixes and CIDRs notifications may go to; empty "
+               "allows every destination the deny rules leave."})
+    notification_deny: str = field(default="", metadata={
+        "doc": "Comma-separated hosts, *.suffixes and CIDRs notifications never go to, on "
+               "top of link-local, metadata, multicast, unspecified and reserved addresses."})
+    notification_connect_timeout: float = field(default=5.0, metadata={
+        "doc": "Seconds to wait for a notification endpoint to accept a connection."})
+    notification_read_timeout: float = field(default=10.0, metadata={
+        "doc": "Seconds to wait for a notification endpoint's answer."})
+    notification_tls_verify: bool = field(default=True, metadata={
+        "doc": "Verify the TLS certificates of https:// and mqtts:// endpoints."})
+    notification_retry_initial: float = field(default=1.0, metadata={
+        "doc": "Seconds before the first retry of a failed notification; doubles per try."})
+    notification_retry_max: float = field(default=60.0, metadata={
+        "doc": "Longest wait between two tries of one notification, in seconds."})
+    notification_retry_jitter: float = field(default=0.2, metadata={
+        "doc": "Random spread of retry waits, as a fraction (0.2 = ±20 %)."})
+    notification_give_up_after: float = field(default=86400.0, metadata={
+        "doc": "Seconds after which an undeliverable notification is dropped; 0 = never."})
+    notification_endpoint_concurrency: int = field(default=8, metadata={
+        "doc": "Notifications sent to one endpoint (host and port) at the same time."})
+    notification_poll_interval: float = field(default=1.0, metadata={
+        "doc": "Seconds between safety-net checks of the change journal."})
+    notification_drain_timeout: float = field(default=5.0, metadata={
+        "doc": "Seconds a shutdown waits for notifications already due to be sent."})
 
     @property
     def sqlite_path(self) -> str | None:
         if self.database_url.startswith("sqlite:///"):
             return self.database_url.removeprefix("sqlite:///")
+        return None
+
+    @property
+    def postgres_url(self) -> str | None:
+        if self.database_url.startswith(("postgresql://", "postgres://")):
+            return self.database_url
         return None
 
     @property

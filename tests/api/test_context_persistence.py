@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.testclient import TestClient
 
 from cityos.app import build_app
@@ -13,13 +11,13 @@ API = "/ngsi-ld/v1"
 CONTEXT = {"@context": {"shelterName": "https://kaga.example.org/ns#shelterName"}}
 
 
-def _app(database: Path):  # type: ignore[no-untyped-def]
-    settings = load_settings({"database_url": f"sqlite:///{database}"}, environ={})
+def _app(database: str):  # type: ignore[no-untyped-def]
+    settings = load_settings({"database_url": database}, environ={})
     return build_app(settings)
 
 
-def test_hosted_context_is_served_after_restart(tmp_path: Path) -> None:
-    database = tmp_path / "contexts.db"
+def test_hosted_context_is_served_after_restart(database_url: str) -> None:
+    database = database_url
     with TestClient(_app(database), base_url="http://127.0.0.1:1026") as client:
         created = client.post(f"{API}/jsonldContexts", json=CONTEXT,
                               headers={"NGSILD-Tenant": "kaga"})

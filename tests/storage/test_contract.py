@@ -1,15 +1,18 @@
 """The storage contract: every backend must pass this module unchanged.
 
-Backends are listed in `store` below; the PostgreSQL backend joins the list when it lands.
+Backends are listed in `store` below: SQLite, and PostgreSQL on a fresh schema per test
+(skipped without a server outside CI, see tests/postgres_support.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from tests.postgres_support import fresh_schema
 
 from cityos.ngsild.context import core_context
 from cityos.ngsild.errors import AlreadyExists, BadRequestData
@@ -19,6 +22,7 @@ from cityos.ngsild.model.changes import stamp_new_entity
 from cityos.ngsild.query import parse_q, parse_type_expression
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import EntityQuery, EntityStore
+from cityos.storage.postgres.store import PostgresStore
 from cityos.storage.sqlite.store import SqliteStore
 
 CTX = core_context()
@@ -36,14 +40,19 @@ def entity(n: int, kind: str = "Shelter", **extra: object) -> JsonObject:
     return stamp_new_entity(parse_entity(body, CTX), NOW)
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EntityStore]:
-    backend: EntityStore = SqliteStore(str(tmp_path / "contract.db"))
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.close()
+    with ExitStack() as stack:
+        backend: EntityStore
+        if request.param == "sqlite":
+            backend = SqliteStore(str(tmp_path / "contract.db"))
+        else:
+            backend = PostgresStore(stack.enter_context(fresh_schema()))
+        await backend.open()
+        try:
+            yield backend
+        finally:
+            await backend.close()
 
 
 def put(value: JsonObject):  # type: ignore[no-untyped-def]
@@ -154,3 +163,30 @@ async def test_unexpected_failure_of_one_write_spares_the_others(store: EntitySt
     assert all(isinstance(r, list) and r[0].ok for r in results[:-1])
     page = await store.query_entities("t", EntityQuery(count=True))
     assert page.total == 20
+
+
+async def test_expiring_entities_lists_what_is_due_earliest_first(store: EntityStore) -> None:
+    from datetime import UTC, datetime
+    soon = entity(1, expiresAt="2030-01-01T00:00:00Z")
+    sooner = entity(2, count={"type": "Property", "value": 2,
+                              "expiresAt": "2029-01-01T00:00:00.5Z"})
+    never = entity(3)
+    await store.apply("t", [(e["id"], put(e)) for e in (soon, sooner, never)])
+    await store.apply("u", [(soon["id"], put(soon))])
+    due = await store.expiring_entities(datetime(2031, 1, 1, tzinfo=UTC), 10)
+    assert due[0] == ("t", sooner["id"])
+    assert sorted(due[1:]) == [("t", soon["id"]), ("u", soon["id"])]
+    assert await store.expiring_entities(datetime(2029, 1, 1, tzinfo=UTC), 10) == []
+    assert len(await store.expiring_entities(datetime(2031, 1, 1, tzinfo=UTC), 1)) == 1
+    # Dropping the expiry or the entity takes it off the list.
+    await store.apply("t", [(soon["id"], put(entity(1))), (sooner["id"], lambda old: None)])
+    assert await store.expiring_entities(datetime(2031, 1, 1, tzinfo=UTC), 10) == \
+        [("u", soon["id"])]
+
+
+async def test_a_closed_store_opens_again_with_its_entities(store: EntityStore) -> None:
+    # An app's lifespan may run more than once on the same store object.
+    await store.apply("t", [("urn:ngsi-ld:Shelter:1", put(entity(1)))])
+    await store.close()
+    await store.open()
+    assert await store.get_entity("t", "urn:ngsi-ld:Shelter:1") == entity(1)

@@ -198,6 +198,8 @@ PATH_PARAMETERS: dict[str, tuple[Schema, str]] = {
                "Attribute name (short name resolved with the @context, or an IRI)."),
     "typeName": ({**STR, "examples": ["EvacuationShelter"]}, "Entity type name."),
     "contextId": (STR, "localId of a stored @context (or a Cached one's URL)."),
+    "subscriptionId": ({**URI, "examples": ["urn:ngsi-ld:Subscription:shelter-full"]},
+                       "Subscription id (a URI)."),
 }
 
 
@@ -408,6 +410,8 @@ def _system_paths() -> dict[str, Schema]:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every operation the City OS serves (a fresh copy)."""
+    from cityos.api.openapi_subscriptions import subscription_paths, subscription_schemas
+    from cityos.api.openapi_temporal import temporal_parameters, temporal_paths
     problem = _content(_s("ProblemDetails"), JSON)
     document = {
         "openapi": "3.1.0",
@@ -419,12 +423,13 @@ def openapi_document() -> dict[str, Any]:
                                 "ProblemDetails with ETSI error types."},
         "servers": [{"url": "/", "description": "This server"}],
         "tags": [{"name": n} for n in ("Entities", "Batch", "Discovery",
-                                       "JSON-LD @contexts", "System")],
+                                       "JSON-LD @contexts", "Subscriptions", "Temporal",
+                                       "System")],
         "paths": {**_entity_paths(), **_batch_paths(), **_discovery_paths(),
-                  **_system_paths()},
+                  **subscription_paths(), **temporal_paths(), **_system_paths()},
         "components": {
-            "schemas": _schemas(),
-            "parameters": _parameters(),
+            "schemas": {**_schemas(), **subscription_schemas()},
+            "parameters": {**_parameters(), **temporal_parameters()},
             "responses": {code: {"description": title, "content": problem}
                           for code, title in ERROR_TITLES.items()},
         },

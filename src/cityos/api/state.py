@@ -8,6 +8,8 @@ from starlette.requests import Request
 
 from cityos.broker.context_resolver import ContextResolver
 from cityos.broker.entities import EntityService
+from cityos.broker.subscriptions import SubscriptionService
+from cityos.broker.temporal import TemporalService
 from cityos.ngsild.errors import BadRequestData
 
 _TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:.")
@@ -18,6 +20,8 @@ class ApiState:
     entities: EntityService
     resolver: ContextResolver
     max_body_bytes: int
+    subscriptions: SubscriptionService | None = None
+    temporal: TemporalService | None = None
 
 
 def api_state(request: Request) -> ApiState:

@@ -65,7 +65,11 @@ async def health(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     registry: RequestMetrics = request.app.state.metrics
-    return PlainTextResponse(registry.render(), media_type="text/plain; version=0.0.4")
+    text = registry.render()
+    delivery = getattr(request.app.state, "delivery", None)
+    if delivery is not None:
+        text += await delivery.metrics_text()
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
 routes = [Route("/health", health, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]

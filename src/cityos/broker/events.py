@@ -64,6 +64,9 @@ class InProcessBus:
         await self.drain()
         if self._task is not None:
             self._task.cancel()
+        # Start afresh on the next publish: an app may be started again, on another loop.
+        self._queue = None
+        self._task = None
 
     async def _deliver(self) -> None:
         assert self._queue is not None

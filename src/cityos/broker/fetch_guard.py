@@ -9,35 +9,15 @@ operators narrow this further.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
-
 import httpx
 
+from cityos.broker.addresses import forbidden_by_default, resolve_addresses
 from cityos.ngsild.errors import BadRequestData
-
-
-def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return (address.is_link_local or address.is_multicast or address.is_unspecified
-            or address.is_reserved)
-
-
-async def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-    except socket.gaierror:
-        return []  # unknown host: the fetch itself fails and says so
-    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 async def check_destination(request: httpx.Request) -> None:
     """httpx request hook: refuse destinations in forbidden address ranges."""
     host = request.url.host
-    for address in await _addresses(host):
-        if _forbidden(address):
+    for address in await resolve_addresses(host):
+        if forbidden_by_default(address):
             raise BadRequestData(f"fetching from {host} ({address}) is not allowed")

@@ -114,3 +114,142 @@ class ContextRecords(Protocol):
     async def delete_context_record(self, local_id: str) -> None: ...
 
     async def context_records(self) -> list[JsonObject]: ...
+
+
+@dataclass
+class SubscriptionRecord:
+    """A stored Subscription (ETSI GS CIM 009 §5.2.12): its context-free document, the
+    @context its notifications are compacted with, and the delivery counters (§5.2.14
+    status members), which are kept apart so that updating them is cheap."""
+
+    tenant: str
+    doc: JsonObject
+    context: Any = None
+    times_sent: int = 0
+    times_failed: int = 0
+    consecutive_errors: int = 0
+    last_notification: str | None = None
+    last_success: str | None = None
+    last_failure: str | None = None
+    last_status: str | None = None
+
+    @property
+    def id(self) -> str:
+        subscription_id: str = self.doc["id"]
+        return subscription_id
+
+
+class SubscriptionStore(Protocol):
+    """Durable Subscriptions, per tenant, in creation order."""
+
+    async def insert_subscription(self, record: SubscriptionRecord) -> bool:
+        """False when the tenant already has a Subscription with this id."""
+        ...
+
+    async def replace_subscription(self, record: SubscriptionRecord) -> bool:
+        """Store a new document and @context (counters untouched); False if absent."""
+        ...
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool: ...
+
+    async def get_subscription(self, tenant: str,
+                               subscription_id: str) -> SubscriptionRecord | None: ...
+
+    async def query_subscriptions(self, tenant: str, limit: int,
+                                  offset: int) -> tuple[list[SubscriptionRecord], int]:
+        """One page in creation order, and how many the tenant has."""
+        ...
+
+    async def all_subscriptions(self) -> list[SubscriptionRecord]: ...
+
+    async def record_delivery(self, tenant: str, subscription_id: str, at: str,
+                              ok: bool) -> None:
+        """Count one notification attempt's outcome."""
+        ...
+
+
+@dataclass(frozen=True)
+class TemporalSelection:
+    """Which instances a temporal read selects (ETSI GS CIM 009 §4.11, §5.7.3): instants
+    of `timeproperty` in [lower, upper) (None: unbounded), attributes (IRIs, None: all),
+    datasetIds ("@none": the default instance), newest first when `descending`, and at
+    most `per_attribute` instances per attribute."""
+
+    timeproperty: str = "observedAt"
+    lower: int | None = None
+    upper: int | None = None
+    attrs: frozenset[str] | None = None
+    dataset_ids: frozenset[str] | None = None
+    descending: bool = False
+    per_attribute: int | None = None
+
+
+@dataclass(frozen=True)
+class AggregateRequest:
+    """§4.5.19: methods over periods of `period` µs (None: one period) starting at
+    `origin` (None: the first selected instant)."""
+
+    selection: TemporalSelection
+    methods: tuple[str, ...]
+    period: int | None
+    origin: int | None
+
+
+@dataclass
+class TemporalEntityRecord:
+    """Selected instances of one entity by attribute IRI; `truncated` names attributes
+    that had more instances than `per_attribute`."""
+
+    attrs: dict[str, list[JsonObject]] = field(default_factory=dict)
+    truncated: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class TemporalEntityHead:
+    entity_id: str
+    types: list[str]
+    created: int
+    modified: int
+
+
+class TemporalStore(Protocol):
+    """The temporal history (Temporal Evolution of entities, §5.6.11–§5.6.18, §5.7.3,
+    §5.7.4). `records` are cityos.ngsild.temporal.diff.HistoryRecord values; a `mutator`
+    given with a write changes the current entity in the same transaction."""
+
+    async def head(self, tenant: str, entity_id: str) -> TemporalEntityHead | None: ...
+
+    async def append(self, tenant: str, entity_id: str, types: list[str],
+                     records: Sequence[Any], mutator: Mutator | None) -> bool:
+        """Append instances; True when the temporal entity was created by this call."""
+        ...
+
+    async def delete_entity(self, tenant: str, entity_id: str,
+                            mutator: Mutator | None) -> bool: ...
+
+    async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
+                               dataset_id: str | None, delete_all: bool) -> int: ...
+
+    async def update_instance(self, tenant: str, entity_id: str, attribute: str,
+                              instance_id: str,
+                              change: Callable[[JsonObject], JsonObject]) -> bool: ...
+
+    async def delete_instance(self, tenant: str, entity_id: str, attribute: str,
+                              instance_id: str) -> bool: ...
+
+    async def candidates(self, tenant: str, ids: tuple[str, ...],
+                         selection: TemporalSelection,
+                         require_data: bool) -> list[TemporalEntityHead]: ...
+
+    async def instances(self, tenant: str, entity_ids: Sequence[str],
+                        selection: TemporalSelection) -> dict[str, TemporalEntityRecord]: ...
+
+    async def aggregate(self, tenant: str, entity_ids: Sequence[str],
+                        request: AggregateRequest) -> dict[str, dict[str, list[Any]]]: ...
+
+    async def purge_before(self, tenant: str | None, types: frozenset[str] | None,
+                           excluded_types: frozenset[str], cutoff: int,
+                           batch: int) -> int:
+        """Delete up to `batch` instances recorded before `cutoff` (µs) of entities of
+        `types` (None: any type not in `excluded_types`); returns how many."""
+        ...

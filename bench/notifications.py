@@ -1,0 +1,296 @@
+"""Notification scenarios against a real `cityos serve` and a webhook on 127.0.0.1:
+
+1. latency: PATCH → webhook receipt at 1,000 changes/s (open loop, 1,000 entities, one
+   subscription); baseline: the PATCH round trip itself, same requests, same run.
+2. throughput: batch updates of 100 entities as fast as the server takes them, one
+   subscription, so every change is one notification and writing is cheap; notifications
+   received per second from first to last; baseline: the same client POSTing straight to
+   the webhook (what the receiver side can take).
+3. write cost: PATCH requests/s (16 connections, back to back) with 10,000 subscriptions
+   against none, same client, same run.
+
+Run: python -m bench.notifications [latency|throughput|write_cost]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from bench import common
+from bench._webhook import RawClient, Webhook
+
+N_ENTITIES = 1000
+RATE = 1000.0  # changes/s for the latency scenario
+LATENCY_SECONDS = 10.0
+THROUGHPUT_SECONDS = 10.0
+WRITE_SECONDS = 10.0
+BATCH = 100
+CONNECTIONS = 16
+N_SUBSCRIPTIONS = 10_000
+TARGETS = {"p50_ms": 10.0, "p99_ms": 50.0, "notifications_per_s": 2000.0,
+           "write_ratio": 0.8}
+
+
+def _patch_body(value: int) -> bytes:
+    return orjson.dumps({"count": {"type": "Property", "value": value}})
+
+
+def _path(entity: int) -> str:
+    return f"{common.API}/entities/{common.entity_id(entity)}/attrs"
+
+
+async def _subscribe(port: int, uri: str, n: int = 1) -> None:
+    client = await RawClient(port).open()
+    try:
+        for i in range(n):
+            body = orjson.dumps({
+                "id": f"urn:ngsi-ld:Subscription:bench-{i}", "type": "Subscription",
+                "entities": [{"type": common.ENTITY_TYPE}], "watchedAttributes": ["count"],
+                "notification": {"format": "keyValues", "attributes": ["count"],
+                                 "endpoint": {"uri": uri}}})
+            status = await client.request("POST", f"{common.API}/subscriptions", body)
+            if status != 201:
+                raise RuntimeError(f"subscription refused: {status}")
+    finally:
+        client.close()
+
+
+def _received(webhook: Webhook) -> dict[tuple[str, int], float]:
+    """(entity id, value) → first arrival time."""
+    first: dict[tuple[str, int], float] = {}
+    for at, body in webhook.arrivals:
+        for entity in orjson.loads(body)["data"]:
+            first.setdefault((entity["id"], entity["count"]), at)
+    return first
+
+
+async def _paced_patches(port: int, rate: float, seconds: float,
+                         sent: dict[tuple[str, int], float], round_trips: list[float],
+                         first_value: int = 1_000_000) -> None:
+    """Open loop: change i is due at start + i/rate, whatever the server's pace; values
+    count up from `first_value`, so every (entity, value) is one change."""
+    jobs: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+    clients = [await RawClient(port).open() for _ in range(CONNECTIONS)]
+
+    async def worker(client: RawClient) -> None:
+        while True:
+            entity, value = await jobs.get()
+            started = time.perf_counter()
+            sent[(common.entity_id(entity), value)] = started
+            status = await client.request("PATCH", _path(entity), _patch_body(value))
+            round_trips.append(time.perf_counter() - started)
+            if status != 204:
+                raise RuntimeError(f"PATCH answered {status}")
+            jobs.task_done()
+
+    workers = [asyncio.create_task(worker(c)) for c in clients]
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        jobs.put_nowait((i % N_ENTITIES, first_value + i))
+    await jobs.join()
+    for task in workers:
+        task.cancel()
+    for client in clients:
+        client.close()
+
+
+@contextlib.contextmanager
+def _server_with_entities() -> Iterator[common.Server]:
+    with common.cityos_server() as server:
+        common.load_entities(server.port, N_ENTITIES)
+        yield server
+
+
+async def _latency(port: int) -> dict[str, Any]:
+    webhook = await Webhook().start()
+    await _subscribe(port, webhook.url)
+    sent: dict[tuple[str, int], float] = {}
+    round_trips: list[float] = []
+    await _paced_patches(port, RATE, 1.0, {}, [], first_value=0)  # warm-up, not counted
+    await asyncio.sleep(1.0)
+    webhook.arrivals.clear()
+    await _paced_patches(port, RATE, LATENCY_SECONDS, sent, round_trips)
+    deadline = time.perf_counter() + 30
+    while len(_received(webhook)) < len(sent) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.2)
+    received = _received(webhook)
+    await webhook.stop()
+    latencies = [received[key] - at for key, at in sent.items() if key in received]
+    return {"notification": common.latency_summary(latencies),
+            "patch_round_trip": common.latency_summary(round_trips),
+            "changes": len(sent), "lost": len(sent) - len(latencies)}
+
+
+def measure_latency() -> dict[str, Any]:
+    with _server_with_entities() as server:
+        result = asyncio.run(_latency(server.port))
+    note, base = result["notification"], result["patch_round_trip"]
+    return {
+        "scenario": "notification_latency", "date": common.now_iso(),
+        "unit": "ms from sending the PATCH to the webhook receiving its notification",
+        "target": f"p50 <= {TARGETS['p50_ms']} ms, p99 <= {TARGETS['p99_ms']} ms at "
+                  f"{RATE:.0f} changes/s",
+        "measured": f"p50 {note['p50_ms']} ms, p99 {note['p99_ms']} ms",
+        "meets_target": (note["p50_ms"] <= TARGETS["p50_ms"]
+                         and note["p99_ms"] <= TARGETS["p99_ms"] and result["lost"] == 0),
+        "baseline_name": "PATCH round trip (same requests, same run)",
+        "ratio_p50": common.ratio(note["p50_ms"], base["p50_ms"]),
+        "ratio_p99": common.ratio(note["p99_ms"], base["p99_ms"]),
+        **result, "entities": N_ENTITIES, "server": common.server_note(),
+        "machine": common.machine_info(),
+    }
+
+
+async def _closed_loop(port: int, seconds: float, request: Any,
+                       connections: int = CONNECTIONS) -> int:
+    """`request(client, i)` on `connections` connections, back to back; how many were
+    sent."""
+    clients = [await RawClient(port).open() for _ in range(connections)]
+    stop_at = time.perf_counter() + seconds
+    counter = [0]
+
+    async def worker(client: RawClient) -> None:
+        while time.perf_counter() < stop_at:
+            counter[0] += 1
+            await request(client, counter[0])
+
+    await asyncio.gather(*(worker(c) for c in clients))
+    for client in clients:
+        client.close()
+    return counter[0]
+
+
+async def _throughput(port: int) -> dict[str, Any]:
+    webhook = await Webhook().start()
+    body = orjson.dumps({"type": "Notification", "data": [{"id": "x", "count": 1}]})
+
+    async def direct(client: RawClient, i: int) -> None:
+        await client.request("POST", "/notify", body)
+
+    baseline_sent = await _closed_loop(webhook.port, 3.0, direct)
+    webhook.arrivals.clear()
+    await _subscribe(port, webhook.url)
+
+    async def upsert(client: RawClient, i: int) -> None:
+        # Changes come in batches so that writing them is cheap and delivery is measured.
+        first = (i * BATCH) % N_ENTITIES
+        entities = [{"id": common.entity_id((first + k) % N_ENTITIES),
+                     "type": common.ENTITY_TYPE,
+                     "count": {"type": "Property", "value": i * BATCH + k}}
+                    for k in range(BATCH)]
+        path = f"{common.API}/entityOperations/update"
+        if await client.request("POST", path, orjson.dumps(entities)) != 204:
+            raise RuntimeError("batch update failed")
+
+    started = time.perf_counter()
+    batches = await _closed_loop(port, THROUGHPUT_SECONDS, upsert, connections=2)
+    load_end = time.perf_counter()
+    expected = batches * BATCH
+    deadline = time.perf_counter() + 120
+    while len(webhook.arrivals) < expected and time.perf_counter() < deadline:
+        await asyncio.sleep(0.1)
+    arrivals = [at for at, _ in webhook.arrivals]
+    await webhook.stop()
+    span = (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 else 0.0
+    return {"notifications_per_s": round(len(arrivals) / span, 1) if span else 0.0,
+            "changes_per_s": round(expected / (load_end - started), 1),
+            "notifications": len(arrivals), "expected": expected,
+            "drain_after_load_s": round(max(0.0, arrivals[-1] - load_end), 3),
+            "baseline_direct_posts_per_s": round(baseline_sent / 3.0, 1)}
+
+
+def measure_throughput() -> dict[str, Any]:
+    with _server_with_entities() as server:
+        result = asyncio.run(_throughput(server.port))
+    rate = result["notifications_per_s"]
+    return {
+        "scenario": "notification_throughput", "date": common.now_iso(),
+        "unit": "notifications/s received by the webhook, first to last",
+        "target": TARGETS["notifications_per_s"], "measured": rate,
+        "meets_target": rate >= TARGETS["notifications_per_s"]
+                        and result["notifications"] >= result["expected"],
+        "baseline_name": "the same client POSTing straight to the webhook",
+        "ratio": common.ratio(rate, result["baseline_direct_posts_per_s"]),
+        **result, "subscriptions": 1, "batch": BATCH,
+        "server": common.server_note(), "machine": common.machine_info(),
+    }
+
+
+async def _many_subscriptions(port: int) -> None:
+    """10,000 subscriptions over 1,000 other entity types, plus 10 on the written type whose
+    q never holds: every PATCH is journaled and matched, none notifies."""
+    client = await RawClient(port).open()
+    try:
+        for i in range(N_SUBSCRIPTIONS):
+            on_sensor = i < 10
+            body = orjson.dumps({
+                "id": f"urn:ngsi-ld:Subscription:load-{i}", "type": "Subscription",
+                "entities": [{"type": common.ENTITY_TYPE if on_sensor else f"Kind{i % 1000}"}],
+                **({"q": "count<0"} if on_sensor else {}),
+                "notification": {"endpoint": {"uri": "http://127.0.0.1:9/never"}}})
+            status = await client.request("POST", f"{common.API}/subscriptions", body)
+            if status != 201:
+                raise RuntimeError(f"subscription refused: {status}")
+    finally:
+        client.close()
+
+
+async def _patch_load(port: int, subscriptions: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    if subscriptions:
+        await _many_subscriptions(port)
+    setup = time.perf_counter() - started
+
+    async def patch(client: RawClient, i: int) -> None:
+        if await client.request("PATCH", _path(i % N_ENTITIES), _patch_body(i)) != 204:
+            raise RuntimeError("PATCH failed")
+
+    await _closed_loop(port, 2.0, patch)  # warm-up
+    sent = await _closed_loop(port, WRITE_SECONDS, patch)
+    return {"requests_per_s": round(sent / WRITE_SECONDS, 1), "requests": sent,
+            "setup_s": round(setup, 1), "connections": CONNECTIONS}
+
+
+def _patch_rps(subscriptions: bool) -> dict[str, Any]:
+    with _server_with_entities() as server:
+        return asyncio.run(_patch_load(server.port, subscriptions))
+
+
+def measure_write_cost() -> dict[str, Any]:
+    none = _patch_rps(subscriptions=False)
+    many = _patch_rps(subscriptions=True)
+    ratio = common.ratio(many["requests_per_s"], none["requests_per_s"]) or 0.0
+    return {
+        "scenario": "write_cost_of_subscriptions", "date": common.now_iso(),
+        "unit": "PATCH requests/s (16 connections, back to back)",
+        "target": f">= {TARGETS['write_ratio']:.0%} of the rate without subscriptions",
+        "measured": many["requests_per_s"], "baseline": none["requests_per_s"],
+        "baseline_name": "the same PATCH load without any subscription, same run",
+        "ratio": ratio, "meets_target": ratio >= TARGETS["write_ratio"],
+        "with_subscriptions": many, "without_subscriptions": none,
+        "subscriptions": N_SUBSCRIPTIONS, "server": common.server_note(),
+        "machine": common.machine_info(),
+    }
+
+
+SCENARIOS = {"latency": measure_latency, "throughput": measure_throughput,
+             "write_cost": measure_write_cost}
+
+
+def main() -> None:
+    names = sys.argv[1:] or list(SCENARIOS)
+    common.emit({"scenarios": [SCENARIOS[name]() for name in names]})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Durable notification delivery: change journal → matcher → outbox → HTTP/MQTT senders."""

@@ -1,0 +1,126 @@
+"""Subscription matching: committed entity changes → notifications (ETSI GS CIM 009 V1.8.1
+§5.11 "Subscription notification behaviour", §5.2.12).
+
+For each change the matcher looks only at the Subscriptions filed under the entity's types
+and the Attributes the change touched (see index.py), then decides exactly: status (active,
+not expired), notificationTrigger against the before/after diff, entity selectors, q /
+scopeQ / geoQ with the pure evaluators (Linked Entity q terms through the store), and
+throttling. Each match becomes one Notification about one entity.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from cityos.broker.context_resolver import ContextResolver
+from cityos.broker.notification import ChangeRecord, OutgoingNotification
+from cityos.broker.subscriptions.compose import (
+    compiled_context,
+    flat_linked,
+    linked_for,
+    outgoing,
+)
+from cityos.broker.subscriptions.index import LiveSubscription, SubscriptionIndex
+from cityos.ngsild.model.names import now_timestamp
+from cityos.ngsild.subscription import (
+    ChangeSummary,
+    fired,
+    notified_entity,
+    subscription_status,
+    summarize,
+)
+from cityos.ngsild.types import JsonObject
+from cityos.storage.base import EntityQuery, EntityStore
+
+
+class SubscriptionMatcher:
+    """`NotificationMatcher` over the live Subscription index."""
+
+    def __init__(self, index: SubscriptionIndex, resolver: ContextResolver,
+                 entities: EntityStore, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._index = index
+        self._resolver = resolver
+        self._entities = entities
+        self._clock = clock
+        self._monotonic = monotonic
+        self.checks = 0  # candidate Subscriptions examined (for tests and metrics)
+
+    async def match(self, changes: Sequence[ChangeRecord]) -> list[OutgoingNotification]:
+        """The notifications these changes cause, in change order."""
+        out: list[OutgoingNotification] = []
+        for change in changes:
+            out.extend(await self._match_one(change))
+        return out
+
+    async def _match_one(self, change: ChangeRecord) -> list[OutgoingNotification]:
+        summary = summarize(change.before, change.after)
+        if summary.entity is None:
+            return []
+        target = change.after if change.after is not None else change.before
+        assert target is not None
+        types = {*(change.before or {}).get("type", ()), *(change.after or {}).get("type", ())}
+        now = self._clock()
+        notifications = []
+        for live in self._index.candidates(change.tenant, types, summary.attributes):
+            self.checks += 1
+            hits = fired(summary, live.plan.triggers, live.plan.watched)
+            if not hits or subscription_status(live.doc, now) != "active":
+                continue
+            if not live.plan.selects(target) or not await self._filters(live, change, target):
+                continue
+            if self._throttled(live):
+                continue
+            notifications.append(await self._notification(live, change, summary, hits))
+        return notifications
+
+    async def _filters(self, live: LiveSubscription, change: ChangeRecord,
+                       target: JsonObject) -> bool:
+        plan = live.plan
+        if not plan.needs_linked:
+            return plan.filters(target)
+        if change.after is None or plan.q is None:
+            return False  # a deleted entity links to nothing any more
+        if not replace(plan, q=None).filters(target):
+            return False
+        page = await self._entities.query_entities(
+            change.tenant, EntityQuery(ids=(target["id"],), q=plan.q, limit=1))
+        return bool(page.entities)
+
+    def _throttled(self, live: LiveSubscription) -> bool:
+        """§5.2.12 throttling: at most one notification per `throttling` seconds."""
+        throttling = live.doc.get("throttling")
+        now = self._monotonic()
+        if throttling and live.last_notified is not None \
+                and now - live.last_notified < float(throttling):
+            return True
+        live.last_notified = now
+        return False
+
+    async def _notification(self, live: LiveSubscription, change: ChangeRecord,
+                            summary: ChangeSummary,
+                            hits: frozenset[str]) -> OutgoingNotification:
+        ctx = await compiled_context(live, self._resolver)
+        shown = deleted_shown(live, summary, hits)
+        linked = await linked_for(live, self._entities, change.after) \
+            if change.after is not None else {}
+        entity = notified_entity(change.before, change.after, summary, shown, live.view, ctx,
+                                 change.committed_at, linked)
+        data = [entity, *flat_linked(live, linked, ctx)]
+        return outgoing(live, data, now_timestamp(), ordering_key=change.entity_id)
+
+
+def deleted_shown(live: LiveSubscription, summary: ChangeSummary,
+                  hits: frozenset[str]) -> frozenset[str]:
+    """Deleted Attributes a notification shows: with showChanges all of them; for an
+    attributeDeleted trigger the (watched) deleted ones; otherwise none."""
+    if live.view.show_changes:
+        return summary.deleted
+    if "attributeDeleted" not in hits:
+        return frozenset()
+    watched = live.plan.watched
+    return summary.deleted & watched if watched else summary.deleted

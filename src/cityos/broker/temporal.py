@@ -1,0 +1,308 @@
+"""The temporal service: Temporal Evolution of entities (ETSI GS CIM 009 §5.6.11–§5.6.18,
+§5.7.3, §5.7.4).
+
+Choice (documented in docs/api.md): creating or updating a Temporal Evolution also
+writes the current entity, as Stellio does — for each attribute instance series the most
+recent instance sent (by observedAt) becomes the current value unless the current one
+was observed later. The instances themselves are recorded once, exactly as sent; one
+sent for a series (attribute + datasetId) at an observedAt the series already holds
+replaces the stored instance.
+Deleting a Temporal Evolution deletes the current entity too; deleting an entity through
+the core API keeps its history (recorded with deletedAt).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cityos.ngsild.errors import NonexistentTenant, ResourceNotFound
+from cityos.ngsild.geo import GeoQuery, matches_any
+from cityos.ngsild.model import changes
+from cityos.ngsild.model.attributes import instance_is_null
+from cityos.ngsild.model.names import now_timestamp
+from cityos.ngsild.query import evaluate_q, evaluate_scope_q, evaluate_types
+from cityos.ngsild.temporal.diff import SCOPE_IRI, HistoryRecord
+from cityos.ngsild.temporal.paging import TemporalRange, cut_instances
+from cityos.ngsild.temporal.params import TemporalQuery
+from cityos.ngsild.temporal.render import AggregatedSeries
+from cityos.ngsild.temporal.times import format_micros
+from cityos.ngsild.types import JsonObject
+from cityos.storage.base import (
+    AggregateRequest,
+    EntityQuery,
+    EntityStore,
+    TemporalSelection,
+    TemporalStore,
+)
+
+
+@dataclass
+class TemporalPage:
+    """Temporal entities (render input), the §6.3.10 range when instances were cut, and
+    the §6.3.13 count of matching entities when asked."""
+
+    entities: list[JsonObject]
+    range: TemporalRange | None = None
+    total: int | None = None
+    more: bool = False
+
+
+def _latest(instances: list[JsonObject]) -> dict[str | None, JsonObject]:
+    """The most recently observed instance of each datasetId (the last sent on ties)."""
+    latest: dict[str | None, JsonObject] = {}
+    for instance in instances:
+        key = instance.get("datasetId")
+        kept = latest.get(key)
+        if kept is None or instance.get("observedAt", "") >= kept.get("observedAt", ""):
+            latest[key] = instance
+    return latest
+
+
+def _current_mutator(entity: JsonObject, now: str) -> Any:
+    def mutate(old: JsonObject | None) -> JsonObject | None:
+        fragment: JsonObject = {}
+        for iri, instances in entity["attrs"].items():
+            for dataset_id, instance in _latest(instances).items():
+                current = next((i for i in (old or {}).get("attrs", {}).get(iri, [])
+                                if i.get("datasetId") == dataset_id), None)
+                if current is not None and current.get("observedAt", "") > \
+                        instance.get("observedAt", ""):
+                    continue
+                fragment.setdefault(iri, []).append(copy.deepcopy(instance))
+        if old is None:
+            fresh = {k: v for k, v in entity.items() if k != "attrs"}
+            fresh["attrs"] = {iri: [i for i in found if not instance_is_null(i)]
+                              for iri, found in fragment.items()}
+            fresh["attrs"] = {k: v for k, v in fresh["attrs"].items() if v}
+            return changes.stamp_new_entity(fresh, now)
+        new, _ = changes.append_attributes(old, fragment, now, overwrite=True)
+        new["type"] = list(dict.fromkeys([*old["type"], *entity["type"]]))
+        if "scope" in entity:
+            new["scope"] = entity["scope"]
+        return new
+    return mutate
+
+
+def _records(entity: JsonObject, now: str) -> list[HistoryRecord]:
+    records = [HistoryRecord(iri, {**instance, "createdAt": now, "modifiedAt": now})
+               for iri, instances in entity["attrs"].items() for instance in instances]
+    if "scope" in entity:
+        records.append(HistoryRecord(SCOPE_IRI, {"type": "Property", "value": entity["scope"],
+                                                 "observedAt": now, "createdAt": now,
+                                                 "modifiedAt": now}))
+    return records
+
+
+@dataclass(frozen=True)
+class TemporalFilter:
+    """The entity part of a temporal query (§5.7.4): q, geo and scopeQ are judged on the
+    instances inside the time window (5.7.4.4 S2–S4)."""
+
+    query: EntityQuery
+    local: bool = False
+
+
+class TemporalService:
+    def __init__(self, entities: EntityStore, history: TemporalStore,
+                 instance_limit: int) -> None:
+        self.entities = entities
+        self.history = history
+        self.instance_limit = instance_limit
+
+    async def _require_tenant(self, tenant: str) -> None:
+        if tenant and not await self.entities.tenant_exists(tenant):
+            raise NonexistentTenant(f"tenant {tenant!r} does not exist")
+
+    async def _require(self, tenant: str, entity_id: str) -> list[str]:
+        await self._require_tenant(tenant)
+        head = await self.history.head(tenant, entity_id)
+        if head is None:
+            raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
+        return head.types
+
+    # -- writes (§5.6.11–§5.6.18) ------------------------------------------------------
+    async def upsert(self, tenant: str, entity: JsonObject) -> bool:
+        """§5.6.11: True when the Temporal Evolution was created (201), False (204)."""
+        now = now_timestamp()
+        return await self.history.append(tenant, entity["id"], entity["type"],
+                                         _records(entity, now), _current_mutator(entity, now))
+
+    async def append(self, tenant: str, entity_id: str, attrs: JsonObject) -> None:
+        """§5.6.12: add instances to an existing Temporal Evolution."""
+        types = await self._require(tenant, entity_id)
+        entity: JsonObject = {"id": entity_id, "type": types, "attrs": attrs}
+        now = now_timestamp()
+        await self.history.append(tenant, entity_id, types, _records(entity, now),
+                                  _current_mutator(entity, now))
+
+    async def delete(self, tenant: str, entity_id: str) -> None:
+        """§5.6.16: the Temporal Evolution and the current entity."""
+        await self._require_tenant(tenant)
+        if not await self.history.delete_entity(tenant, entity_id, lambda old: None):
+            raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
+
+    async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
+                               dataset_id: str | None, delete_all: bool) -> None:
+        """§5.6.13: every instance of the attribute (one datasetId, or all)."""
+        await self._require(tenant, entity_id)
+        if not await self.history.delete_attribute(tenant, entity_id, attribute,
+                                                   dataset_id, delete_all):
+            raise ResourceNotFound(f"entity {entity_id} has no history of {attribute}")
+
+    async def update_instance(self, tenant: str, entity_id: str, attribute: str,
+                              instance_id: str, patch: JsonObject) -> None:
+        """§5.6.14: members of one instance replaced; it keeps its instanceId."""
+        await self._require(tenant, entity_id)
+        now = now_timestamp()
+
+        def change(old: JsonObject) -> JsonObject:
+            new = {**old, **patch, "modifiedAt": now}
+            if patch.get("type", old["type"]) != old["type"]:
+                new = {**patch, "createdAt": old["createdAt"], "modifiedAt": now}
+            return new
+
+        if not await self.history.update_instance(tenant, entity_id, attribute, instance_id,
+                                                  change):
+            raise ResourceNotFound(f"instance {instance_id} of {attribute} does not exist")
+
+    async def delete_instance(self, tenant: str, entity_id: str, attribute: str,
+                              instance_id: str) -> None:
+        """§5.6.15."""
+        await self._require(tenant, entity_id)
+        if not await self.history.delete_instance(tenant, entity_id, attribute, instance_id):
+            raise ResourceNotFound(f"instance {instance_id} of {attribute} does not exist")
+
+    # -- reads (§5.7.3, §5.7.4) --------------------------------------------------------
+    def selection(self, query: TemporalQuery, attrs: frozenset[str] | None,
+                  dataset_ids: frozenset[str] | None) -> TemporalSelection:
+        cap = self.instance_limit
+        if query.last_n is not None:
+            cap = min(cap, query.last_n)
+        return TemporalSelection(query.timeproperty, query.lower, query.upper, attrs,
+                                 dataset_ids, query.descending, cap)
+
+    async def retrieve(self, tenant: str, entity_id: str, query: TemporalQuery,
+                       attrs: frozenset[str] | None,
+                       dataset_ids: frozenset[str] | None) -> TemporalPage:
+        types = await self._require(tenant, entity_id)
+        selection = self.selection(query, attrs, dataset_ids)
+        page = await self._load(tenant, [(entity_id, types)], query, selection)
+        empty = not any(e.get("attrs") or e.get("aggregates") for e in page.entities)
+        if attrs is not None and empty and not await self.history.candidates(
+                tenant, (entity_id,), replace(selection, lower=None, upper=None), True):
+            raise ResourceNotFound(f"entity {entity_id} has none of the attributes")
+        return page
+
+    async def query(self, tenant: str, flt: TemporalFilter, query: TemporalQuery,
+                    dataset_ids: frozenset[str] | None) -> TemporalPage:
+        """§5.7.4: entities matching the filter within the window, paged."""
+        await self._require_tenant(tenant)
+        entity_query = flt.query
+        selection = self.selection(query, entity_query.attrs, dataset_ids)
+        windowed = query.timerel is not None or entity_query.attrs is not None
+        heads = await self.history.candidates(tenant, entity_query.ids, selection, windowed)
+        matching = [(h.entity_id, h.types) for h in heads if _head_matches(h, entity_query)]
+        if entity_query.q is not None or entity_query.geo is not None \
+                or entity_query.scope_q is not None:
+            matching = await self._judge(tenant, matching, entity_query, selection)
+        if entity_query.order_by is not None and _descending_ids(entity_query.order_by):
+            matching.sort(key=lambda pair: pair[0], reverse=True)
+        elif entity_query.order_by is not None:
+            matching.sort(key=lambda pair: pair[0])
+        chosen = matching[entity_query.offset:entity_query.offset + entity_query.limit]
+        page = await self._load(tenant, chosen, query, selection)
+        page.total = len(matching) if entity_query.count else None
+        page.more = entity_query.offset + len(chosen) < len(matching)
+        return page
+
+    async def _judge(self, tenant: str, candidates: list[tuple[str, list[str]]],
+                     entity_query: EntityQuery,
+                     selection: TemporalSelection) -> list[tuple[str, list[str]]]:
+        """5.7.4.4 S2–S4: q, geo and scopeQ against every instance within the window."""
+        window = replace(selection, attrs=None, per_attribute=None, descending=False,
+                         dataset_ids=None)
+        loaded = await self.history.instances(tenant, [c[0] for c in candidates], window)
+        kept = []
+        for entity_id, types in candidates:
+            attrs = loaded[entity_id].attrs if entity_id in loaded else {}
+            if _satisfies(entity_id, types, attrs, entity_query):
+                kept.append((entity_id, types))
+        return kept
+
+    async def _load(self, tenant: str, heads: Sequence[tuple[str, list[str]]],
+                    query: TemporalQuery, selection: TemporalSelection) -> TemporalPage:
+        ids = [h[0] for h in heads]
+        if query.aggregation_methods:
+            return await self._aggregated(tenant, heads, query, selection)
+        records = await self.history.instances(tenant, ids, selection)
+        attrs = {i: records[i].attrs if i in records else {} for i in ids}
+        truncated = {i: records[i].truncated for i in ids
+                     if i in records and records[i].truncated
+                     and (query.last_n is None or query.last_n > self.instance_limit)}
+        kinds = {i: {name: items[0]["type"] for name, items in found.items() if items}
+                 for i, found in attrs.items()}
+        window = cut_instances(attrs, truncated, query)
+        entities = []
+        for entity_id, types in heads:
+            found = attrs[entity_id]
+            if query.descending:
+                found = {name: list(reversed(items)) for name, items in found.items()}
+            entities.append({"id": entity_id, "type": types, "attrs": found,
+                             "kinds": kinds[entity_id]})
+        return TemporalPage(entities, window)
+
+    async def _aggregated(self, tenant: str, heads: Sequence[tuple[str, list[str]]],
+                          query: TemporalQuery, selection: TemporalSelection) -> TemporalPage:
+        request = AggregateRequest(replace(selection, per_attribute=None, descending=False),
+                                   query.aggregation_methods, query.period, query.lower)
+        found = await self.history.aggregate(tenant, [h[0] for h in heads], request)
+        entities = []
+        for entity_id, types in heads:
+            aggregates = {iri: [AggregatedSeries(kind, dataset_id, values)
+                                for kind, dataset_id, values in series]
+                          for iri, series in found.get(entity_id, {}).items()}
+            entities.append({"id": entity_id, "type": types, "attrs": {},
+                             "aggregates": aggregates})
+        return TemporalPage(entities)
+
+
+def _head_matches(head: Any, query: EntityQuery) -> bool:
+    if query.types is not None and not evaluate_types(query.types, head.types):
+        return False
+    if query.id_pattern is not None:
+        import re
+        return re.fullmatch(query.id_pattern, head.entity_id) is not None
+    return True
+
+
+def _descending_ids(ordering: Any) -> bool:
+    return any(getattr(k, "descending", False) for k in getattr(ordering, "keys", ()))
+
+
+def _satisfies(entity_id: str, types: list[str], attrs: dict[str, list[JsonObject]],
+               query: EntityQuery) -> bool:
+    scopes = attrs.get(SCOPE_IRI, [])
+    entity: JsonObject = {"id": entity_id, "type": types, "createdAt": format_micros(0),
+              "modifiedAt": format_micros(0),
+              "attrs": {k: v for k, v in attrs.items()
+                        if k != SCOPE_IRI and v}}
+    for instances in entity["attrs"].values():  # deletions never satisfy a filter
+        instances[:] = [i for i in instances if "deletedAt" not in i]
+    if query.q is not None and not evaluate_q(query.q, entity):
+        return False
+    if query.geo is not None and not _geo_matches(query.geo, entity):
+        return False
+    if query.scope_q is not None:
+        values = {s for i in scopes if "deletedAt" not in i for s in i.get("value", [])}
+        if not evaluate_scope_q(query.scope_q, values):
+            return False
+    return True
+
+
+def _geo_matches(geo: GeoQuery, entity: JsonObject) -> bool:
+    geometries = [i["value"] for i in entity["attrs"].get(geo.geoproperty_iri, [])
+                  if i.get("type") == "GeoProperty"]
+    return bool(geometries) and matches_any(geo, geometries)

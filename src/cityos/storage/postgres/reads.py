@@ -1,0 +1,107 @@
+"""Read queries of the PostgreSQL backend: filters compiled to parameterised SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from cityos.ngsild.query import QNode
+from cityos.storage.base import AttributeSummary, EntityQuery, QueryPage, TypeSummary
+from cityos.storage.postgres.binder import Binder
+from cityos.storage.postgres.geo_sql import matching_entities
+from cityos.storage.postgres.order_sql import compile_order
+from cityos.storage.postgres.query_sql import compile_q, compile_scope_q, compile_types
+from cityos.storage.postgres.value_index import index_prefilter
+
+
+def _q_indexed(q: QNode, bind: Binder) -> str:
+    """The q filter, led by the value index where it applies (see value_index)."""
+    plan = index_prefilter(q, bind)
+    if plan is None:
+        return compile_q(q, bind)
+    sql, exact = plan
+    return sql if exact else f"{sql} AND {compile_q(q, bind)}"
+
+
+def where_clause(tenant: str, query: EntityQuery, bind: Binder) -> str:
+    """The WHERE condition (over `entities e`) of a query, without its geo part."""
+    clauses = [f"e.tenant = {bind(tenant, 'text')}"]
+    if query.ids:
+        clauses.append(f"e.id = ANY({bind(list(query.ids), 'text[]')})")
+    if query.id_pattern is not None:
+        clauses.append(f"coalesce(ngsild_regexp(e.id, {bind(query.id_pattern, 'text')}), "
+                       "false)")
+    if query.types is not None:
+        clauses.append(compile_types(query.types, bind))
+    if query.q is not None:
+        clauses.append(_q_indexed(query.q, bind))
+    if query.scope_q is not None:
+        clauses.append(compile_scope_q(query.scope_q, bind))
+    if query.attrs:
+        clauses.append(f"e.doc -> 'attrs' ?| {bind(sorted(query.attrs), 'text[]')}")
+    return " AND ".join(clauses)
+
+
+async def query_entities(conn: AsyncConnection[Any], tenant: str,
+                         query: EntityQuery) -> QueryPage:
+    """One page of the tenant's matching entities (insertion order, `near` distance or
+    orderBy) and, when asked, how many match in all."""
+    bind = Binder()
+    where = where_clause(tenant, query, bind)
+    source = "entities e"
+    order = "e.pk"
+    if query.geo is not None:
+        source = f"({matching_entities(query.geo, bind)}) h JOIN entities e ON e.pk = h.pk"
+        if query.geo.georel == "near":
+            order = "h.dist, e.pk"
+    if query.order_by is not None:
+        order = compile_order(query.order_by, bind)
+    # `where`, `source` and `order` hold fixed SQL and placeholders; values are in `bind`.
+    page_sql = (f"SELECT e.doc FROM {source} WHERE {where} ORDER BY {order} "
+                f"LIMIT {bind(query.limit, 'int8')} OFFSET {bind(query.offset, 'int8')}")
+    cursor = await conn.execute(page_sql, bind.values)
+    entities = [row[0] for row in await cursor.fetchall()]
+    total = None
+    if query.count:
+        count_sql = f"SELECT count(*) FROM {source} WHERE {where}"
+        row = await (await conn.execute(count_sql, bind.values)).fetchone()
+        total = int(row[0]) if row else 0
+    return QueryPage(entities, total)
+
+
+_TYPE_COUNTS = ("SELECT t.type, count(*) FROM entities e, unnest(e.types) AS t(type) "
+                "WHERE e.tenant = %s GROUP BY t.type ORDER BY t.type")
+_ATTRIBUTE_ROWS = (
+    "SELECT t.type, a.key, i.value ->> 'type', count(DISTINCT e.pk) "
+    "FROM entities e, unnest(e.types) AS t(type), jsonb_each(e.doc -> 'attrs') AS a, "
+    "jsonb_array_elements(a.value) AS i WHERE e.tenant = %s GROUP BY 1, 2, 3")
+# §5.2.28 attributeCount: the number of attribute *instances* (one per datasetId).
+_ATTRIBUTE_COUNTS = (
+    "SELECT a.key, count(*) FROM entities e, jsonb_each(e.doc -> 'attrs') AS a, "
+    "jsonb_array_elements(a.value) AS i WHERE e.tenant = %s GROUP BY a.key ORDER BY a.key")
+
+
+async def type_summaries(conn: AsyncConnection[Any], tenant: str) -> list[TypeSummary]:
+    """§5.7.5–§5.7.7: every entity type of the tenant, its entity count and the attribute
+    names (with their kinds) its entities carry."""
+    cursor = await conn.execute(_TYPE_COUNTS, (tenant,))
+    summaries = {t: TypeSummary(t, int(n)) for t, n in await cursor.fetchall()}
+    cursor = await conn.execute(_ATTRIBUTE_ROWS, (tenant,))
+    for type_iri, attr, kind, _ in await cursor.fetchall():
+        summaries[type_iri].attributes.setdefault(attr, set()).add(kind)
+    return list(summaries.values())
+
+
+async def attribute_summaries(conn: AsyncConnection[Any],
+                              tenant: str) -> list[AttributeSummary]:
+    """§5.7.8–§5.7.10: every attribute of the tenant, its instance count, kinds and the
+    entity types carrying it."""
+    cursor = await conn.execute(_ATTRIBUTE_COUNTS, (tenant,))
+    summaries = {a: AttributeSummary(a, int(n)) for a, n in await cursor.fetchall()}
+    cursor = await conn.execute(_ATTRIBUTE_ROWS, (tenant,))
+    for type_iri, attr, kind, _ in await cursor.fetchall():
+        summaries[attr].kinds.add(kind)
+        summaries[attr].types.add(type_iri)
+    return list(summaries.values())
+

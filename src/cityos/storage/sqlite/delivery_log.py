@@ -1,0 +1,60 @@
+"""DeliveryLog on the SQLite store: journal and outbox tables in the entity database,
+written through the store's single writer so they share its transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+
+from cityos.storage.delivery import JournalEntry, NotificationRecord, OutboxEntry
+from cityos.storage.sqlite import journal, outbox
+from cityos.storage.sqlite.store import SqliteStore
+
+
+class SqliteDeliveryLog:
+    """Registers the journal observer and the tables on `store`; create it before
+    `store.open()`."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.observer = journal.JournalObserver()
+        store.write_observers.append(self.observer)
+        store.extra_schema.extend([journal.JOURNAL_SCHEMA, outbox.OUTBOX_SCHEMA])
+
+    def set_journal_active(self, active: bool) -> None:
+        self.observer.active = active
+
+    async def cursor(self) -> int:
+        return await self._store.read(journal.cursor)
+
+    async def read_changes(self, after: int, limit: int) -> list[JournalEntry]:
+        return await self._store.read(lambda conn: journal.read_changes(conn, after, limit))
+
+    async def commit_matched(self, records: Sequence[NotificationRecord],
+                             cursor: int) -> list[OutboxEntry]:
+        now = time.time()
+
+        def job(conn: sqlite3.Connection) -> list[OutboxEntry]:
+            entries = outbox.insert(conn, records, now)
+            journal.advance(conn, cursor)
+            return entries
+        return await self._store.write(job)
+
+    async def add(self, records: Sequence[NotificationRecord]) -> list[OutboxEntry]:
+        now = time.time()
+        return await self._store.write(lambda conn: outbox.insert(conn, records, now))
+
+    async def pending(self, after_id: int, limit: int) -> list[OutboxEntry]:
+        return await self._store.read(lambda conn: outbox.pending(conn, after_id, limit))
+
+    async def remove(self, ids: Sequence[int]) -> None:
+        await self._store.write(lambda conn: outbox.delete(conn, ids))
+
+    async def reschedule(self, entry_id: int, attempts: int, next_attempt_at: float,
+                         error: str) -> None:
+        await self._store.write(lambda conn: outbox.reschedule(
+            conn, entry_id, attempts, next_attempt_at, error))
+
+    async def backlog(self) -> tuple[int, int]:
+        return await self._store.read(lambda conn: (journal.count(conn), outbox.count(conn)))

@@ -1,0 +1,255 @@
+"""The temporal history store on SQLite, a sibling of SqliteStore sharing its file, writer
+thread and readers (ETSI GS CIM 009 §5.6.11–§5.6.18, §5.7.3, §5.7.4).
+
+Every entity change is recorded by a write observer that runs inside the entity's write
+transaction, so the history can never miss a committed change nor hold one that was
+rolled back. Temporal API writes that also change the current entity run both in one
+job and leave the observer out (the instances are recorded as sent, once).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from cityos.ngsild.model.names import now_timestamp
+from cityos.ngsild.temporal.diff import HistoryRecord, history_records
+from cityos.ngsild.temporal.times import parse_micros
+from cityos.ngsild.types import JsonObject
+from cityos.storage.base import (
+    AggregateRequest,
+    Mutator,
+    TemporalEntityHead,
+    TemporalEntityRecord,
+    TemporalSelection,
+)
+from cityos.storage.sqlite import temporal_reads as reads
+from cityos.storage.sqlite.mutations import apply_mutations
+from cityos.storage.sqlite.store import SqliteStore
+from cityos.storage.sqlite.temporal_rows import (
+    SELECT_COLUMNS,
+    TEMPORAL_SCHEMA,
+    AttributeNames,
+    attribute_key,
+    instance_key,
+    instance_row,
+    row_instance,
+)
+
+_INSERT = ("INSERT INTO temporal_instances (ek, ak, observed, created, modified, deleted, "
+           "dataset, num, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _entity_key(conn: sqlite3.Connection, tenant: str, entity_id: str) -> int | None:
+    row = conn.execute("SELECT ek FROM temporal_entities WHERE tenant = ? AND id = ?",
+                       (tenant, entity_id)).fetchone()
+    return int(row[0]) if row else None
+
+
+def append_records(conn: sqlite3.Connection, tenant: str, entity_id: str,
+                   types: list[str], records: Sequence[HistoryRecord], *,
+                   replace_same_time: bool = False) -> bool:
+    """Write job: append instances (creating the temporal entity on first use, its types
+    the union of all seen). Returns whether the temporal entity was created.
+
+    With `replace_same_time` (temporal API input, §5.6.11/§5.6.12), an instance sent for
+    a series (attribute + datasetId) at an observedAt the series already holds replaces
+    the stored one: a series has one value per instant."""
+    now = parse_micros(now_timestamp())
+    row = conn.execute("SELECT ek, types FROM temporal_entities WHERE tenant = ? AND id = ?",
+                       (tenant, entity_id)).fetchone()
+    if row is None:
+        ek = conn.execute("INSERT INTO temporal_entities (tenant, id, types, created, "
+                          "modified) VALUES (?, ?, ?, ?, ?) RETURNING ek",
+                          (tenant, entity_id, orjson.dumps(types).decode(), now, now)
+                          ).fetchone()[0]
+    else:
+        ek = row[0]
+        merged = list(dict.fromkeys([*orjson.loads(row[1]), *types]))
+        conn.execute("UPDATE temporal_entities SET types = ?, modified = ? WHERE ek = ?",
+                     (orjson.dumps(merged).decode(), now, ek))
+    keys: dict[str, int] = {}
+    rows = []
+    for record in records:
+        if record.attribute not in keys:
+            keys[record.attribute] = attribute_key(conn, record.attribute)
+        ak = keys[record.attribute]
+        conn.execute("INSERT OR IGNORE INTO temporal_series (ek, ak, dataset) VALUES (?, ?, ?)",
+                     (ek, ak, record.instance.get("datasetId", "")))
+        row_values = instance_row(ek, ak, record.instance)
+        if replace_same_time and row is not None and row_values[2] is not None:
+            conn.execute("DELETE FROM temporal_instances WHERE ek = ? AND ak = ? AND "
+                         "observed = ? AND dataset IS ?",
+                         (ek, ak, row_values[2], row_values[6]))
+        rows.append(row_values)
+    conn.executemany(_INSERT, rows)
+    return row is None
+
+
+def observe_change(conn: sqlite3.Connection, tenant: str, entity_id: str,
+                   before: JsonObject | None, after: JsonObject | None) -> None:
+    """The write observer: append what the change added to the entity's history."""
+    records = history_records(before, after, now_timestamp())
+    current = after if after is not None else before
+    if records and current is not None:
+        append_records(conn, tenant, entity_id, list(current["type"]), records)
+
+
+def _purge_entity(conn: sqlite3.Connection, ek: int) -> None:
+    conn.execute("DELETE FROM temporal_instances WHERE ek = ?", (ek,))
+    conn.execute("DELETE FROM temporal_series WHERE ek = ?", (ek,))
+    conn.execute("DELETE FROM temporal_entities WHERE ek = ?", (ek,))
+
+
+class SqliteTemporalStore:
+    """TemporalStore on the SqliteStore's database. Create it before the store opens: it
+    adds its tables to `extra_schema` and its observer to `write_observers`."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._names = AttributeNames()
+        store.extra_schema.append(TEMPORAL_SCHEMA)
+        store.write_observers.append(observe_change)
+
+    # -- writes ------------------------------------------------------------------------
+    def _without_observers(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
+                           mutator: Mutator | None) -> None:
+        if mutator is not None:
+            [result] = apply_mutations(conn, tenant, [(entity_id, mutator)], ())
+            if result.error is not None:
+                raise result.error
+
+    async def append(self, tenant: str, entity_id: str, types: list[str],
+                     records: Sequence[Any], mutator: Mutator | None) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            self._without_observers(conn, tenant, entity_id, mutator)
+            return append_records(conn, tenant, entity_id, types, records,
+                                  replace_same_time=True)
+        return await self._store.write(job)
+
+    async def delete_entity(self, tenant: str, entity_id: str,
+                            mutator: Mutator | None) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            ek = _entity_key(conn, tenant, entity_id)
+            if ek is None:
+                return False
+            self._without_observers(conn, tenant, entity_id, mutator)
+            _purge_entity(conn, ek)
+            return True
+        return await self._store.write(job)
+
+    async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
+                               dataset_id: str | None, delete_all: bool) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            ek = _entity_key(conn, tenant, entity_id)
+            ak = self._names.key(conn, attribute)
+            if ek is None or ak is None:
+                return 0
+            sql = "DELETE FROM temporal_instances WHERE ek = ? AND ak = ?"
+            params: list[Any] = [ek, ak]
+            series = "DELETE FROM temporal_series WHERE ek = ? AND ak = ?"
+            if not delete_all:
+                sql += " AND dataset IS ?"
+                series += " AND dataset = ?"
+                params.append(dataset_id)
+            count = conn.execute(sql, params).rowcount
+            conn.execute(series, [*params[:2], *([dataset_id or ""] if not delete_all else [])])
+            return int(count)
+        return await self._store.write(job)
+
+    def _instance_row(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
+                      attribute: str, instance_id: str) -> tuple[Any, ...] | None:
+        ek = _entity_key(conn, tenant, entity_id)
+        ak = self._names.key(conn, attribute)
+        ik = instance_key(instance_id)
+        if ek is None or ak is None or ik is None:
+            return None
+        row: tuple[Any, ...] | None = conn.execute(
+            f"SELECT {SELECT_COLUMNS}, ek FROM temporal_instances WHERE ik = ? AND ek = ? "
+            "AND ak = ?", (ik, ek, ak)).fetchone()
+        return row
+
+    async def update_instance(self, tenant: str, entity_id: str, attribute: str,
+                              instance_id: str,
+                              change: Callable[[JsonObject], JsonObject]) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            row = self._instance_row(conn, tenant, entity_id, attribute, instance_id)
+            if row is None:
+                return False
+            new = change(row_instance(row[:-1]))
+            values = instance_row(row[-1], row[1], new)
+            conn.execute("UPDATE temporal_instances SET observed = ?, created = ?, "
+                         "modified = ?, deleted = ?, dataset = ?, num = ?, doc = ? "
+                         "WHERE ik = ?", (*values[2:], row[0]))
+            return True
+        return await self._store.write(job)
+
+    async def delete_instance(self, tenant: str, entity_id: str, attribute: str,
+                              instance_id: str) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            row = self._instance_row(conn, tenant, entity_id, attribute, instance_id)
+            if row is not None:
+                conn.execute("DELETE FROM temporal_instances WHERE ik = ?", (row[0],))
+            return row is not None
+        return await self._store.write(job)
+
+    async def purge_before(self, tenant: str | None, types: frozenset[str] | None,
+                           excluded_types: frozenset[str], cutoff: int, batch: int) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            deleted = 0
+            for ek, raw_types in conn.execute("SELECT ek, types FROM temporal_entities"
+                                              + (" WHERE tenant = ?" if tenant is not None
+                                                 else ""),
+                                              () if tenant is None else (tenant,)).fetchall():
+                entity_types = set(orjson.loads(raw_types))
+                if (types is not None and not entity_types & types) or \
+                        (types is None and entity_types & excluded_types):
+                    continue
+                deleted += conn.execute(
+                    "DELETE FROM temporal_instances WHERE ik IN (SELECT ik FROM "
+                    "temporal_instances WHERE ek = ? AND modified < ? LIMIT ?)",
+                    (ek, cutoff, batch - deleted)).rowcount
+                if deleted >= batch:
+                    break
+            return deleted
+        return await self._store.write(job)
+
+    # -- reads -------------------------------------------------------------------------
+    async def head(self, tenant: str, entity_id: str) -> TemporalEntityHead | None:
+        def work(conn: sqlite3.Connection) -> TemporalEntityHead | None:
+            row = reads.entity_row(conn, tenant, entity_id)
+            return TemporalEntityHead(entity_id, row[1], row[2], row[3]) if row else None
+        return await self._store.read(work)
+
+    async def candidates(self, tenant: str, ids: tuple[str, ...],
+                         selection: TemporalSelection,
+                         require_data: bool) -> list[TemporalEntityHead]:
+        def work(conn: sqlite3.Connection) -> list[TemporalEntityHead]:
+            return [TemporalEntityHead(entity_id, types, 0, 0) for _, entity_id, types in
+                    reads.candidates(conn, tenant, ids, selection, self._names, require_data)]
+        return await self._store.read(work)
+
+    async def instances(self, tenant: str, entity_ids: Sequence[str],
+                        selection: TemporalSelection) -> dict[str, TemporalEntityRecord]:
+        def work(conn: sqlite3.Connection) -> dict[str, TemporalEntityRecord]:
+            found = {}
+            for entity_id in entity_ids:
+                ek = _entity_key(conn, tenant, entity_id)
+                if ek is not None:
+                    found[entity_id] = reads.read_instances(conn, ek, selection, self._names)
+            return found
+        return await self._store.read(work)
+
+    async def aggregate(self, tenant: str, entity_ids: Sequence[str],
+                        request: AggregateRequest) -> dict[str, dict[str, list[Any]]]:
+        def work(conn: sqlite3.Connection) -> dict[str, dict[str, list[Any]]]:
+            found: dict[str, dict[str, list[Any]]] = {}
+            for entity_id in entity_ids:
+                ek = _entity_key(conn, tenant, entity_id)
+                if ek is not None:
+                    found[entity_id] = dict(reads.aggregate(conn, ek, request, self._names))
+            return found
+        return await self._store.read(work)

@@ -1,0 +1,113 @@
+"""The change journal: written in the entity's own transaction, only while subscriptions
+exist, consumed exactly once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from tests.delivery_support import COUNT, with_count
+
+from cityos.ngsild.errors import BadRequestData
+from cityos.ngsild.types import JsonObject
+from cityos.storage.delivery import NotificationRecord
+from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
+from cityos.storage.sqlite.store import SqliteStore
+
+ID = "urn:ngsi-ld:Counter:1"
+
+
+@pytest.fixture
+async def journaled(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, SqliteDeliveryLog]]:
+    store = SqliteStore(str(tmp_path / "journal.db"))
+    log = SqliteDeliveryLog(store)
+    await store.open()
+    try:
+        yield store, log
+    finally:
+        await store.close()
+
+
+def _set(value: int):  # type: ignore[no-untyped-def]
+    return lambda old: with_count(old, ID, value)
+
+
+def _count(doc: JsonObject | None) -> int | None:
+    return None if doc is None else int(doc["attrs"][COUNT][0]["value"])
+
+
+async def test_nothing_is_journaled_without_subscriptions(
+        journaled: tuple[SqliteStore, SqliteDeliveryLog]) -> None:
+    store, log = journaled
+    await store.apply("", [(ID, _set(1))])
+    assert await log.read_changes(0, 100) == []
+
+
+async def test_create_update_delete_are_journaled_in_commit_order(
+        journaled: tuple[SqliteStore, SqliteDeliveryLog]) -> None:
+    store, log = journaled
+    log.set_journal_active(True)
+    await store.apply("t1", [(ID, _set(1))])
+    await store.apply("t1", [(ID, _set(2))])
+    await store.apply("t1", [(ID, lambda old: None)])
+    changes = await log.read_changes(0, 100)
+    assert [(_count(c.before), _count(c.after)) for c in changes] == [
+        (None, 1), (1, 2), (2, None)]
+    assert [c.seq for c in changes] == sorted(c.seq for c in changes)
+    assert all(c.tenant == "t1" and c.entity_id == ID for c in changes)
+    assert all(c.committed_at.endswith("Z") for c in changes)
+
+
+async def test_a_rolled_back_write_leaves_no_journal_row(
+        journaled: tuple[SqliteStore, SqliteDeliveryLog]) -> None:
+    store, log = journaled
+    log.set_journal_active(True)
+
+    def later_observer_fails(conn: sqlite3.Connection, tenant: str, entity_id: str,
+                             before: JsonObject | None, after: JsonObject | None) -> None:
+        if _count(after) == 13:
+            raise BadRequestData("the temporal history refused this change")
+
+    store.write_observers.append(later_observer_fails)
+    await store.apply("", [(ID, _set(12))])
+    with pytest.raises(BadRequestData):
+        await store.apply("", [(ID, _set(13))])
+    assert _count(await store.get_entity("", ID)) == 12
+    assert [_count(c.after) for c in await log.read_changes(0, 100)] == [12]
+
+
+async def test_matched_changes_are_consumed_once_with_their_notifications(
+        journaled: tuple[SqliteStore, SqliteDeliveryLog]) -> None:
+    store, log = journaled
+    log.set_journal_active(True)
+    for value in range(3):
+        await store.apply("", [(ID, _set(value))])
+    changes = await log.read_changes(await log.cursor(), 100)
+    record = NotificationRecord("", "urn:sub:1", ID, {"uri": "http://127.0.0.1:9/"},
+                                "application/json", b"{}", ())
+    [entry] = await log.commit_matched([record], changes[-1].seq)
+    assert entry.record == record and entry.attempts == 0
+    assert await log.cursor() == changes[-1].seq
+    assert await log.read_changes(await log.cursor(), 100) == []
+    assert await log.backlog() == (0, 1)
+    # The journal is empty now; a new change still gets a seq after the cursor.
+    await store.apply("", [(ID, _set(99))])
+    [later] = await log.read_changes(await log.cursor(), 100)
+    assert later.seq > changes[-1].seq and _count(later.after) == 99
+
+
+async def test_outbox_keeps_retry_schedule_and_forgets_delivered(
+        journaled: tuple[SqliteStore, SqliteDeliveryLog]) -> None:
+    _, log = journaled
+    records = [NotificationRecord("", "urn:sub:1", ID, {"uri": "http://127.0.0.1:9/"},
+                                  "application/json", b'{"n": %d}' % i, (("Link", "<x>"),))
+               for i in range(3)]
+    first, second, third = await log.add(records)
+    await log.reschedule(second.id, 2, 12345.5, "endpoint answered HTTP 500")
+    await log.remove([first.id])
+    pending = await log.pending(0, 10)
+    assert [p.id for p in pending] == [second.id, third.id]
+    assert (pending[0].attempts, pending[0].next_attempt_at) == (2, 12345.5)
+    assert pending[1].record == records[2]
