@@ -30,7 +30,9 @@ REQUIRED_PARAMETERS = {"type", "id", "idPattern", "attrs", "pick", "omit", "q", 
 # are not operations, so the document leaves them out.
 REFUSALS = {("PUT", f"{API}/entities"), ("PATCH", f"{API}/entities"),
             ("GET", f"{API}/entities/{{}}/attrs"), ("PUT", f"{API}/entities/{{}}/attrs"),
-            ("DELETE", f"{API}/entities/{{}}/attrs")}
+            ("DELETE", f"{API}/entities/{{}}/attrs"),
+            # an empty attribute name in a temporal instance path: refused with 400
+            ("DELETE", f"{API}/temporal/entities/{{}}/attrs//{{}}")}
 
 
 def app_with_openapi(database: Path) -> Starlette:

@@ -102,3 +102,14 @@ def test_the_sweeper_reaps_expired_entities_from_storage(client: TestClient) -> 
     assert again.status_code == 201
     assert "expiresAt" not in client.get(f"{ENTITIES}/urn:ngsi-ld:Vehicle:reap",
                                          params={"options": "sysAttrs"}).json()
+
+
+def test_an_ngsi_ld_null_expiry_makes_the_entity_durable_again(client: TestClient) -> None:
+    create(client, "urn:ngsi-ld:Vehicle:n", expiresAt=soon(1.0))
+    merged = client.patch(f"{ENTITIES}/urn:ngsi-ld:Vehicle:n",
+                          json={"expiresAt": "urn:ngsi-ld:null"}, headers=JSON)
+    assert merged.status_code == 204, merged.text
+    time.sleep(1.5)
+    entity = client.get(f"{ENTITIES}/urn:ngsi-ld:Vehicle:n", params={"options": "sysAttrs"})
+    assert entity.status_code == 200
+    assert "expiresAt" not in entity.json()

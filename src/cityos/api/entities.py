@@ -23,7 +23,7 @@ from cityos.broker.linked import MAX_JOIN_LEVEL, instance_targets, linked_entiti
 from cityos.ngsild.errors import BadRequestData, ResourceNotFound
 from cityos.ngsild.geo import entities_to_feature_collection, entity_to_feature
 from cityos.ngsild.model import parse_entity, parse_fragment
-from cityos.ngsild.model.attributes import parse_attribute, parse_instance
+from cityos.ngsild.model.attributes import NULL_MARKER, parse_attribute, parse_instance
 from cityos.ngsild.model.changes import AttributeReport
 from cityos.ngsild.model.entity import check_attribute_name, check_id, parse_scope, parse_types
 from cityos.ngsild.model.names import require_datetime
@@ -120,8 +120,9 @@ def _members(body: object, ctx: RequestContext, *, join_scope: bool = False) -> 
         return EntityMembers()
     types = parse_types(body["type"], ctx.compiled) if "type" in body else None
     scope = parse_scope(body["scope"]) if "scope" in body else None
-    expires_at = require_datetime(body["expiresAt"], "expiresAt") \
-        if "expiresAt" in body else None
+    expires_at = body.get("expiresAt")
+    if expires_at is not None and expires_at != NULL_MARKER:  # NGSI-LD Null: drop it
+        expires_at = require_datetime(expires_at, "expiresAt")
     return EntityMembers(types, scope, join_scope, expires_at)
 
 

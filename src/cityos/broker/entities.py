@@ -21,6 +21,7 @@ from cityos.ngsild.errors import (
     ResourceNotFound,
 )
 from cityos.ngsild.model import changes
+from cityos.ngsild.model.attributes import NULL_MARKER
 from cityos.ngsild.model.expiry import without_expired
 from cityos.ngsild.model.names import now_timestamp
 from cityos.ngsild.query import evaluate_types
@@ -58,7 +59,9 @@ class EntityMembers:
         if self.scope is not None:
             old = entity.get("scope", []) if self.join_scope else []
             entity["scope"] = list(dict.fromkeys([*old, *self.scope]))
-        if self.expires_at is not None:
+        if self.expires_at == NULL_MARKER:  # §4.6.5: an NGSI-LD Null removes the expiry
+            entity.pop("expiresAt", None)
+        elif self.expires_at is not None:
             entity["expiresAt"] = self.expires_at
 
 
