@@ -175,6 +175,15 @@ def test_notification_body_headers_and_attribute_selection() -> None:
     assert note.ordering_key == "urn:ngsi-ld:Shelter:1"
 
 
+def test_mqtt_endpoints_carry_receiver_info_too() -> None:
+    """§7.3: over MQTT the receiverInfo pairs travel in the message metadata."""
+    h = Harness()
+    h.subscribe(notification={"endpoint": {"uri": "mqtt://127.0.0.1:1883/kaga/shelters",
+                                           "receiverInfo": [{"key": "X-Token", "value": "t"}]}})
+    [note] = h.match(shelter(), shelter(occupancy=12))
+    assert dict(note.headers)["X-Token"] == "t"
+
+
 def test_json_ld_endpoints_get_the_context_in_the_body() -> None:
     h = Harness()
     h.subscribe(notification={"endpoint": {"uri": "http://127.0.0.1/n",

@@ -60,12 +60,10 @@ def outgoing(live: LiveSubscription, entities: Sequence[JsonObject], notified_at
     message = notification_message(
         live.doc["id"], entities, notified_at, accept=endpoint.accept, context=live.context,
         context_url=live.context_url, tenant=live.tenant,
-        receiver_info=endpoint.receiver_info if _is_http(endpoint.uri) else ())
+        # §7.3: over MQTT, receiverInfo travels in the message's metadata like a header.
+        receiver_info=endpoint.receiver_info)
     return OutgoingNotification(
         tenant=live.tenant, subscription_id=live.doc["id"], endpoint=endpoint,
         content_type=message.content_type, body=message.body, headers=message.headers,
         ordering_key=ordering_key)
 
-
-def _is_http(uri: str) -> bool:
-    return uri.lower().startswith(("http://", "https://"))
