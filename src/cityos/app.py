@@ -17,6 +17,7 @@ from cityos.api import (
     discovery,
     entities,
     openapi,
+    openapi_docs,
     problem,
     subscriptions,
     system,
@@ -156,7 +157,8 @@ def build_app(settings: Settings) -> Starlette:
                             HTTPException: problem.on_http_error,
                             Exception: problem.on_unexpected_error},
     )
-    app.router = IndexedRouter([*_ngsi_routes(siblings), *system.routes, *openapi.routes],
+    app.router = IndexedRouter([*_ngsi_routes(siblings), *system.routes, *openapi.routes,
+                                *openapi_docs.routes],
                                root=NGSI_LD_ROOT, lifespan=lifespan)
     app.state.api = ApiState(entities=service, resolver=resolver,
                              max_body_bytes=settings.max_body_bytes,

@@ -23,6 +23,7 @@ import orjson
 from psycopg import AsyncConnection
 
 from cityos.ngsild.geo import GeoQuery
+from cityos.ngsild.model.index_terms import geo_attributes
 from cityos.ngsild.types import JsonObject
 from cityos.storage.postgres.binder import Binder
 
@@ -30,18 +31,6 @@ _PREDICATES = {"within": "ST_Within", "contains": "ST_Contains",
                "intersects": "ST_Intersects", "disjoint": "ST_Disjoint",
                "equals": "ST_Equals", "overlaps": "ST_Overlaps"}
 _GEOMETRY = "ST_Force2D(ST_GeomFromGeoJSON({}))"
-
-
-def geo_attributes(entity: JsonObject | None) -> dict[str, list[JsonObject]]:
-    """The geometries of an entity's GeoProperty instances, by attribute IRI."""
-    if entity is None:
-        return {}
-    found: dict[str, list[JsonObject]] = {}
-    for iri, instances in entity["attrs"].items():
-        geometries = [i["value"] for i in instances if i["type"] == "GeoProperty"]
-        if geometries:
-            found[iri] = geometries
-    return found
 
 
 async def reindex_geo(conn: AsyncConnection[Any], pk: int, before: JsonObject | None,

