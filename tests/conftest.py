@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from cityos.app import build_app
 from cityos.config import load_settings
+from tests.browser_support import browser  # noqa: F401  (the browser fixture, for all tests)
 from tests.postgres_support import fresh_schema
 
 IN_CI = os.environ.get("CI") == "true"
@@ -51,6 +52,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
     """A City OS on its own database, reached in-process over the real ASGI app."""
-    settings = load_settings({"database_url": database_url}, environ={})
+    settings = load_settings({"database_url": database_url, "dev": True}, environ={})
     with TestClient(build_app(settings), base_url="http://127.0.0.1:1026") as test_client:
         yield test_client

@@ -36,7 +36,11 @@ from cityos.broker.subscriptions import SubscriptionService, target_checker
 from cityos.broker.temporal import TemporalService
 from cityos.broker.temporal_retention import RetentionJob, RetentionPolicy
 from cityos.config import Settings
+from cityos.metrics import Counters
 from cityos.ngsild.errors import NgsiLdError
+from cityos.plugins import CityPlugin, Platform, installed_plugins
+from cityos.security.authentication import AuthenticationMiddleware, Authenticator
+from cityos.security.events import SecurityEvents
 from cityos.storage.base import ContextRecords, EntityStore, SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -106,7 +110,8 @@ def temporal_service(settings: Settings,
     return TemporalService(store, history, settings.temporal_instance_limit), job
 
 
-def build_app(settings: Settings) -> Starlette:
+def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> Starlette:
+    """The whole City OS as one ASGI app; `plugins` defaults to the installed ones."""
     store = open_store(settings)
     # Temporal history and subscriptions keep sibling stores that exist on SQLite only so
     # far; on PostgreSQL their routes answer 501 (see _ngsi_routes).
@@ -123,6 +128,11 @@ def build_app(settings: Settings) -> Starlette:
     subscription_svc = subscription_service(settings, store, resolver) if siblings else None
     delivery = notification_delivery(settings, store, bus, subscription_svc) \
         if subscription_svc is not None else None
+    counters = Counters()
+    platform = Platform(settings=settings, entities=service, bus=bus, resolver=resolver,
+                        counters=counters, security_events=SecurityEvents(service, counters),
+                        subscriptions=subscription_svc, temporal=temporal_svc)
+    plugins = installed_plugins() if plugins is None else plugins
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -135,12 +145,16 @@ def build_app(settings: Settings) -> Starlette:
             await subscription_svc.load()
             await delivery.start(subscription_svc.matcher, subscription_svc.status,
                                  subscription_svc.exists)
+        for plugin in plugins:
+            await plugin.startup(platform)
         if settings.demo:
-            from cityos.apps.demo.kaga import load_demo_data
-            await load_demo_data(service)
+            for plugin in plugins:
+                await plugin.load_demo(platform)
         try:
             yield
         finally:
+            for plugin in reversed(plugins):
+                await plugin.shutdown()
             if subscription_svc is not None:
                 await subscription_svc.close()
             if retention is not None:
@@ -157,8 +171,9 @@ def build_app(settings: Settings) -> Starlette:
                             HTTPException: problem.on_http_error,
                             Exception: problem.on_unexpected_error},
     )
+    plugin_routes = [route for plugin in plugins for route in plugin.routes(platform)]
     app.router = IndexedRouter([*_ngsi_routes(siblings), *system.routes, *openapi.routes,
-                                *openapi_docs.routes],
+                                *openapi_docs.routes, *plugin_routes],
                                root=NGSI_LD_ROOT, lifespan=lifespan)
     app.state.api = ApiState(entities=service, resolver=resolver,
                              max_body_bytes=settings.max_body_bytes,
@@ -166,10 +181,19 @@ def build_app(settings: Settings) -> Starlette:
     app.state.resolver = resolver
     app.state.settings = settings
     app.state.delivery = delivery
+    app.state.platform = platform
+    app.state.plugins = plugins
     app.state.metrics = system.RequestMetrics()
     metrics = app.state.metrics
+    app.add_middleware(AuthenticationMiddleware,
+                       authenticators=security_authenticators(platform), dev=settings.dev)
     app.add_middleware(_outer(metrics))  # type: ignore[arg-type]
     return app
+
+
+def security_authenticators(platform: Platform) -> list[Authenticator]:
+    """How callers prove who they are, tried in this order (cityos.security)."""
+    return []
 
 
 def _ngsi_routes(siblings: bool = True) -> list[BaseRoute]:

@@ -10,7 +10,23 @@ from cityos.cli_database import db, export_command, import_command
 from cityos.config import load_settings
 
 
-@click.group()
+class CityGroup(click.Group):
+    """The command line's own commands plus those of the installed plugins, looked up
+    when the command line runs (not at import)."""
+
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        from cityos.plugins import installed_plugins
+        return {command.name or "": command for plugin in installed_plugins()
+                for command in plugin.commands()}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._plugin_commands().get(cmd_name)
+
+
+@click.group(cls=CityGroup)
 def main() -> None:
     """Kaga City OS: an ETSI NGSI-LD data platform for the city."""
 
@@ -26,17 +42,26 @@ main.add_command(import_command)
 @click.option("--database", "database_url", default=None,
               help="sqlite:///PATH or postgresql://… (CITYOS_DATABASE_URL).")
 @click.option("--demo/--no-demo", default=None, help="Load the Kaga demo data (CITYOS_DEMO).")
+@click.option("--dev", is_flag=True, default=None,
+              help="Development mode: security off, loopback addresses only (CITYOS_DEV).")
 def serve(host: str | None, port: int | None, database_url: str | None,
-          demo: bool | None) -> None:
+          demo: bool | None, dev: bool | None) -> None:
     """Start the City OS HTTP server."""
     import uvicorn
 
     from cityos.app import build_app
+    from cityos.security.dev_mode import WARNING, DevModeRefused, check_dev_mode
 
     settings = load_settings({"host": host, "port": port, "database_url": database_url,
-                              "demo": demo})
+                              "demo": demo, "dev": dev})
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        check_dev_mode(settings.dev, settings.host)
+    except DevModeRefused as refused:
+        raise click.UsageError(str(refused)) from refused
+    if settings.dev:
+        click.secho(WARNING, fg="red", bold=True, err=True)
     app = build_app(settings)
     base = f"http://{settings.host}:{settings.port}"
     click.echo(f"Kaga City OS listening on {base}")

@@ -45,6 +45,14 @@ class Settings:
     demo: bool = field(default=False, metadata={
         "doc": "Load the Kaga demo data (shelters) at start; entities already there are "
                "kept as they are."})
+    dev: bool = field(default=False, metadata={
+        "doc": "Development mode: anonymous callers may do everything (local development "
+               "and conformance runs). Refused unless the server listens on a loopback "
+               "address; never use it in production."})
+    personal_attributes: str = field(default="", metadata={
+        "doc": "Attributes that hold personal data, comma-separated: NAME (any entity "
+               "type) or TYPE.NAME, as terms of the core @context or full IRIs. They are "
+               "never readable without an explicit grant and are stored encrypted."})
     log_level: str = field(default="info", metadata={"doc": "debug, info, warning or error."})
     temporal_retention: str = field(default="0", metadata={
         "doc": "How long temporal history is kept: DAYS[,TYPE=DAYS…], a default number of "

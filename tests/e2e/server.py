@@ -26,7 +26,7 @@ class ServerProcess:
         env = {**os.environ, "CITYOS_LOG_LEVEL": "warning"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cityos", "serve", "--port", str(self.port),
-             "--database", f"sqlite:///{database}", *extra],
+             "--database", f"sqlite:///{database}", "--dev", *extra],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
 

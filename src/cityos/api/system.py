@@ -69,6 +69,9 @@ async def metrics(request: Request) -> Response:
     delivery = getattr(request.app.state, "delivery", None)
     if delivery is not None:
         text += await delivery.metrics_text()
+    text += request.app.state.platform.counters.render()
+    for plugin in request.app.state.plugins:
+        text += plugin.metrics_text()
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 

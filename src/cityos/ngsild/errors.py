@@ -138,3 +138,36 @@ class InternalError(NgsiLdError):
     error_type = "InternalError"
     status = 500
     title = "Internal error"
+
+
+class _PlatformError(NgsiLdError):
+    """Errors the NGSI-LD specification leaves to the platform (it defines no error type for
+    authentication or authorization); their type URIs are the City OS's own."""
+
+    @property
+    def type_uri(self) -> str:
+        return "https://kaga-city-os.github.io/errors/" + self.error_type
+
+
+class Unauthenticated(_PlatformError):
+    """No valid credentials: missing where they are required, or invalid (HTTP 401)."""
+
+    error_type = "Unauthenticated"
+    status = 401
+    title = "Authentication required"
+
+
+class Forbidden(_PlatformError):
+    """The authenticated caller is not allowed this operation (HTTP 403)."""
+
+    error_type = "Forbidden"
+    status = 403
+    title = "Forbidden"
+
+
+class TooManyRequests(_PlatformError):
+    """The caller sent more requests than its rate limit allows (HTTP 429)."""
+
+    error_type = "TooManyRequests"
+    status = 429
+    title = "Too many requests"
