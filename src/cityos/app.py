@@ -30,7 +30,7 @@ from cityos.broker.context_persistence import PersistedContexts
 from cityos.broker.context_resolver import ContextResolver
 from cityos.broker.delivery.service import DeliveryConfig, NotificationDelivery
 from cityos.broker.entities import EntityService
-from cityos.broker.events import InProcessBus
+from cityos.broker.events import InProcessBus, ProcessBus
 from cityos.broker.expiry import ExpirySweeper
 from cityos.broker.subscriptions import SubscriptionService, target_checker
 from cityos.broker.temporal import TemporalService
@@ -81,7 +81,7 @@ def subscription_service(settings: Settings, store: Store,
                                check_target=target_checker(policy))
 
 
-def notification_delivery(settings: Settings, store: Store, bus: InProcessBus,
+def notification_delivery(settings: Settings, store: Store, bus: ProcessBus,
                           subscriptions: SubscriptionService) -> NotificationDelivery:
     from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
     from cityos.storage.sqlite.store import SqliteStore
@@ -110,6 +110,17 @@ def temporal_service(settings: Settings,
     return TemporalService(store, history, settings.temporal_instance_limit), job
 
 
+def open_event_bus(settings: Settings) -> ProcessBus:
+    """In-process by default; NATS JetStream when several processes share a database."""
+    if not settings.event_bus:
+        return InProcessBus()
+    if settings.event_bus.startswith(("nats://", "tls://")):
+        from cityos.broker.bus_nats import NatsBusConfig, NatsEventBus
+        return NatsEventBus(NatsBusConfig(url=settings.event_bus,
+                                          stream=settings.event_bus_stream))
+    raise ValueError(f"unsupported event bus {settings.event_bus!r}; use nats://HOST:PORT")
+
+
 def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> Starlette:
     """The whole City OS as one ASGI app; `plugins` defaults to the installed ones."""
     store = open_store(settings)
@@ -117,7 +128,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     # far; on PostgreSQL their routes answer 501 (see _ngsi_routes).
     siblings = settings.sqlite_path is not None
     temporal_svc, retention = temporal_service(settings, store) if siblings else (None, None)
-    bus = InProcessBus()
+    bus = open_event_bus(settings)
     service = EntityService(store, bus)
     sweeper = ExpirySweeper(service, settings.transient_sweep_interval)
     resolver = ContextResolver(base_url=settings.public_url,
@@ -137,6 +148,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        await bus.start()
         await resolver.load()
         sweeper.start()
         if retention is not None:

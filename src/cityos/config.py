@@ -21,6 +21,12 @@ class Settings:
                               metadata={"doc": "sqlite:///PATH: the embedded database file; "
                                                "postgresql://USER@HOST:PORT/DATABASE: "
                                                "PostgreSQL with PostGIS (docs/postgresql.md)."})
+    event_bus: str = field(default="", metadata={
+        "doc": "Where entity events go between processes: empty for in-process (one "
+               "server); nats://HOST:PORT for NATS JetStream (several servers on one "
+               "PostgreSQL, docs/scaling.md)."})
+    event_bus_stream: str = field(default="CITYOS_EVENTS", metadata={
+        "doc": "Name of the JetStream stream holding the entity events."})
     sqlite_synchronous: str = field(default="NORMAL", metadata={
         "doc": "NORMAL: a committed write survives a crash of the process; FULL: it also "
                "survives an OS crash or power loss, at a cost in write throughput."})

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from cityos.broker.context_resolver import ContextResolver
     from cityos.broker.entities import EntityService
-    from cityos.broker.events import InProcessBus
+    from cityos.broker.events import ProcessBus
     from cityos.broker.subscriptions import SubscriptionService
     from cityos.broker.temporal import TemporalService
     from cityos.config import Settings
@@ -39,7 +39,7 @@ class Platform:
 
     settings: Settings
     entities: EntityService
-    bus: InProcessBus
+    bus: ProcessBus
     resolver: ContextResolver
     counters: Counters
     security_events: SecurityEvents

@@ -36,6 +36,16 @@ class EventBus(Protocol):
     def listen(self, handler: EventHandler) -> None: ...
 
 
+class ProcessBus(EventBus, Protocol):
+    """An event bus the application starts and stops (in-process or NATS JetStream)."""
+
+    async def start(self) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class InProcessBus:
     """Delivers events to handlers in this process, in publish order, off the write path."""
 
@@ -46,6 +56,9 @@ class InProcessBus:
 
     def listen(self, handler: EventHandler) -> None:
         self._handlers.append(handler)
+
+    async def start(self) -> None:
+        """Nothing to connect: the queue starts with the first event."""
 
     async def publish(self, events: Sequence[EntityEvent]) -> None:
         if not events or not self._handlers:
