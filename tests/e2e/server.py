@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,22 +21,27 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, database: Path, port: int | None = None, *extra: str) -> None:
+    """`database` is a SQLite file or a database URL; `env` adds CITYOS_* settings."""
+
+    def __init__(self, database: Path | str, port: int | None = None, *extra: str,
+                 env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "CITYOS_LOG_LEVEL": "warning"}
+        database_url = database if isinstance(database, str) else f"sqlite:///{database}"
+        environment = {**os.environ, "CITYOS_LOG_LEVEL": "warning", **(env or {})}
+        # The server's log goes to a file: a pipe nobody reads would block it when full.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cityos", "serve", "--port", str(self.port),
-             "--database", f"sqlite:///{database}", "--dev", *extra],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             "--database", database_url, "--dev", *extra],
+            env=environment, stdout=subprocess.DEVNULL, stderr=self._log)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read()!r}"
-                                   if self.process.stderr else "server exited")
+                raise RuntimeError(f"server exited: {self.log_text()}")
             try:
                 if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
                     return
@@ -44,6 +50,11 @@ class ServerProcess:
             time.sleep(0.1)
         self.process.kill()
         raise RuntimeError("server did not become ready")
+
+    def log_text(self) -> str:
+        """What the server wrote to its log so far."""
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")
 
     def kill(self) -> None:
         self.process.kill()
