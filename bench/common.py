@@ -205,9 +205,10 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
 
 
 def cityos_command(port: int, db_path: Path) -> list[str]:
-    """Exactly what `cityos serve` runs (the CLI entry point, module form)."""
+    """Exactly what `cityos serve` runs (the CLI entry point, module form), in development
+    mode: these scenarios measure the broker; bench/security measures the cost of security."""
     return [sys.executable, "-m", "cityos", "serve", "--port", str(port),
-            "--database", f"sqlite:///{db_path}"]
+            "--database", f"sqlite:///{db_path}", "--dev"]
 
 
 @contextlib.contextmanager

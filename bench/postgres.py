@@ -64,14 +64,18 @@ def bench_schema() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def postgres_server(url: str) -> Iterator[common.Server]:
-    """`cityos serve --database postgresql://…`, stopped afterwards."""
+def postgres_server(url: str, settings: dict[str, str] | None = None
+                    ) -> Iterator[common.Server]:
+    """`cityos serve --database postgresql://… --dev` (with extra CITYOS_* `settings`),
+    stopped afterwards."""
     with tempfile.TemporaryDirectory(prefix="cityos-b-") as workdir, \
             (Path(workdir) / "server.log").open("wb") as log:
         port = common.free_port()
-        env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false"}
+        env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false",
+               **(settings or {})}
         process = subprocess.Popen(
-            [sys.executable, "-m", "cityos", "serve", "--port", str(port), "--database", url],
+            [sys.executable, "-m", "cityos", "serve", "--port", str(port), "--database", url,
+             "--dev"],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
         server = common.Server("cityos", port, process, Path(workdir),
                                log_path=Path(workdir) / "server.log")
