@@ -39,7 +39,7 @@ def import_shelters_command(database_url: str | None, category: str, dry_run: bo
         click.echo(note)
     for rejection in report.rejections:
         click.echo(f"rejected {rejection}", err=True)
-    stored, failed = 0, []
+    stored, failed = 0, list[tuple[str, str]]()
     if report.records and not dry_run:
         settings = load_settings({"database_url": database_url})
         stored, failed = asyncio.run(_store(settings, report))
@@ -62,7 +62,7 @@ async def _store(settings: Settings, report: ImportReport) -> tuple[int, list[tu
     await store.open()
     service = ShelterService(EntityService(store, InProcessBus()),
                              CrowdingThresholds.parse(settings.shelters_crowding_thresholds))
-    stored, failed = 0, []
+    stored, failed = 0, list[tuple[str, str]]()
     try:
         shelters = merge_shelters(record.shelter for record in report.records)
         with Progress(TextColumn("[bold]import"), BarColumn(), MofNCompleteColumn()) as bar:

@@ -94,7 +94,7 @@ def shelter_from_entity(entity: JsonObject) -> Shelter:
     address = kv.get("address")
     values: dict[str, Any] = {name: kv.get(term) for name, term in _SCALARS.items()}
     values = {name: value for name, value in values.items() if value is not None}
-    lists = {name: tuple(_as_list(kv.get(term))) for name, term in _LISTS.items()}
+    lists: dict[str, Any] = {name: tuple(_as_list(kv.get(term))) for name, term in _LISTS.items()}
     return Shelter(id=kv["id"], name=str(kv.get("name", "")), lon=float(lon), lat=float(lat),
                    street_address=address.get("streetAddress")
                    if isinstance(address, dict) else None,

@@ -14,7 +14,7 @@ from cityos.apps.shelters.api import StaffApi
 from cityos.apps.shelters.feed import ShelterFeed
 from cityos.apps.shelters.importers import read_shelter_file
 from cityos.apps.shelters.live import LiveHub
-from cityos.apps.shelters.model import CrowdingThresholds
+from cityos.apps.shelters.model import CrowdingThresholds, Shelter
 from cityos.apps.shelters.pages import SheltersWeb
 from cityos.apps.shelters.service import ShelterService
 from cityos.plugins import CityPlugin, Platform
@@ -58,7 +58,7 @@ class SheltersPlugin(CityPlugin):
         shelter per facility; shelters already there keep what staff set."""
         service, _, _ = self._parts(platform)
         removed = await service.remove_old_demo_entities()
-        records = []
+        records: list[Shelter] = []
         for filename in DEMO_FILES:
             data = resources.files("cityos.data.kaga").joinpath(filename).read_bytes()
             report = read_shelter_file(data, filename)

@@ -60,7 +60,8 @@ def read_shelter_csv(data: bytes, source: str, category: str | None = None) -> I
     if style is None or 1 in decoded.bad_lines:
         report.rejections.append(Rejection(
             source, header_line, "header not recognised: expected the columns of the "
-            "自治体標準オープンデータセット or the GSI shelter CSV (名称 or 施設・場所名, 緯度, 経度)"))
+            "自治体標準オープンデータセット or the GSI shelter CSV "
+            "(名称 or 施設・場所名, 緯度, 経度)"))
         return report
     report.notes.append(f"{source}: header style {style}")
     hazard_columns = _hazard_columns(header)
