@@ -61,7 +61,7 @@ var Shelters = (function () {
     return 12742 * Math.asin(Math.sqrt(h));
   }
 
-  function baseMap(id) {
+  function baseMap(id, fitOutline) {
     var map = L.map(id, {zoomControl: true}).setView(KAGA_CENTER, 11);
     var url = document.body.dataset.tileUrl;
     if (url) {
@@ -70,8 +70,9 @@ var Shelters = (function () {
     }
     fetch("/shelters/outline.geojson").then(function (r) { return r.json(); })
       .then(function (outline) {
-        L.geoJSON(outline, {interactive: false,
+        var layer = L.geoJSON(outline, {interactive: false,
           style: {color: "#333", weight: 2, fill: false, dashArray: "6 4"}}).addTo(map);
+        if (fitOutline) { map.fitBounds(layer.getBounds()); }
       })
       .catch(function () { /* the map works without the outline */ });
     return map;

@@ -112,7 +112,7 @@
   search.addEventListener("input", render);
 
   // Temporary shelters: by address (town point) or by tapping the map.
-  var addMap = Shelters.baseMap("add-map");
+  var addMap = Shelters.baseMap("add-map", true);
   var pin = null;
   function place(lat, lon) {
     document.getElementById("add-lat").value = lat.toFixed(6);
