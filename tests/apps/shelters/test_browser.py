@@ -100,6 +100,7 @@ def test_language_switch(server: ServerProcess, context: Any) -> None:
     page.wait_for_function("document.querySelectorAll('#list li.shelter').length > 80")
     assert page.locator("h1").inner_text() == "Kaga City shelters: open and crowding status"
     assert page.locator(".legend").inner_text().count("Full") == 1
+    page.screenshot(path=str(screenshot_path("shelters_public_en_phone")))
     page.goto(server.url + "/shelters")  # the choice is remembered
     assert page.locator("html").get_attribute("lang") == "en"
     page.goto(server.url + "/shelters?lang=ja")
@@ -177,3 +178,29 @@ def _screenshots(page: Any, name: str, focus: Any) -> None:
 def _record(name: str, values: dict[str, float]) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     Path(ARTIFACTS / f"{name}.json").write_text(json.dumps(values))
+
+
+def test_staff_add_a_temporary_shelter(server: ServerProcess, context: Any) -> None:
+    public = _open_map(context, server.url)
+    before = public.locator(".leaflet-marker-icon").count()
+    staff = context.new_page()
+    sign_in_as_staff(staff, server.url)
+    staff.wait_for_selector("#staff-list li.card")
+    staff.fill("#add-name", "山代温泉 旅館の臨時避難所")
+    staff.select_option("#add-kind", "ryokan")
+    staff.fill("#add-address", "石川県加賀市山代温泉18")
+    staff.click("#find-address")
+    staff.wait_for_function("document.getElementById('add-lat').value !== ''")
+    assert staff.input_value("#add-lat").startswith("36.2")
+    box = staff.locator("#add-map").bounding_box()
+    assert box is not None
+    staff.fill("#add-lat", "")
+    staff.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # tap
+    assert staff.input_value("#add-lat").startswith("36.2")
+    assert staff.locator("#add-map .leaflet-marker-icon").count() == 1
+    staff.click("#add-form button[type=submit]")
+    staff.wait_for_selector("#status-line:has-text('保存しました')")
+    public.wait_for_function(f"document.querySelectorAll('.leaflet-marker-icon').length"
+                             f" === {before + 1}")
+    item = public.locator(ITEM, has_text="山代温泉 旅館の臨時避難所")
+    assert "臨時避難所" in item.inner_text() and "利用停止中" in item.inner_text()

@@ -34,6 +34,7 @@ class SheltersPlugin(CityPlugin):
         self.hub: LiveHub | None = None
         self.feed: ShelterFeed | None = None
         self.service: ShelterService | None = None
+        self._listening = False
 
     def _parts(self, platform: Platform) -> tuple[ShelterService, ShelterFeed, LiveHub]:
         if self.service is None or self.feed is None or self.hub is None:
@@ -51,7 +52,9 @@ class SheltersPlugin(CityPlugin):
     async def startup(self, platform: Platform) -> None:
         service, feed, _ = self._parts(platform)
         feed.load(await service.all_shelters())
-        platform.bus.listen(feed.on_events)
+        if not self._listening:  # the app may be started more than once (tests)
+            platform.bus.listen(feed.on_events)
+            self._listening = True
 
     async def load_demo(self, platform: Platform) -> None:
         """The 62 designated shelters and 53 emergency evacuation sites of Kaga (GSI), one
@@ -74,6 +77,12 @@ class SheltersPlugin(CityPlugin):
     async def shutdown(self) -> None:
         if self.hub is not None:
             self.hub.close()
+
+    def metrics_text(self) -> str:
+        clients = self.hub.client_count if self.hub is not None else 0
+        return ("# HELP cityos_shelter_live_clients Open shelter pages receiving live updates\n"
+                "# TYPE cityos_shelter_live_clients gauge\n"
+                f"cityos_shelter_live_clients {clients}\n")
 
     def commands(self) -> Sequence[click.Command]:
         from cityos.apps.shelters.cli import import_shelters_command

@@ -20,7 +20,9 @@ var Shelters = (function () {
   }
 
   function stateText(state) {
-    return state === "unknown" ? labels.open + "（" + labels.unknown + "）" : labels[state];
+    if (state !== "unknown") { return labels[state]; }
+    return lang === "ja" ? labels.open + "（" + labels.unknown + "）"
+                         : labels.open + " (" + labels.unknown.toLowerCase() + ")";
   }
 
   function fillBadge(el, state) {
