@@ -52,6 +52,21 @@ def test_gsi_csv_keeps_the_common_id() -> None:
     assert "GSI" in report.notes[1]
 
 
+def test_gsi_designated_shelter_csv_and_its_emergency_site_merge() -> None:
+    from cityos.apps.shelters.importers.merge import merge_shelters
+    designated = (
+        "NO,共通ID,施設・場所名,住所,指定緊急避難場所との住所同一,"
+        "その他市町村長が必要と認める事項,受入対象者,緯度,経度,備考\n"
+        "1,E1720600009911,動橋小学校,石川県加賀市動橋町,1,,,36.331,136.391,\n")
+    shelters = read_shelter_file(designated.encode("cp932"), "d.csv").records
+    sites = read_shelter_file(GSI.encode(), "gsi.csv").records
+    assert shelters[0].shelter.category == "designatedShelter"
+    [merged] = merge_shelters(r.shelter for r in [*sites, *shelters])
+    assert merged.id == "urn:ngsi-ld:EvacuationShelter:E1720600009911"
+    assert merged.emergency_site_id == "E1720600009999"
+    assert merged.hazards == ("flood", "earthquake")
+
+
 def test_a_shift_jis_file_is_read() -> None:
     report = read_shelter_file(OLDER.encode("cp932"), "sjis.csv")
     assert len(report.records) == 2 and not report.rejections

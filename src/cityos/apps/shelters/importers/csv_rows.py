@@ -65,7 +65,7 @@ def read_shelter_csv(data: bytes, source: str, category: str | None = None) -> I
         return report
     report.notes.append(f"{source}: header style {style}")
     hazard_columns = _hazard_columns(header)
-    kind = category or ("emergencyEvacuationSite" if hazard_columns else "designatedShelter")
+    kind = category or _category_of(header, hazard_columns)
     seen: set[str] = set()
     for line, first_line, values in _numbered(rows):
         if any(n in decoded.bad_lines for n in range(first_line, line + 1)):
@@ -87,6 +87,16 @@ def read_shelter_csv(data: bytes, source: str, category: str | None = None) -> I
         seen.add(shelter.id)
         report.records.append(ShelterRecord(shelter, source, first_line))
     return report
+
+
+def _category_of(header: list[str], hazard_columns: dict[str, str]) -> str:
+    """GSI files say what they list by their 住所同一 column; otherwise hazard columns
+    mean emergency evacuation sites (指定緊急避難場所 are designated per hazard)."""
+    if "指定緊急避難場所との住所同一" in header:
+        return "designatedShelter"
+    if "指定避難所との住所同一" in header or hazard_columns:
+        return "emergencyEvacuationSite"
+    return "designatedShelter"
 
 
 def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
