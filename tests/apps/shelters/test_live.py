@@ -45,3 +45,28 @@ def test_clients_are_bounded() -> None:
     hub.stream()
     with pytest.raises(TooManyListeners):
         hub.stream()
+
+
+def test_the_feed_catches_up_with_writes_of_other_processes() -> None:
+    from cityos.apps.shelters.feed import ShelterFeed
+    from cityos.apps.shelters.model import Shelter
+
+    def shelter(n: int, status: str = "closed") -> Shelter:
+        return Shelter(id=f"urn:ngsi-ld:EvacuationShelter:{n}", name=str(n), lon=136.3,
+                       lat=36.3, status=status)
+
+    async def scenario() -> None:
+        hub = LiveHub(max_clients=10)
+        feed = ShelterFeed(hub)
+        feed.load([shelter(1), shelter(2)])
+        stream = hub.stream()
+        await _next(stream)
+        before = feed.body()[1]
+        assert feed.reconcile([shelter(1, "open"), shelter(3)]) == 3
+        assert {s.id[-1] for s in feed.shelters} == {"1", "3"}
+        assert feed.body()[1] != before
+        events = {(await _next(stream)).split(b"\n")[0] for _ in range(3)}
+        assert events == {b"event: shelter", b"event: removed"}
+        assert feed.reconcile([shelter(1, "open"), shelter(3)]) == 0
+        await stream.aclose()  # type: ignore[attr-defined]
+    asyncio.run(scenario())

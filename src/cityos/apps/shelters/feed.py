@@ -41,6 +41,22 @@ class ShelterFeed:
             self._etag = '"' + hashlib.sha256(self._body).hexdigest()[:32] + '"'
         return self._body, self._etag
 
+    def reconcile(self, stored: Sequence[Shelter]) -> int:
+        """Bring the feed in line with the database (writes by other processes: the import
+        command, other server processes); returns how many shelters changed."""
+        changed = [s for s in stored if self._shelters.get(s.id) != s]
+        gone = set(self._shelters) - {s.id for s in stored}
+        for shelter in changed:
+            self._shelters[shelter.id] = shelter
+            self.hub.publish("shelter", json.dumps(
+                feature(shelter), ensure_ascii=False, separators=(",", ":")).encode())
+        for shelter_id in gone:
+            del self._shelters[shelter_id]
+            self.hub.publish("removed", json.dumps({"id": shelter_id}).encode())
+        if changed or gone:
+            self._body = None
+        return len(changed) + len(gone)
+
     async def on_events(self, events: Sequence[EntityEvent]) -> None:
         """Bus handler: keep the feed and the open pages up to date."""
         for event in events:

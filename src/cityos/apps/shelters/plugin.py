@@ -3,6 +3,8 @@ to date from the event bus, the Kaga demo shelters, and `cityos import shelters`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from importlib import resources
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     import click
 
 log = logging.getLogger(__name__)
+RECONCILE_SECONDS = 30.0  # how soon writes of other processes reach the feed
 DEMO_FILES = ("gsi_designated_shelters_172065.geojson",
               "gsi_emergency_evacuation_sites_172065.geojson")
 
@@ -35,6 +38,7 @@ class SheltersPlugin(CityPlugin):
         self.feed: ShelterFeed | None = None
         self.service: ShelterService | None = None
         self._listening = False
+        self._reconciler: asyncio.Task[None] | None = None
 
     def _parts(self, platform: Platform) -> tuple[ShelterService, ShelterFeed, LiveHub]:
         if self.service is None or self.feed is None or self.hub is None:
@@ -55,6 +59,18 @@ class SheltersPlugin(CityPlugin):
         if not self._listening:  # the app may be started more than once (tests)
             platform.bus.listen(feed.on_events)
             self._listening = True
+        self._reconciler = asyncio.create_task(self._reconcile(service, feed))
+
+    async def _reconcile(self, service: ShelterService, feed: ShelterFeed) -> None:
+        while True:
+            await asyncio.sleep(RECONCILE_SECONDS)
+            try:
+                changed = feed.reconcile(await service.all_shelters())
+            except Exception:  # a database hiccup must not end the loop
+                log.exception("shelter feed reconciliation failed")
+                continue
+            if changed:
+                log.info("shelter feed: %d shelters changed by other processes", changed)
 
     async def load_demo(self, platform: Platform) -> None:
         """The 62 designated shelters and 53 emergency evacuation sites of Kaga (GSI), one
@@ -75,6 +91,10 @@ class SheltersPlugin(CityPlugin):
                  len(outcome.success), removed)
 
     async def shutdown(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
         if self.hub is not None:
             self.hub.close()
 
