@@ -13,7 +13,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cityos.apps.shelters.access import require_staff, responsible_for
-from cityos.apps.shelters.feed import ShelterFeed
 from cityos.apps.shelters.geodata import town_of_address
 from cityos.apps.shelters.model import Shelter, ShelterError, parse_staff_update
 from cityos.apps.shelters.service import ShelterService
@@ -24,9 +23,8 @@ MAX_BODY = 16_384
 
 
 class StaffApi:
-    def __init__(self, service: ShelterService, feed: ShelterFeed, counters: Counters) -> None:
+    def __init__(self, service: ShelterService, counters: Counters) -> None:
         self.service = service
-        self.feed = feed
         self.counters = counters
 
     def routes(self) -> list[BaseRoute]:
@@ -39,7 +37,10 @@ class StaffApi:
 
     async def my_shelters(self, request: Request) -> Response:
         principal = require_staff(request)
-        mine = [staff_view(s) for s in sorted(self.feed.shelters, key=lambda s: s.name)
+        # From the database, not the feed: staff see their own write at once, even
+        # before the event bus has delivered it.
+        shelters = await self.service.all_shelters()
+        mine = [staff_view(s) for s in sorted(shelters, key=lambda s: s.name)
                 if responsible_for(principal, s)]
         return JSONResponse(mine, headers={"Cache-Control": "no-store"})
 

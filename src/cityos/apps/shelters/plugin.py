@@ -51,7 +51,7 @@ class SheltersPlugin(CityPlugin):
     def routes(self, platform: Platform) -> Sequence[BaseRoute]:
         service, feed, hub = self._parts(platform)
         web = SheltersWeb(platform.settings, feed, hub)
-        return [*web.routes(), *StaffApi(service, feed, platform.counters).routes()]
+        return [*web.routes(), *StaffApi(service, platform.counters).routes()]
 
     async def startup(self, platform: Platform) -> None:
         service, feed, _ = self._parts(platform)
