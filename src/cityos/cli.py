@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from cityos.cli_database import db, export_command, import_command
+from cityos.cli_database import db, export_command, import_group
 from cityos.config import load_settings
 
 
@@ -33,7 +33,7 @@ def main() -> None:
 
 main.add_command(db)
 main.add_command(export_command)
-main.add_command(import_command)
+main.add_command(import_group)
 
 
 @main.command()

@@ -88,7 +88,37 @@ async def _export(settings: Settings, tenant: str, file: Path) -> int:
         await store.close()
 
 
-@click.command("import")
+class ImportGroup(click.Group):
+    """`cityos import FILE` stores NGSI-LD JSON lines (the `entities` subcommand);
+    `cityos import KIND FILE` runs an importer of a plugin (its command `import-KIND`,
+    e.g. `cityos import shelters FILE`)."""
+
+    def _plugin_importers(self) -> dict[str, click.Command]:
+        from cityos.plugins import installed_plugins
+        return {(command.name or "").removeprefix("import-"): command
+                for plugin in installed_plugins() for command in plugin.commands()
+                if (command.name or "").startswith("import-")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_importers()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._plugin_importers().get(cmd_name)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = args[0] if args else ""
+        if first and first not in ("--help", "-h") and self.get_command(ctx, first) is None:
+            args = ["entities", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("import", cls=ImportGroup)
+def import_group() -> None:
+    """Import data: `cityos import FILE` (NGSI-LD JSON lines, as written by `cityos
+    export`) or `cityos import KIND FILE…` (e.g. `cityos import shelters FILE`)."""
+
+
+@import_group.command("entities")
 @click.option("--tenant", default="", help=TENANT_HELP)
 @click.option("--database", "database_url", default=None, help=DATABASE_HELP)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))

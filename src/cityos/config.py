@@ -100,6 +100,19 @@ class Settings:
         "doc": "Seconds between safety-net checks of the change journal."})
     notification_drain_timeout: float = field(default=5.0, metadata={
         "doc": "Seconds a shutdown waits for notifications already due to be sent."})
+    shelters_tile_url: str = field(
+        default="https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png", metadata={
+            "doc": "Base map tile URL template ({z}/{x}/{y}) of the shelter map; empty for "
+                   "no tiles (markers and the city outline still show)."})
+    shelters_tile_attribution: str = field(
+        default="<a href=\"https://maps.gsi.go.jp/development/ichiran.html\">地理院タイル</a>",
+        metadata={"doc": "Attribution (HTML) shown for the base map tiles."})
+    shelters_crowding_thresholds: str = field(default="30/60/80", metadata={
+        "doc": "Percent of capacity from which a shelter is slightly crowded / crowded / "
+               "full, when derived from the evacuee count."})
+    shelters_max_live_clients: int = field(default=2000, metadata={
+        "doc": "Open shelter-map pages that may receive live updates at once (per process); "
+               "beyond it the event stream answers 503 and pages retry."})
 
     @property
     def sqlite_path(self) -> str | None:
