@@ -81,7 +81,8 @@ class CityPlugin:
 def builtin_plugins() -> list[CityPlugin]:
     """The apps that ship with the City OS, in start order."""
     from cityos.apps.demo import DemoPlugin
-    return [DemoPlugin()]
+    from cityos.apps.twin import TwinPlugin
+    return [DemoPlugin(), TwinPlugin()]
 
 
 def installed_plugins() -> list[CityPlugin]:

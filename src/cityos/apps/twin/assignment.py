@@ -145,7 +145,8 @@ def assign(costs: csr_matrix, link_ids: csr_matrix, shelter_node: IntArray,
         node_to_shelter[nodes] = node_shelter
         target = node_to_shelter[src[pending.node]]
         arrival = pending.ready_min + d / pending.speed_m_per_min
-        load = np.bincount(pending.node, weights=pending.count, minlength=costs.shape[0])
+        load = np.bincount(pending.node, weights=pending.count,
+                           minlength=costs.shape[0]).astype(float)
         child, parent, amount = _tree_flows(load, dist, pred)
         if child.size:
             ids = np.asarray(link_ids[child, parent]).ravel() - 1

@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from cityos.apps.twin.assignment import Groups, Placement, assign
 from scipy.spatial import cKDTree
 
+from cityos.apps.twin.assignment import Groups, Placement, assign
 from cityos.apps.twin.graph import BoolArray, FloatArray, IntArray, RoadGraph, local_xy
 from cityos.apps.twin.hazard import flooded_nodes_and_links
 from cityos.apps.twin.model import HazardMap, Population, Scenario, Shelters
@@ -210,7 +209,7 @@ def _result(graph: RoadGraph, population: Population, shelters: Shelters,
         p95 = _weighted_quantiles(placement.accepted_min, placement.accepted_count, [0.95])[0]
     outside = np.where(inside, 0.0, population.counts.sum(axis=1))
     shelter_arrivals = np.bincount(placement.accepted_shelter, weights=placement.accepted_count,
-                                   minlength=shelters.count)
+                                   minlength=shelters.count).astype(float)
     return RunResult(
         scenario=scenario, seed=seed, curve_min=grid, evacuated_share=evacuated_curve,
         departed_share=dep_cum[departed] / total if total else np.zeros_like(grid),
@@ -229,4 +228,4 @@ def _result(graph: RoadGraph, population: Population, shelters: Shelters,
 
 
 def _by_point(groups: Groups, n_points: int) -> FloatArray:
-    return np.bincount(groups.origin, weights=groups.count, minlength=n_points)
+    return np.bincount(groups.origin, weights=groups.count, minlength=n_points).astype(float)

@@ -7,8 +7,10 @@ Deterministic: the same seed gives the same city."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +48,7 @@ HILL_TOWNS = ["山中温泉大内町", "山中温泉九谷町", "山中温泉大
               "山中温泉今立町", "山中温泉荒谷町"]
 
 
-def _kaga_json(name: str) -> object:
+def _kaga_json(name: str) -> Any:
     return json.loads(resources.files("cityos.data.kaga").joinpath(name)
                       .read_text(encoding="utf-8"))
 
@@ -54,23 +56,23 @@ def _kaga_json(name: str) -> object:
 def kaga_boundary() -> np.ndarray:
     """The outer ring of the main N03 polygon of Kaga (lon, lat)."""
     data = _kaga_json("n03_boundary_172065.geojson")
-    rings = [np.asarray(f["geometry"]["coordinates"][0], float)  # type: ignore[index]
-             for f in data["features"]]  # type: ignore[index]
+    rings = [np.asarray(f["geometry"]["coordinates"][0], float)
+             for f in data["features"]]
     return max(rings, key=lambda r: r.shape[0])
 
 
 def kaga_towns() -> list[tuple[str, float, float]]:
     """The 237 town representative points: (name, lon, lat)."""
     rows = _kaga_json("geolonia_kaga_towns_172065.json")
-    return [(r["town"], float(r["lng"]), float(r["lat"]))  # type: ignore[index]
-            for r in rows if not r["koaza"]]  # type: ignore[index]
+    return [(r["town"], float(r["lng"]), float(r["lat"]))
+            for r in rows if not r["koaza"]]
 
 
 def _town_weights() -> dict[str, int]:
     """Number of 小字 rows per town plus one: a rough proxy for a town's size."""
     weights: dict[str, int] = {}
-    for row in _kaga_json("geolonia_kaga_towns_172065.json"):  # type: ignore[union-attr]
-        weights[row["town"]] = weights.get(row["town"], 0) + 1  # type: ignore[index]
+    for row in _kaga_json("geolonia_kaga_towns_172065.json"):
+        weights[row["town"]] = weights.get(row["town"], 0) + 1
     return weights
 
 
@@ -83,8 +85,8 @@ def synthetic_roads(seed: int = 1) -> RoadGraph:
     deg_lon = deg_lat / np.cos(np.radians(lat0))
     lons = np.arange(boundary[:, 0].min(), boundary[:, 0].max(), deg_lon)
     lats = np.arange(boundary[:, 1].min(), boundary[:, 1].max(), deg_lat)
-    gx, gy = np.meshgrid(np.arange(lons.size), np.arange(lats.size))
-    gx, gy = gx.ravel(), gy.ravel()
+    mesh_x, mesh_y = np.meshgrid(np.arange(lons.size), np.arange(lats.size))
+    gx, gy = mesh_x.ravel(), mesh_y.ravel()
     lon, lat = lons[gx], lats[gy]
     town_xy = local_xy(np.array([t[1] for t in towns]), np.array([t[2] for t in towns]), lat0)
     from scipy.spatial import cKDTree
@@ -153,7 +155,7 @@ def _segment_box(a: tuple[float, float], b: tuple[float, float], half_m: float) 
 
 def _river_zones(course: list[tuple[float, float, float]], label: str) -> list[HazardZone]:
     zones = []
-    for (x1, y1, depth), (x2, y2, _) in zip(course, course[1:], strict=False):
+    for (x1, y1, depth), (x2, y2, _) in itertools.pairwise(course):
         zones.append(HazardZone("flood", [_segment_box((x1, y1), (x2, y2), 700.0)], 0.3,
                                 f"{label} (<0.5 m)"))
         zones.append(HazardZone("flood", [_segment_box((x1, y1), (x2, y2), 350.0)], depth,
