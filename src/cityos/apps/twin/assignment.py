@@ -124,7 +124,10 @@ def assign(costs: csr_matrix, link_ids: csr_matrix, shelter_node: IntArray,
     while pending.count.size and pending.count.sum() > 0:
         candidates = np.flatnonzero(~full & (capacity > 0))
         if candidates.size == 0:
-            stranded.append(pending)
+            if rounds == 0:
+                unreachable = pending  # no usable shelter at all
+            else:
+                stranded.append(pending)
             break
         rounds += 1
         # Several shelters on one node: the first with room stands for the node this round.
