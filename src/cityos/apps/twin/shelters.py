@@ -17,7 +17,6 @@ from cityos.ngsild.query import parse_type_expression
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import EntityQuery
 
-VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
 SHELTER_TYPE = "EvacuationShelter"
 PAGE = 1000
@@ -37,7 +36,9 @@ async def fetch_shelter_entities(entities: EntityService, tenant: str = "") -> l
 
 
 def _value(entity: JsonObject, term: str) -> Any:
-    instances = entity.get("attrs", {}).get(term if term.startswith("http") else VOCAB + term)
+    # Expanded with the core @context, as the API does ("status" is a core term there).
+    iri = term if term.startswith("http") else core_context().expand_term(term)
+    instances = entity.get("attrs", {}).get(iri)
     if not instances:
         return None
     return instances[0].get("value")

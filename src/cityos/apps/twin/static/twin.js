@@ -6,13 +6,13 @@
   var form = document.getElementById("run-form");
   var button = document.getElementById("run");
   var statusLine = document.getElementById("status");
-  var map = L.map("map", { preferCanvas: true }).setView([36.29, 136.36], 11);
+  var map = L.map("map", { preferCanvas: true, zoomSnap: 0.25 }).setView([36.29, 136.36], 11);
   var layers = L.layerGroup().addTo(map);
   var SVG = "http://www.w3.org/2000/svg";
 
   fetch("/twin/api/boundary").then(function (r) { return r.json(); }).then(function (g) {
     var b = L.geoJSON(g, { style: { color: "#555", weight: 1, fill: true, fillColor: "#fff", fillOpacity: 0.6 } }).addTo(map);
-    map.fitBounds(b.getBounds());
+    map.fitBounds(b.getBounds(), { padding: [4, 4] });
   });
 
   function el(tag, text, cls) {
@@ -46,7 +46,7 @@
         .bindTooltip(r.flow + " / ratio " + r.ratio).addTo(layers);
     });
     rep.unreachable.forEach(function (u) {
-      L.marker([u.lat, u.lon], { icon: L.divIcon({ className: "unreachable-icon", html: "×", iconSize: [16, 16] }), keyboard: false })
+      L.marker([u.lat, u.lon], { icon: L.divIcon({ className: "unreachable-icon", html: "×", iconSize: [10, 10] }), keyboard: false })
         .bindTooltip(u.label + ": " + u.people + " (" + u.reason + ")").addTo(layers);
     });
     rep.shelters.forEach(function (s) {
