@@ -8,7 +8,8 @@ from cityos.apps.twin.graph import RoadGraph
 from cityos.apps.twin.model import Population, Shelters
 
 
-def line_graph(lengths: list[float], extra: list[tuple[int, int, float]] = ()) -> RoadGraph:  # type: ignore[assignment]
+def line_graph(lengths: list[float],
+               extra: tuple[tuple[int, int, float], ...] = ()) -> RoadGraph:
     """Nodes 0..n on a line along the equator (0.01 degree apart), links of the given
     lengths in metres (lengths are set, not measured), plus `extra` links."""
     n = len(lengths) + 1

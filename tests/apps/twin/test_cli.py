@@ -28,7 +28,8 @@ def test_evacuate_prints_a_summary_marks_synthetic_and_stores_the_run(tmp_path: 
     run = report["id"].rsplit(":", 1)[-1]
     assert (tmp_path / "twin" / "runs" / f"{run}.json").exists()
     exported = tmp_path / "export.jsonl"
-    assert CliRunner().invoke(main, ["export", "--database", database, str(exported)]).exit_code == 0
+    exporting = CliRunner().invoke(main, ["export", "--database", database, str(exported)])
+    assert exporting.exit_code == 0
     assert "SimulationRun" in exported.read_text(encoding="utf-8")
 
 

@@ -34,7 +34,7 @@ def test_osm_xml_keeps_walkable_ways_and_reports_broken_pieces() -> None:
 def test_pbf_is_refused_with_the_conversion_command(tmp_path: Path) -> None:
     pbf = tmp_path / "kaga.osm.pbf"
     pbf.write_bytes(b"\x00")
-    with pytest.raises(RoadImportError, match="osmium cat kaga.osm.pbf -o kaga.osm"):
+    with pytest.raises(RoadImportError, match=r"osmium cat kaga\.osm\.pbf -o kaga\.osm"):
         import_roads(pbf)
 
 

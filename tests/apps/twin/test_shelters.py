@@ -70,3 +70,11 @@ def test_bad_scenarios_are_refused_with_the_key_named(data: dict[str, Any],
                                                       message: str) -> None:
     with pytest.raises(ScenarioError, match=message):
         parse_scenario(data)
+
+
+def test_every_builtin_scenario_parses() -> None:
+    from cityos.apps.twin.web import builtin_scenarios
+    scenarios = builtin_scenarios()
+    assert set(scenarios) == {"flood-baseline", "flood-late-departure", "flood-ryokan",
+                              "landslide-night"}
+    assert scenarios["flood-ryokan"].policy.temporary[0].kind == "ryokan"

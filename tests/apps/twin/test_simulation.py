@@ -146,7 +146,7 @@ def test_later_departure_lowers_the_evacuated_share_at_a_given_time() -> None:
 
 def test_congestion_raises_the_cost_of_crowded_narrow_links() -> None:
     # two equal routes from node 1 to shelter 0: via node 2 (wide) or directly (narrow)
-    graph = line_graph([600.0], extra=[(1, 2, 300.0), (2, 0, 310.0)])
+    graph = line_graph([600.0], extra=((1, 2, 300.0), (2, 0, 310.0)))
     graph.width_m = np.array([0.5, 8.0, 8.0])
     scenario = Scenario(departure=DepartureCurve("rayleigh", 0.0, 1.0), congestion=True,
                         time_of_day="night", night_extra_delay_min=0.0)

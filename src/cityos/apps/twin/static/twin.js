@@ -54,6 +54,7 @@
       L.circleMarker([s.lat, s.lon], { radius: 7, color: "#1a1a1a", weight: 2, fillColor: st[1], fillOpacity: 0.95 })
         .bindTooltip(s.name + " — " + T[st[0]] + " " + s.arrivals + "/" + (s.capacity === null ? "∞" : s.capacity)).addTo(layers);
     });
+    root.setAttribute("data-map-layers", String(layers.getLayers().length));
   }
 
   function drawCurve(rep) {
