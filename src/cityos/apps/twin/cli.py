@@ -185,6 +185,8 @@ def print_summary(report: dict[str, Any]) -> None:
         share += f" ({s['evacuatedShareLow']:.1%}–{s['evacuatedShareHigh']:.1%})"
     for label, value in (("residents", s["residents"]), ("evacuated", s["evacuated"]),
                          ("evacuated share", share),
+                         (f"evacuated by minute {s['horizonMinutes']:.0f}",
+                          f"{s['evacuatedShareByHorizon']:.1%}"),
                          ("mean time (min)", s["meanMinutes"]),
                          ("95th percentile (min)", s["p95Minutes"]),
                          ("no reachable shelter", s["unreachable"]),

@@ -73,6 +73,9 @@ def _summary(results: list[RunResult], seconds: float) -> dict[str, Any]:
         "evacuatedShare": _num(float(np.mean(evac)) / total if total else 0.0, 4),
         "evacuatedShareLow": _num(min(evac) / total if total else 0.0, 4),
         "evacuatedShareHigh": _num(max(evac) / total if total else 0.0, 4),
+        "evacuatedShareByHorizon": _num(float(np.mean([r.evacuated_share[-1]
+                                                       for r in results])), 4),
+        "horizonMinutes": _num(first.scenario.horizon_min, 0),
         "meanMinutes": _num(float(np.mean(means))) if means else None,
         "p95Minutes": _num(float(np.mean(p95s))) if p95s else None,
         "unreachable": round(float(first.unreachable_by_point.sum())),

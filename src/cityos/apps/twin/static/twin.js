@@ -104,6 +104,7 @@
     dl.textContent = "";
     [["residents", s.residents], ["evacuated", s.evacuated],
      ["share", (100 * s.evacuatedShare).toFixed(1) + "% (" + (100 * s.evacuatedShareLow).toFixed(1) + "–" + (100 * s.evacuatedShareHigh).toFixed(1) + "%)"],
+     ["by_horizon", (100 * s.evacuatedShareByHorizon).toFixed(1) + "% (" + s.horizonMinutes + " " + T.minutes + ")"],
      ["mean", s.meanMinutes], ["p95", s.p95Minutes], ["unreachable", s.unreachable],
      ["stranded", s.stranded], ["closed", s.closedLinks]].forEach(function (row) {
       dl.appendChild(el("dt", T[row[0]]));
