@@ -107,18 +107,67 @@ def _admit(shelter: IntArray, time: FloatArray, count: FloatArray, capacity: Flo
     return admitted, count - admitted
 
 
+@dataclass
+class _Legs:
+    """Walks from a start node to a target shelter, per round: kept so that walks never
+    made (cancelled when the walker learnt before leaving that the shelter was full) do
+    not count in the link flows, which are summed at the end."""
+
+    trees: list[tuple[FloatArray, IntArray]] = field(default_factory=list)
+    round_of: list[IntArray] = field(default_factory=list)
+    node: list[IntArray] = field(default_factory=list)
+    count: list[FloatArray] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, dist: FloatArray, pred: IntArray, node: IntArray,
+            count: FloatArray) -> IntArray:
+        self.trees.append((dist, pred))
+        self.round_of.append(np.full(node.shape[0], len(self.trees) - 1, np.int64))
+        self.node.append(node)
+        self.count.append(count.copy())
+        ids = np.arange(self.size, self.size + node.shape[0], dtype=np.int64)
+        self.size += node.shape[0]
+        return ids
+
+    def flows(self, link_ids: csr_matrix, link_count: int, cancelled: FloatArray,
+              n_nodes: int) -> FloatArray:
+        link_flow = np.zeros(link_count)
+        if not self.trees:
+            return link_flow
+        rounds = np.concatenate(self.round_of)
+        nodes = np.concatenate(self.node)
+        counts = np.concatenate(self.count) - cancelled[:rounds.shape[0]]
+        for r, (dist, pred) in enumerate(self.trees):
+            mine = rounds == r
+            load = np.bincount(nodes[mine], weights=counts[mine], minlength=n_nodes)
+            child, parent, amount = _tree_flows(load.astype(float), dist, pred)
+            if child.size:
+                ids = np.asarray(link_ids[child, parent]).ravel() - 1
+                np.add.at(link_flow, ids, amount)
+        return link_flow
+
+
+ARRIVAL_FIELDS = ("shelter", "time", "count", "speed", "origin", "leg", "start_node",
+                  "start_min")
+
+
 def assign(costs: csr_matrix, link_ids: csr_matrix, shelter_node: IntArray,
            capacity: FloatArray, usable: np.ndarray, groups: Groups,
            link_count: int) -> Placement:
     """Place `groups` in shelters (see the module docstring). `capacity` is the remaining
-    room of each shelter (inf = unlimited); `usable` the shelters one may go to."""
-    n_shelters = shelter_node.shape[0]
+    room of each shelter (inf = unlimited); `usable` the shelters one may go to.
+
+    A walker turned away at a shelter goes on from there; a walker who started the walk
+    after that shelter had filled knew it was full (announced) and instead goes from where
+    the walk started to the nearest shelter with room."""
+    n_shelters, n_nodes = shelter_node.shape[0], costs.shape[0]
     full = ~usable.copy()
     turned_away = np.zeros(n_shelters)
     full_at = np.full(n_shelters, np.inf)
-    link_flow = np.zeros(link_count)
-    accepted = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0),
-                np.zeros(0, np.int64), np.zeros(0, np.int64))
+    legs = _Legs()
+    cancelled: list[tuple[IntArray, FloatArray]] = []
+    accepted = {f: np.zeros(0, np.int64 if f in ("shelter", "origin", "leg", "start_node")
+                            else float) for f in ARRIVAL_FIELDS}
     pending, unreachable, stranded = groups, _empty_groups(), []
     rounds = 0
     while pending.count.size and pending.count.sum() > 0:
@@ -132,7 +181,6 @@ def assign(costs: csr_matrix, link_ids: csr_matrix, shelter_node: IntArray,
         rounds += 1
         # Several shelters on one node: the first with room stands for the node this round.
         nodes, first = np.unique(shelter_node[candidates], return_index=True)
-        node_shelter = candidates[first]
         dist, pred, src = dijkstra(costs, directed=False, indices=nodes, min_only=True,
                                    return_predecessors=True)
         d = dist[pending.node]
@@ -144,40 +192,46 @@ def assign(costs: csr_matrix, link_ids: csr_matrix, shelter_node: IntArray,
                 stranded.append(pending.take(lost))
             pending = pending.take(~lost)
             d = d[~lost]
-        node_to_shelter = np.full(costs.shape[0], -1, np.int64)
-        node_to_shelter[nodes] = node_shelter
-        target = node_to_shelter[src[pending.node]]
-        arrival = pending.ready_min + d / pending.speed_m_per_min
-        load = np.bincount(pending.node, weights=pending.count,
-                           minlength=costs.shape[0]).astype(float)
-        child, parent, amount = _tree_flows(load, dist, pred)
-        if child.size:
-            ids = np.asarray(link_ids[child, parent]).ravel() - 1
-            np.add.at(link_flow, ids, amount)
-        a_s = np.concatenate([accepted[0], target])
-        a_t = np.concatenate([accepted[1], arrival])
-        a_c = np.concatenate([accepted[2], pending.count])
-        a_v = np.concatenate([accepted[3], pending.speed_m_per_min])
-        a_o = np.concatenate([accepted[4], pending.origin])
-        admitted, overflow = _admit(a_s, a_t, a_c, capacity)
+        node_to_shelter = np.full(n_nodes, -1, np.int64)
+        node_to_shelter[nodes] = candidates[first]
+        new = {"shelter": node_to_shelter[src[pending.node]],
+               "time": pending.ready_min + d / pending.speed_m_per_min,
+               "count": pending.count, "speed": pending.speed_m_per_min,
+               "origin": pending.origin,
+               "leg": legs.add(dist, pred, pending.node, pending.count),
+               "start_node": pending.node, "start_min": pending.ready_min}
+        a = {f: np.concatenate([accepted[f], new[f]]) for f in ARRIVAL_FIELDS}
+        admitted, overflow = _admit(a["shelter"], a["time"], a["count"], capacity)
+        room_left = capacity - np.bincount(a["shelter"], weights=admitted,
+                                           minlength=n_shelters)
         over = overflow > 0
-        turned = np.bincount(a_s[over], weights=overflow[over], minlength=n_shelters)
-        turned_away += turned
-        room_left = capacity - np.bincount(a_s, weights=admitted, minlength=n_shelters)
-        newly_full = (~full) & ((turned > 0) | (room_left <= 0)) & np.isin(
+        has_overflow = np.bincount(a["shelter"][over], minlength=n_shelters) > 0
+        newly_full = (~full) & (has_overflow | (room_left <= 0)) & np.isin(
             np.arange(n_shelters), candidates)
         ok = admitted > 0
         filled_time = np.full(n_shelters, -np.inf)
-        np.maximum.at(filled_time, a_s[ok], a_t[ok])
+        np.maximum.at(filled_time, a["shelter"][ok], a["time"][ok])
         full_at[newly_full] = filled_time[newly_full]
         full |= newly_full
-        accepted = (a_s[ok], a_t[ok], admitted[ok], a_v[ok], a_o[ok], np.zeros(0, np.int64))
-        pending = Groups(shelter_node[a_s[over]], a_t[over], a_v[over], overflow[over],
-                         a_o[over])
+        informed = over & (a["start_min"] >= full_at[a["shelter"]])
+        walked_on = over & ~informed
+        turned_away += np.bincount(a["shelter"][walked_on], weights=overflow[walked_on],
+                                   minlength=n_shelters)
+        cancelled.append((a["leg"][informed], overflow[informed]))
+        accepted = {f: a[f][ok] for f in ARRIVAL_FIELDS}
+        accepted["count"] = admitted[ok]
+        pending = Groups(
+            np.where(informed, a["start_node"], shelter_node[a["shelter"]])[over],
+            np.where(informed, a["start_min"], a["time"])[over], a["speed"][over],
+            overflow[over], a["origin"][over])
         if not newly_full.any() and pending.count.size:
             stranded.append(pending)  # cannot happen: overflow always fills a shelter
             break
-    return Placement(accepted[0], accepted[1], accepted[2], accepted[4], turned_away,
-                     link_flow, unreachable,
-                     Groups.concat(stranded) if stranded else _empty_groups(), rounds,
-                     full_at)
+    cancelled_per_leg = np.zeros(legs.size)
+    for ids, amounts in cancelled:
+        np.add.at(cancelled_per_leg, ids, amounts)
+    return Placement(accepted["shelter"], accepted["time"], accepted["count"],
+                     accepted["origin"], turned_away,
+                     legs.flows(link_ids, link_count, cancelled_per_leg, n_nodes),
+                     unreachable, Groups.concat(stranded) if stranded else _empty_groups(),
+                     rounds, full_at)

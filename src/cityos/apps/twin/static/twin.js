@@ -60,7 +60,7 @@
   function drawCurve(rep) {
     var box = document.getElementById("curve");
     box.textContent = "";
-    var w = 640, h = 260, l = 44, b = 30, r = 10, t = 10;
+    var w = 640, h = 300, l = 64, b = 40, r = 16, t = 12;
     var c = rep.curve, n = c.minutes.length, tmax = c.minutes[n - 1];
     function x(m) { return l + (w - l - r) * m / tmax; }
     function y(v) { return t + (h - t - b) * (1 - v); }
@@ -77,10 +77,11 @@
     }
     for (var p = 0; p <= 100; p += 25) {
       add("line", { x1: l, x2: w - r, y1: y(p / 100), y2: y(p / 100), stroke: "#ddd" });
-      add("text", { x: l - 4, y: y(p / 100) + 4, "text-anchor": "end", "font-size": 11 }, p + "%");
+      add("text", { x: l - 6, y: y(p / 100) + 7, "text-anchor": "end", "font-size": 20 }, p + "%");
     }
-    for (var m = 0; m <= tmax; m += 30) {
-      add("text", { x: x(m), y: h - 10, "text-anchor": "middle", "font-size": 11 }, m + T.minutes);
+    var step = tmax > 120 ? 60 : 30;
+    for (var m = 0; m <= tmax; m += step) {
+      add("text", { x: x(m), y: h - 10, "text-anchor": m === 0 ? "start" : (m + step > tmax ? "end" : "middle"), "font-size": 20 }, m + T.minutes);
     }
     var band = [], line = [], dep = [];
     for (var i = 0; i < n; i++) { band.push(x(c.minutes[i]) + "," + y(c.high[i])); }
