@@ -46,6 +46,15 @@ def test_desktop_run_shows_map_curve_table_and_synthetic_note(browser: Any,
     links = [page.get_attribute(f"#downloads li:nth-child({i}) a", "href") for i in (1, 2, 3)]
     assert all(link and link.startswith("/twin/api/runs/") for link in links)
     page.screenshot(path=str(screenshot_path("twin-desktop-ja")), full_page=False)
+    first_run = page.get_attribute("#twin", "data-run")
+    page.select_option("#scenario", "flood-baseline")
+    page.click("#run")
+    page.wait_for_function(f"document.getElementById('twin').dataset.run !== '{first_run}'",
+                           timeout=90_000)
+    page.wait_for_selector("#compare-table tbody tr", timeout=30_000)
+    assert "旅館" in page.inner_text("#compare-a") and "基本" in page.inner_text("#compare-b")
+    assert page.locator("#compare-table tbody tr").count() == 6
+    page.locator("#compare-section").screenshot(path=str(screenshot_path("twin-compare")))
     page.close()
 
 

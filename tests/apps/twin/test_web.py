@@ -84,6 +84,9 @@ def test_run_uses_live_shelters_stores_a_simulation_run_and_offers_downloads(
     layers = {f["properties"]["layer"] for f in geo["features"]}
     assert {"shelter", "closedLink", "bottleneck"} <= layers
     assert all(f["properties"]["synthetic"] for f in geo["features"])
+    same = client.get(f"/twin/api/compare?a={run}&b={run}").json()
+    assert same["summary"]["evacuatedShare"]["change"] == 0
+    assert client.get(f"/twin/api/compare?a={run}").status_code == 404
 
 
 def test_run_without_any_shelter_reports_everyone_unplaced(client: TestClient) -> None:

@@ -24,6 +24,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "forbidden": "この操作には計画担当（planner）の権限が必要です。",
         "csv_shelters": "避難所表（CSV）", "csv_curve": "避難曲線（CSV）",
         "geojson": "地図データ（GeoJSON）", "seeds": "シード",
+        "compare": "前回の実行との比較（A＝前回、B＝今回）", "figure": "指標",
+        "sheltersFull": "満員になった避難所",
     },
     "en": {
         "title": "Evacuation simulation (city digital twin)", "lang_switch": "日本語",
@@ -48,5 +50,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "forbidden": "Running a simulation needs the planner role.",
         "csv_shelters": "Shelter table (CSV)", "csv_curve": "Evacuation curve (CSV)",
         "geojson": "Map data (GeoJSON)", "seeds": "seeds",
+        "compare": "Compared with the previous run (A = previous, B = this run)",
+        "figure": "Figure", "sheltersFull": "Shelters full",
     },
 }

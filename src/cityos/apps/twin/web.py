@@ -24,7 +24,13 @@ from starlette.staticfiles import StaticFiles
 from cityos.apps.twin.i18n import STRINGS
 from cityos.apps.twin.inputs import load_inputs, twin_data_dir
 from cityos.apps.twin.report import curve_csv, report_geojson, shelters_csv
-from cityos.apps.twin.runs import RUN_TYPE, load_report, run_scenario, store_run
+from cityos.apps.twin.runs import (
+    RUN_TYPE,
+    compare_reports,
+    load_report,
+    run_scenario,
+    store_run,
+)
 from cityos.apps.twin.scenario import ScenarioFile, load_scenario_file
 from cityos.apps.twin.shelters import fetch_shelter_entities
 from cityos.apps.twin.synthetic import kaga_boundary
@@ -33,6 +39,7 @@ from cityos.plugins import Platform
 from cityos.security.principal import Principal, principal_of
 
 HERE = Path(__file__).parent
+MAX_REMEMBERED_JOBS = 100
 _executor: ThreadPoolExecutor | None = None
 _jobs: dict[str, dict[str, Any]] = {}
 _tasks: set[asyncio.Task[None]] = set()
@@ -94,6 +101,7 @@ def twin_routes(platform: Platform) -> list[BaseRoute]:
         if name not in scenarios:
             raise BadRequestData(f"unknown scenario {name!r}; one of {', '.join(scenarios)}")
         run_uuid = str(uuid.uuid4())
+        _forget_finished_jobs()
         _jobs[run_uuid] = {"status": "running"}
         task = asyncio.create_task(_run(platform, folder, scenarios[name], run_uuid))
         _tasks.add(task)
@@ -127,6 +135,12 @@ def twin_routes(platform: Platform) -> list[BaseRoute]:
         body = json.dumps(report_geojson(_report(request)), ensure_ascii=False)
         return _download(body, "application/geo+json", "result.geojson")
 
+    async def compare(request: Request) -> Response:
+        reports = [load_report(folder, request.query_params.get(key, "")) for key in "ab"]
+        if reports[0] is None or reports[1] is None:
+            raise ResourceNotFound("compare needs two stored runs: ?a=UUID&b=UUID")
+        return JSONResponse(compare_reports(reports[0], reports[1]))
+
     async def boundary(request: Request) -> Response:
         return JSONResponse({"type": "Polygon", "coordinates": [kaga_boundary().tolist()]})
 
@@ -136,10 +150,19 @@ def twin_routes(platform: Platform) -> list[BaseRoute]:
         Route("/twin/api/runs/{run}/shelters.csv", download_shelters),
         Route("/twin/api/runs/{run}/curve.csv", download_curve),
         Route("/twin/api/runs/{run}/result.geojson", download_geojson),
+        Route("/twin/api/compare", compare),
         Route("/twin/api/boundary", boundary),
         Mount("/twin/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR)),
         Mount("/twin/static", StaticFiles(directory=HERE / "static")),
     ]
+
+
+def _forget_finished_jobs() -> None:
+    """Finished runs are read from their report files; only the newest job states are
+    kept in memory (the failed ones, whose detail exists nowhere else)."""
+    finished = [key for key, job in _jobs.items() if job["status"] != "running"]
+    for key in finished[:-MAX_REMEMBERED_JOBS]:
+        del _jobs[key]
 
 
 def _download(body: str, media_type: str, filename: str) -> Response:

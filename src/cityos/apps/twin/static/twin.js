@@ -140,6 +140,31 @@
     drawCurve(rep);
   }
 
+  var previousRun = null;
+
+  function showComparison(current) {
+    if (!previousRun) { previousRun = current.id; return; }
+    var a = previousRun.split(":").pop(), b = current.id.split(":").pop();
+    previousRun = current.id;
+    fetch("/twin/api/compare?a=" + a + "&b=" + b).then(function (r) { return r.json(); }).then(function (cmp) {
+      document.getElementById("compare-a").textContent = "A: " + cmp.a;
+      document.getElementById("compare-b").textContent = "B: " + cmp.b;
+      var body = document.querySelector("#compare-table tbody");
+      body.textContent = "";
+      [["evacuatedShare", "share"], ["meanMinutes", "mean"], ["p95Minutes", "p95"],
+       ["unreachable", "unreachable"], ["stranded", "stranded"], ["sheltersFull", "sheltersFull"]].forEach(function (k) {
+        var row = cmp.summary[k[0]], tr = el("tr");
+        tr.appendChild(el("td", T[k[1]]));
+        [row.a, row.b, row.change].forEach(function (v) {
+          var text = v === null ? "–" : (k[0] === "evacuatedShare" ? (100 * v).toFixed(1) + "%" : v);
+          tr.appendChild(el("td", text));
+        });
+        body.appendChild(tr);
+      });
+      document.getElementById("compare-section").hidden = false;
+    });
+  }
+
   function poll(href) {
     fetch(href).then(function (r) { return r.json(); }).then(function (job) {
       if (job.status === "running") { setTimeout(function () { poll(href); }, 500); return; }
@@ -148,6 +173,7 @@
         statusLine.textContent = T.done + " (" + job.report.summary.seconds + " s)";
         root.setAttribute("data-run", job.report.id);
         fill(job.report);
+        showComparison(job.report);
       } else {
         statusLine.textContent = T.failed + ": " + (job.detail || "");
       }
