@@ -74,3 +74,29 @@ def test_compare_two_scenarios(tmp_path: Path) -> None:
     line = next(row for row in result.output.splitlines() if "stranded" in row)
     a, b, change = (int(cell) for cell in line.replace("│", " ").split()[1:4])
     assert b < a and change == b - a
+
+
+def test_a_run_on_imported_inputs_only_is_not_marked_synthetic(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'city.db'}"
+    runner = CliRunner()
+    for command in (["import-roads", str(FIXTURES / "roads.geojson")],
+                    ["import-population", str(FIXTURES / "points.csv")],
+                    ["import-hazard", "--kind", "flood", str(FIXTURES / "small-flood.geojson")]):
+        done = runner.invoke(main, ["twin", *command[:-1], "--database", database, command[-1]])
+        assert done.exit_code == 0, done.output
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({"name": "real", "time_of_day": "night",
+                                    "shelters": {"temporary": [
+        {"name": "corner", "lon": 136.30, "lat": 36.301, "capacity": 1000}]}}),
+        encoding="utf-8")
+    out = tmp_path / "r.json"
+    result = runner.invoke(main, ["twin", "evacuate", "--scenario", str(scenario),
+                                  "--database", database, "--no-store", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC" not in result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["synthetic"] is False and report["syntheticNote"] is None
+    # the flood polygon closes the link along the east edge (136.301, 36.300 - 36.301)
+    assert report["summary"]["closedLinks"] >= 1
+    assert report["summary"]["residents"] == 70
+    assert report["summary"]["evacuated"] + report["summary"]["unreachable"] == 70

@@ -21,6 +21,8 @@ BAND_PATTERNS = {"0-14": re.compile(r"^(0～14歳|０～１４歳|age_0_14)"),
                  "75+": re.compile(r"^(75歳以上|７５歳以上|age_75_plus)")}
 KEY = re.compile(r"^(KEY_CODE|mesh|メッシュコード|mesh_code)$", re.IGNORECASE)
 TOWN = re.compile(r"^(town|町丁字名|町丁字|name|地域名)$", re.IGNORECASE)
+LON = re.compile(r"^(lon|lng|longitude|経度)$", re.IGNORECASE)
+LAT = re.compile(r"^(lat|latitude|緯度)$", re.IGNORECASE)
 
 
 class PopulationImportError(ValueError):
@@ -82,6 +84,7 @@ def import_population(path: Path, towns: dict[str, tuple[float, float]] | None =
     headers = rows[:2]
     key, town = _column(headers, KEY), _column(headers, TOWN)
     total = _column(headers, TOTAL)
+    lon_col, lat_col = _column(headers, LON), _column(headers, LAT)
     bands = {b: _column(headers, p) for b, p in BAND_PATTERNS.items()}
     if key is None and town is None:
         raise PopulationImportError(f"{path.name}: needs a KEY_CODE (mesh) or a town column")
@@ -103,6 +106,8 @@ def import_population(path: Path, towns: dict[str, tuple[float, float]] | None =
                 if not ident.isdigit():
                     continue  # the second header row of e-Stat tables
                 x, y = mesh_centre(ident)
+            elif lon_col is not None and lat_col is not None:
+                x, y = float(row[lon_col]), float(row[lat_col])
             else:
                 if towns is None or ident not in towns:
                     skipped.append(ident)
