@@ -22,6 +22,7 @@ def test_evacuate_prints_a_summary_marks_synthetic_and_stores_the_run(tmp_path: 
                                        "--packaged-shelters", "--output", str(out)])
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.output and "evacuated share" in result.output
+    assert "stored as urn:ngsi-ld:SimulationRun:" in result.output
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["seeds"] == [4] and report["synthetic"] is True
     assert len(report["shelters"]) == 115
@@ -43,6 +44,7 @@ def test_imported_roads_replace_the_synthetic_ones(tmp_path: Path) -> None:
                                        "--no-store", "--output", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     assert "no EvacuationShelter entities" in result.output
+    assert "not stored (--no-store)" in result.output
     notes = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["notes"]
     assert not any("SYNTHETIC road graph" in note for note in notes)
     assert any("SYNTHETIC population" in note for note in notes)

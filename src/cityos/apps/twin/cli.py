@@ -170,6 +170,7 @@ def evacuate(hazard: str | None, scenario: Path | None, seeds: tuple[int, ...],
     if output:
         output.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
     print_summary(report)
+    console.print(f"stored as {report['id']}" if store else "not stored (--no-store)")
 
 
 def print_summary(report: dict[str, Any]) -> None:
@@ -199,7 +200,6 @@ def print_summary(report: dict[str, Any]) -> None:
     console.print(table)
     for note in report["notes"]:
         console.print(f"  note: {note}")
-    console.print(f"stored as {report['id']}")
 
 
 @twin.command("compare")
