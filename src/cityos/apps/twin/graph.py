@@ -114,22 +114,42 @@ def build_graph(lon: FloatArray, lat: FloatArray, link_from: IntArray, link_to: 
                      **meta)  # type: ignore[arg-type]
 
 
+CHUNK_CELLS = 1_000_000  # (point, edge) pairs computed at once (about 8 MB per array)
+
+
 def points_in_polygon(lon: FloatArray, lat: FloatArray,
                       rings: list[FloatArray]) -> BoolArray:
-    """Even-odd rule over all rings of one polygon (outer ring and holes), vectorised over
-    the points: a point inside the outer ring and inside a hole is outside."""
-    inside = np.zeros(lon.shape[0], bool)
+    """Even-odd rule over all rings of one polygon (outer ring and holes): a point inside
+    the outer ring and inside a hole is outside. Points are sorted by latitude, so each
+    edge meets only the contiguous run of points whose latitude it spans; the (point, edge)
+    pairs are enumerated in chunks of at most CHUNK_CELLS, all vectorised."""
+    order = np.argsort(lat, kind="stable")
+    s_lon, s_lat = lon[order], lat[order]
+    crossings = np.zeros(lon.shape[0], np.int64)
     for ring in rings:
         if ring.shape[0] < 3:
             continue
-        x1, y1 = ring[:, 0], ring[:, 1]
-        x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
-        for ax, ay, bx, by in zip(x1, y1, x2, y2, strict=True):
-            crosses = (ay > lat) != (by > lat)
-            if not crosses.any():
-                continue
-            x_at = ax + (lat - ay) * (bx - ax) / np.where(by == ay, 1e-300, by - ay)
-            inside ^= crosses & (lon < x_at)
+        ax, ay = ring[:, 0], ring[:, 1]
+        bx, by = np.roll(ax, -1), np.roll(ay, -1)
+        # an edge spans a point when min(ay, by) <= lat < max(ay, by)
+        lo = np.searchsorted(s_lat, np.minimum(ay, by), side="left")
+        hi = np.searchsorted(s_lat, np.maximum(ay, by), side="left")
+        counts = hi - lo
+        ends = np.cumsum(counts)
+        first = 0
+        while first < ax.shape[0]:
+            start = ends[first] - counts[first]
+            last = max(int(np.searchsorted(ends, start + CHUNK_CELLS, side="right")),
+                       first + 1)
+            edges = np.arange(first, last)
+            n = counts[edges]
+            e = np.repeat(edges, n)
+            p = lo[e] + np.arange(e.shape[0]) - np.repeat(np.cumsum(n) - n, n)
+            x_at = ax[e] + (s_lat[p] - ay[e]) * (bx[e] - ax[e]) / (by[e] - ay[e])
+            crossings += np.bincount(p[s_lon[p] < x_at], minlength=lon.shape[0])
+            first = last
+    inside = np.zeros(lon.shape[0], bool)
+    inside[order] = crossings % 2 == 1
     return inside
 
 
