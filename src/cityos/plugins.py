@@ -81,7 +81,8 @@ class CityPlugin:
 def builtin_plugins() -> list[CityPlugin]:
     """The apps that ship with the City OS, in start order."""
     from cityos.apps.shelters.plugin import SheltersPlugin
-    return [SheltersPlugin()]
+    from cityos.apps.twin import TwinPlugin
+    return [SheltersPlugin(), TwinPlugin()]
 
 
 def installed_plugins() -> list[CityPlugin]:

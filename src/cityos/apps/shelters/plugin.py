@@ -77,14 +77,7 @@ class SheltersPlugin(CityPlugin):
         shelter per facility; shelters already there keep what staff set."""
         service, _, _ = self._parts(platform)
         removed = await service.remove_old_demo_entities()
-        records: list[Shelter] = []
-        for filename in DEMO_FILES:
-            data = resources.files("cityos.data.kaga").joinpath(filename).read_bytes()
-            report = read_shelter_file(data, filename)
-            for rejection in report.rejections:
-                log.error("demo shelter rejected: %s", rejection)
-            records.extend(record.shelter for record in report.records)
-        outcome = await service.import_shelters(records)
+        outcome = await service.import_shelters(kaga_demo_shelters())
         for entity_id, error in outcome.errors:
             log.error("demo shelter %s not stored: %s", entity_id, error.detail)
         log.info("Kaga demo shelters: %d stored, %d of the earlier id scheme removed",
@@ -107,3 +100,16 @@ class SheltersPlugin(CityPlugin):
     def commands(self) -> Sequence[click.Command]:
         from cityos.apps.shelters.cli import import_shelters_command
         return (import_shelters_command,)
+
+
+def kaga_demo_shelters() -> list[Shelter]:
+    """The GSI shelter records of Kaga shipped in the package (not yet merged per
+    facility; `merge_shelters` does that)."""
+    records: list[Shelter] = []
+    for filename in DEMO_FILES:
+        data = resources.files("cityos.data.kaga").joinpath(filename).read_bytes()
+        report = read_shelter_file(data, filename)
+        for rejection in report.rejections:
+            log.error("demo shelter rejected: %s", rejection)
+        records.extend(record.shelter for record in report.records)
+    return records
