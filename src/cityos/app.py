@@ -39,8 +39,13 @@ from cityos.config import Settings
 from cityos.metrics import Counters
 from cityos.ngsild.errors import NgsiLdError
 from cityos.plugins import CityPlugin, Platform, installed_plugins
+from cityos.security import wiring
+from cityos.security.audit import AuditSelfCheck
+from cityos.security.audit_middleware import AuditMiddleware
 from cityos.security.authentication import AuthenticationMiddleware, Authenticator
 from cityos.security.events import SecurityEvents
+from cityos.security.headers import SecurityHeadersMiddleware
+from cityos.security.rate_limit import RateLimitMiddleware
 from cityos.storage.base import ContextRecords, EntityStore, SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -112,6 +117,7 @@ def temporal_service(settings: Settings,
 
 def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> Starlette:
     """The whole City OS as one ASGI app; `plugins` defaults to the installed ones."""
+    keys = wiring.key_ring(settings)  # refuses to start on a key file others may read
     store = open_store(settings)
     # Temporal history and subscriptions keep sibling stores that exist on SQLite only so
     # far; on PostgreSQL their routes answer 501 (see _ngsi_routes).
@@ -129,14 +135,19 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     delivery = notification_delivery(settings, store, bus, subscription_svc) \
         if subscription_svc is not None else None
     counters = Counters()
+    audit = wiring.audit_trail(settings, store, counters, keys)
+    security_events = SecurityEvents(service, counters)
+    audit_check = AuditSelfCheck(audit, security_events, settings.audit_verify_interval)
     platform = Platform(settings=settings, entities=service, bus=bus, resolver=resolver,
-                        counters=counters, security_events=SecurityEvents(service, counters),
-                        subscriptions=subscription_svc, temporal=temporal_svc)
+                        counters=counters, security_events=security_events,
+                        subscriptions=subscription_svc, temporal=temporal_svc, audit=audit)
     plugins = installed_plugins() if plugins is None else plugins
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        await audit.start()
+        audit_check.start()
         await resolver.load()
         sweeper.start()
         if retention is not None:
@@ -164,6 +175,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
             if delivery is not None:
                 await delivery.stop()
             await resolver.aclose()
+            await audit_check.stop()
+            await audit.stop()
             await store.close()
 
     app = Starlette(
@@ -184,9 +197,14 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     app.state.platform = platform
     app.state.plugins = plugins
     app.state.metrics = system.RequestMetrics()
+    app.state.audit = audit
     metrics = app.state.metrics
+    app.add_middleware(RateLimitMiddleware, counters=counters,
+                       **wiring.rate_limits(settings))
     app.add_middleware(AuthenticationMiddleware,
                        authenticators=security_authenticators(platform), dev=settings.dev)
+    app.add_middleware(AuditMiddleware, trail=audit)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(_outer(metrics))  # type: ignore[arg-type]
     return app
 

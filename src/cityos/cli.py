@@ -8,6 +8,7 @@ import click
 
 from cityos.cli_database import db, export_command, import_command
 from cityos.config import load_settings
+from cityos.security.cli import audit, keys
 
 
 class CityGroup(click.Group):
@@ -34,6 +35,8 @@ def main() -> None:
 main.add_command(db)
 main.add_command(export_command)
 main.add_command(import_command)
+main.add_command(audit)
+main.add_command(keys)
 
 
 @main.command()
