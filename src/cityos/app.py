@@ -43,6 +43,7 @@ from cityos.security import wiring
 from cityos.security.audit import AuditSelfCheck
 from cityos.security.audit_middleware import AuditMiddleware
 from cityos.security.authentication import AuthenticationMiddleware, Authenticator
+from cityos.security.body_limit import BodyLimitMiddleware
 from cityos.security.events import SecurityEvents
 from cityos.security.headers import SecurityHeadersMiddleware
 from cityos.security.rate_limit import RateLimitMiddleware
@@ -199,6 +200,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     app.state.metrics = system.RequestMetrics()
     app.state.audit = audit
     metrics = app.state.metrics
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, counters=counters,
                        **wiring.rate_limits(settings))
     app.add_middleware(AuthenticationMiddleware,

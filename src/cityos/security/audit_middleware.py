@@ -2,7 +2,7 @@
 (or when the app fails), so a request never waits for the audit write.
 
 The operation is the method and the route template (`PATCH
-/ngsi-ld/v1/entities/{entityId}/attrs`); the target is the entity or subscription id when
+/ngsi-ld/v1/entities/{entity_id}/attrs`); the target is the entity or subscription id when
 the route has one, else the path. The purpose comes from the `X-Purpose` request header.
 Each request gets an id (the client's `X-Request-Id` if it sent one, else a new one),
 echoed in the `X-Request-Id` response header so a caller can quote it.
@@ -29,7 +29,7 @@ PURPOSE_HEADER = b"x-purpose"
 REQUEST_ID_HEADER = b"x-request-id"
 UNAUDITED_PATHS = frozenset({"/health", "/metrics", "/favicon.ico"})
 UNAUDITED_PREFIXES = ("/static/",)
-_TARGET_PARAMS = ("entityId", "id", "subscriptionId", "contextId", "attrId")
+_TARGET_PARAMS = ("entity_id", "subscription_id", "context_id", "type", "id")
 _MAX_HEADER = 200
 
 

@@ -1,7 +1,8 @@
 """Security headers on every response that does not set its own: a strict
 Content-Security-Policy (scripts from this origin only, no framing), no MIME sniffing, no
 referrer across origins, no powerful browser features, and HSTS when the request came
-over TLS (directly, or through a proxy that says so in X-Forwarded-Proto)."""
+over TLS (directly, or through a proxy that says so in X-Forwarded-Proto). A page that
+sets its own (stricter) policy keeps it, with `frame-ancestors 'none'` added when missing."""
 
 from __future__ import annotations
 
@@ -47,10 +48,17 @@ class SecurityHeadersMiddleware:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
+                headers = [_no_framing(name, value) for name, value in message.get(
+                    "headers", ())]
                 present = {bytes(name).lower() for name, _ in headers}
                 headers += [(n, v) for n, v in extra if n not in present]
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def _no_framing(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    if bytes(name).lower() == b"content-security-policy" and b"frame-ancestors" not in value:
+        return name, bytes(value) + b"; frame-ancestors 'none'"
+    return name, value
