@@ -79,22 +79,23 @@ def open_subscription_store(store: Store) -> SubscriptionStore:
     raise ValueError("subscriptions need the SQLite backend")
 
 
-def subscription_service(settings: Settings, store: Store,
-                         resolver: ContextResolver) -> SubscriptionService:
+def subscription_service(settings: Settings, store: Store, resolver: ContextResolver,
+                         entities: Store | None = None) -> SubscriptionService:
     from cityos.broker.delivery.targets import TargetPolicy
     policy = TargetPolicy.from_lists(settings.notification_allow, settings.notification_deny)
-    return SubscriptionService(open_subscription_store(store), resolver, store,
+    return SubscriptionService(open_subscription_store(store), resolver, entities or store,
                                check_target=target_checker(policy))
 
 
 def notification_delivery(settings: Settings, store: Store, bus: InProcessBus,
-                          subscriptions: SubscriptionService) -> NotificationDelivery:
+                          subscriptions: SubscriptionService,
+                          entity_store: Store | None = None) -> NotificationDelivery:
     from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
     from cityos.storage.sqlite.store import SqliteStore
     if not isinstance(store, SqliteStore):
         raise ValueError("notification delivery needs the SQLite backend")
-    delivery = NotificationDelivery(SqliteDeliveryLog(store),
-                                    DeliveryConfig.from_settings(settings))
+    journal = wiring.opened_journal(SqliteDeliveryLog(store), entity_store)
+    delivery = NotificationDelivery(journal, DeliveryConfig.from_settings(settings))
     delivery.listen(bus)
     subscriptions.on_presence_changed = delivery.on_presence_changed
     subscriptions.periodic.outbox = delivery
@@ -124,16 +125,19 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     # far; on PostgreSQL their routes answer 501 (see _ngsi_routes).
     siblings = settings.sqlite_path is not None
     temporal_svc, retention = temporal_service(settings, store) if siblings else (None, None)
+    entity_store = wiring.field_encryption(settings, store, keys)  # personal data sealed
+    wiring.seal_temporal(temporal_svc, entity_store)
     bus = InProcessBus()
-    service = EntityService(store, bus)
+    service = EntityService(entity_store, bus)
     sweeper = ExpirySweeper(service, settings.transient_sweep_interval)
     resolver = ContextResolver(base_url=settings.public_url,
                                store=PersistedContexts(store),
                                timeout=settings.context_fetch_timeout,
                                max_size=settings.context_max_bytes,
                                mirrors=settings.context_mirror_map)
-    subscription_svc = subscription_service(settings, store, resolver) if siblings else None
-    delivery = notification_delivery(settings, store, bus, subscription_svc) \
+    subscription_svc = subscription_service(settings, store, resolver, entity_store) \
+        if siblings else None
+    delivery = notification_delivery(settings, store, bus, subscription_svc, entity_store) \
         if subscription_svc is not None else None
     counters = Counters()
     audit = wiring.audit_trail(settings, store, counters, keys)
@@ -146,7 +150,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await store.open()
+        await entity_store.open()
         await audit.start()
         audit_check.start()
         await resolver.load()

@@ -133,3 +133,39 @@ def public_key_command(key_file: str | None) -> None:
         click.echo(load_key_ring(path).public_key_text())
     except KeyFileError as error:
         raise click.ClickException(str(error)) from error
+
+
+@keys.command("rotate")
+@click.option("--database", "database_url", default=None, help=DATABASE_HELP)
+@click.option("--key-file", default=None, help=KEY_FILE_HELP)
+@click.option("--keep-old", is_flag=True, help="Keep the old master keys in the key file.")
+def rotate_command(database_url: str | None, key_file: str | None, keep_old: bool) -> None:
+    """Add a new master key and re-wrap every data key with it, while servers keep
+    running: the key file first holds old and new keys, then (unless --keep-old) only the
+    new one once every data key is re-wrapped."""
+    settings = _settings(database_url, key_file)
+    if not settings.key_file:
+        raise click.UsageError("a key file is needed (--key-file or CITYOS_KEY_FILE)")
+    try:
+        ring = load_key_ring(settings.key_file)
+    except KeyFileError as error:
+        raise click.ClickException(str(error)) from error
+    rotated = ring.with_new_master_key()
+    write_key_ring(settings.key_file, rotated)  # old and new: every reader keeps working
+    count = asyncio.run(_rewrap(settings, ring, rotated))
+    if not keep_old:
+        write_key_ring(settings.key_file, rotated.without(set(ring.master_keys)))
+    click.echo(f"{count} data key(s) re-wrapped with master key {rotated.active}")
+
+
+async def _rewrap(settings: Settings, old: Any, new: Any) -> int:
+    from cityos.app import open_store
+    from cityos.security.field_crypto import DataKeyring
+    from cityos.security.wiring import data_key_store
+    store = open_store(settings)
+    keyring = DataKeyring(data_key_store(store), old)
+    await store.open()
+    try:
+        return await keyring.rotate(new)
+    finally:
+        await store.close()

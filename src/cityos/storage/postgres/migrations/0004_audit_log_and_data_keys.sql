@@ -26,3 +26,12 @@ CREATE TABLE audit_checkpoints (
     doc jsonb NOT NULL,
     PRIMARY KEY (size, anchor)
 );
+
+-- Data keys of field-level encryption (cityos.security.field_crypto), each wrapped
+-- (AES-256-GCM) by a master key of the key file, which never enters the database.
+CREATE TABLE encryption_data_keys (
+    id text PRIMARY KEY,
+    master_key_id text NOT NULL,
+    wrapped text NOT NULL,
+    created text NOT NULL
+);
