@@ -4,11 +4,14 @@
 sealed before they are stored (as the entity store's write observer already records sealed
 instances), and instances read back are opened. Aggregation over a personal attribute is
 refused: its values are not readable by the database. `OpeningJournal` wraps the
-notification DeliveryLog so that subscriptions match, and notify with, opened entities.
+notification DeliveryLog so that subscriptions match, and notify with, opened entities,
+while the notification bodies waiting in the outbox are sealed too (they may carry
+personal attributes).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -24,7 +27,10 @@ from cityos.storage.base import (
     TemporalEntityRecord,
     TemporalSelection,
 )
-from cityos.storage.delivery import JournalEntry
+from cityos.storage.delivery import JournalEntry, NotificationRecord, OutboxEntry
+
+OUTBOX_AAD = b"cityos:outbox"
+SEALED_BODY = b"cityos:sealed:"
 
 
 class SealingHistory:
@@ -118,3 +124,30 @@ class OpeningJournal:
         entries: list[JournalEntry] = await self.inner.read_changes(after, limit)
         return [replace(e, before=self.cipher.open_entity(e.before),
                         after=self.cipher.open_entity(e.after)) for e in entries]
+
+    def _seal(self, record: NotificationRecord) -> NotificationRecord:
+        key_id, key = self.cipher.keys.active()
+        nonce = os.urandom(12)
+        sealed = key.encrypt(nonce, record.body, OUTBOX_AAD)
+        return replace(record, body=SEALED_BODY + key_id.encode() + b":" + nonce + sealed)
+
+    def _open(self, entry: OutboxEntry) -> OutboxEntry:
+        body = entry.record.body
+        if not body.startswith(SEALED_BODY):
+            return entry
+        key_id, rest = body[len(SEALED_BODY):].split(b":", 1)
+        key = self.cipher.keys.get(key_id.decode())
+        plain = key.decrypt(rest[:12], rest[12:], OUTBOX_AAD)
+        return replace(entry, record=replace(entry.record, body=plain))
+
+    async def commit_matched(self, records: Sequence[NotificationRecord],
+                             cursor: int) -> list[OutboxEntry]:
+        entries = await self.inner.commit_matched([self._seal(r) for r in records], cursor)
+        return [self._open(e) for e in entries]
+
+    async def add(self, records: Sequence[NotificationRecord]) -> list[OutboxEntry]:
+        entries = await self.inner.add([self._seal(r) for r in records])
+        return [self._open(e) for e in entries]
+
+    async def pending(self, after_id: int, limit: int) -> list[OutboxEntry]:
+        return [self._open(e) for e in await self.inner.pending(after_id, limit)]
