@@ -153,3 +153,22 @@ def test_a_key_file_others_may_read_is_refused(tmp_path: Path, key_file: Path) -
 def test_a_missing_key_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match="cityos keys generate"):
         app_client(f"sqlite:///{tmp_path / 'x.db'}", tmp_path / "none.keys")
+
+
+def test_export_opens_and_import_seals(tmp_path: Path, key_file: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'db' / 'cityos.db'}"
+    with app_client(database, key_file) as client:
+        client.post("/ngsi-ld/v1/entities", content=orjson.dumps(EVACUEE), headers=JSON)
+    env = {"CITYOS_KEY_FILE": str(key_file), "CITYOS_PERSONAL_ATTRIBUTES": PERSONAL}
+    dump = tmp_path / "dump.jsonl"
+    runner = CliRunner()
+    exported = runner.invoke(main, ["export", "--database", database, str(dump)], env=env)
+    assert exported.exit_code == 0, exported.output
+    assert SECRET_PHONE in dump.read_text(encoding="utf-8")
+    copy = f"sqlite:///{tmp_path / 'copy' / 'cityos.db'}"
+    imported = runner.invoke(main, ["import", "--database", copy, str(dump)], env=env)
+    assert imported.exit_code == 0, imported.output
+    assert SECRET_PHONE.encode() not in raw_database_bytes(copy)
+    with app_client(copy, key_file) as client:
+        entity = client.get(f"/ngsi-ld/v1/entities/{EVACUEE['id']}").json()
+        assert entity["phoneNumber"]["value"] == SECRET_PHONE
