@@ -47,14 +47,14 @@ def test_sealing_continues_from_a_head() -> None:
 
 def test_an_edited_record_is_named() -> None:
     records = chain(5)
-    records[2] = replace(records[2], entry=replace(records[2].entry, result="403"))
+    records[2] = replace(records[2], entry=records[2].entry._replace(result="403"))
     broken = verify(records).broken
     assert broken is not None and (broken.seq, broken.problem) == (3, "edited")
 
 
 def test_an_edited_record_whose_hash_was_recomputed_breaks_the_next_link() -> None:
     records = chain(5)
-    edited = replace(records[1].entry, subject="operator:mallory")
+    edited = records[1].entry._replace(subject="operator:mallory")
     records[1] = AuditRecord(2, edited, records[1].prev_hash,
                              record_hash(2, edited, records[1].prev_hash))
     broken = verify(records).broken

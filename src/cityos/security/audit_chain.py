@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 import orjson
 
@@ -19,7 +19,7 @@ from cityos.storage.audit import AuditEntry, AuditHead, AuditRecord
 
 
 def record_hash(seq: int, entry: AuditEntry, prev_hash: str) -> str:
-    content = orjson.dumps([seq, *astuple(entry)])
+    content = orjson.dumps([seq, *entry])
     return hashlib.sha256(prev_hash.encode() + b"\n" + content).hexdigest()
 
 
