@@ -68,20 +68,34 @@ class EncryptingStore:
 
     async def apply(self, tenant: str,
                     mutations: Sequence[tuple[str, Mutator]]) -> list[MutationResult]:
-        sealing = [(entity_id, self._sealing(mutator)) for entity_id, mutator in mutations]
+        # The plaintext each sealing mutator saw and made, by the id of the sealed object
+        # the backend holds: the results are opened from it without decrypting again.
+        plain: dict[int, tuple[JsonObject, JsonObject]] = {}  # the sealed object is kept
+        sealing = [(entity_id, self._sealing(mutator, plain)) for entity_id, mutator in mutations]
         results: list[MutationResult] = await self.inner.apply(tenant, sealing)
         opened = []
         for result in results:
-            before, after = await self._opened([result.before, result.after])
+            before, after = (_known(plain, doc) for doc in (result.before, result.after))
+            if (before is None and result.before is not None) or \
+                    (after is None and result.after is not None):
+                before, after = await self._opened([result.before, result.after])
             opened.append(replace(result, before=before, after=after))
         return opened
 
-    def _sealing(self, mutator: Mutator) -> Mutator:
+    def _sealing(self, mutator: Mutator,
+                 seen: dict[int, tuple[JsonObject, JsonObject]] | None = None) -> Mutator:
         cipher = self.cipher
 
         def sealed(stored: JsonObject | None) -> JsonObject | None:
             plain = cipher.open_entity(stored)
-            return cipher.seal_entity(mutator(plain), stored, plain)
+            made = mutator(plain)
+            result = cipher.seal_entity(made, stored, plain)
+            if seen is not None:
+                if stored is not None and plain is not None:
+                    seen[id(stored)] = (stored, plain)
+                if result is not None and made is not None:
+                    seen[id(result)] = (result, made)
+            return result
 
         return sealed
 
@@ -109,3 +123,12 @@ class EncryptingStore:
             raise BadRequestData(
                 f"attribute(s) {', '.join(sealed)} hold personal data stored encrypted; "
                 "q, orderBy and geo-queries cannot look into them")
+
+
+def _known(seen: dict[int, tuple[JsonObject, JsonObject]],
+           doc: JsonObject | None) -> JsonObject | None:
+    """The plaintext of `doc` if a sealing mutator saw exactly this object."""
+    if doc is None:
+        return None
+    entry = seen.get(id(doc))
+    return entry[1] if entry is not None and entry[0] is doc else None

@@ -29,6 +29,8 @@ from cityos.security.personal import PersonalAttributes
 from cityos.storage.data_keys import DataKeyStore, WrappedDataKey
 
 SEALED = "cityos:sealed"
+OPENED_CACHE = 10_000  # plaintexts of recently opened values kept in memory
+DECISION_CACHE = 10_000
 KEPT = frozenset({"type", "datasetId", "createdAt", "modifiedAt", "observedAt",
                   "expiresAt", "deletedAt", "instanceId"})
 
@@ -107,11 +109,25 @@ class FieldCipher:
     def __init__(self, keys: DataKeyring, personal: PersonalAttributes) -> None:
         self.keys = keys
         self.personal = personal
+        self._decisions: dict[tuple[tuple[str, ...], str], bool] = {}
+        # Recently opened ciphertexts → plaintext JSON: the same stored value is opened by
+        # every read and write of its entity; AES-GCM and base64 are then skipped.
+        # Keyed with the entity and attribute too: a ciphertext copied elsewhere must still
+        # fail the associated-data check.
+        self._opened: dict[tuple[str, str, str], bytes] = {}
+
+    def _is_personal(self, types: tuple[str, ...], name: str) -> bool:
+        key = (types, name)
+        decision = self._decisions.get(key)
+        if decision is None:
+            if len(self._decisions) > DECISION_CACHE:
+                self._decisions.clear()
+            decision = self._decisions[key] = self.personal.is_personal(types, name)
+        return decision
 
     def _personal_attrs(self, doc: JsonObject) -> list[str]:
-        types = doc.get("type") or []
-        return [name for name in doc.get("attrs", {})
-                if self.personal.is_personal(types, name)]
+        types = tuple(doc.get("type") or ())
+        return [name for name in doc.get("attrs", {}) if self._is_personal(types, name)]
 
     def seal_entity(self, doc: JsonObject | None, previous_sealed: JsonObject | None = None,
                     previous_plain: JsonObject | None = None) -> JsonObject | None:
@@ -157,9 +173,16 @@ class FieldCipher:
         envelope: dict[str, Any] | None = instance.get(SEALED)
         if envelope is None:
             return instance
-        key = self.keys.get(str(envelope["dk"]))
-        secret = key.decrypt(base64.b64decode(envelope["n"]), base64.b64decode(envelope["ct"]),
-                             _aad(entity_id, name))
+        ciphertext = str(envelope["ct"])
+        cache_key = (entity_id, name, ciphertext)
+        secret = self._opened.get(cache_key)
+        if secret is None:
+            key = self.keys.get(str(envelope["dk"]))
+            secret = key.decrypt(base64.b64decode(envelope["n"]), base64.b64decode(ciphertext),
+                                 _aad(entity_id, name))
+            if len(self._opened) >= OPENED_CACHE:
+                self._opened.pop(next(iter(self._opened)))
+            self._opened[cache_key] = secret
         kept = {k: v for k, v in instance.items() if k != SEALED}
         return {**kept, **orjson.loads(secret)}
 
