@@ -2,7 +2,9 @@
 
 A sibling of SqliteStore: its tables are created through the store's `extra_schema`;
 appends run on the store's writer thread, which serialises them, so reading the head and
-inserting the sealed batch happen in one transaction with nothing in between.
+inserting the sealed batch happen in one transaction with nothing in between. The table
+has no index but its primary key: every request appends a row, and an export by time
+(forensics, rare) may scan.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ CREATE TABLE IF NOT EXISTS audit_log (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log (time);
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
     size INTEGER NOT NULL,
     anchor INTEGER NOT NULL DEFAULT 0,

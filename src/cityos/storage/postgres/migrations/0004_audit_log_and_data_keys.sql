@@ -18,7 +18,6 @@ CREATE TABLE audit_log (
     prev_hash text NOT NULL,
     hash text NOT NULL
 );
-CREATE INDEX audit_log_time ON audit_log (time);
 
 CREATE TABLE audit_checkpoints (
     size bigint NOT NULL,
