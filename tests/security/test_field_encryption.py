@@ -172,3 +172,20 @@ def test_export_opens_and_import_seals(tmp_path: Path, key_file: Path) -> None:
     with app_client(copy, key_file) as client:
         entity = client.get(f"/ngsi-ld/v1/entities/{EVACUEE['id']}").json()
         assert entity["phoneNumber"]["value"] == SECRET_PHONE
+
+
+def test_temporal_aggregation_of_a_sealed_attribute_answers_400(tmp_path: Path,
+                                                                key_file: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'db' / 'cityos.db'}"
+    with app_client(database, key_file) as client:
+        client.post("/ngsi-ld/v1/entities", content=orjson.dumps(EVACUEE), headers=JSON)
+        path = f"/ngsi-ld/v1/temporal/entities/{EVACUEE['id']}"
+        refused = client.get(path, params={"options": "aggregatedValues",
+                                           "aggrMethods": "totalCount",
+                                           "attrs": "phoneNumber"})
+        assert refused.status_code == 400, refused.text
+        assert "encrypted" in refused.json()["detail"]
+        allowed = client.get(path, params={"options": "aggregatedValues",
+                                           "aggrMethods": "totalCount", "attrs": "headcount",
+                                           "timeproperty": "createdAt"})
+        assert allowed.status_code == 200, allowed.text
