@@ -208,3 +208,16 @@ def test_cli_verify_names_the_edited_record(audit_database: str, key_file: Path,
                                   "--checkpoint", str(saved)], env=env)
     assert broken.exit_code == 1
     assert "record 2: edited" in broken.output
+
+
+async def test_entries_beyond_the_queue_limit_are_dropped_and_counted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cityos.security import audit as audit_module
+    from cityos.storage.sqlite.audit_log import SqliteAuditLog
+    from cityos.storage.sqlite.store import SqliteStore
+    monkeypatch.setattr(audit_module, "MAX_PENDING", 3)
+    counters = Counters()
+    trail = AuditTrail(SqliteAuditLog(SqliteStore(":memory:")), counters)
+    record_actions(trail, 5)  # never flushed: as if the database were unreachable
+    assert len(trail._pending) == 3
+    assert counters.value("cityos_audit_dropped_total") == 2

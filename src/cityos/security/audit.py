@@ -29,6 +29,9 @@ from cityos.storage.audit import GENESIS, AuditEntry, AuditHead, AuditLog, Audit
 
 log = logging.getLogger("cityos.audit")
 BATCH_MAX = 2000
+# Entries kept while the database cannot be written; beyond, new entries are dropped and
+# counted (cityos_audit_dropped_total) rather than exhausting memory.
+MAX_PENDING = 200_000
 PAGE = 2000
 
 
@@ -105,6 +108,11 @@ class AuditTrail:
     def record(self, entry: AuditEntry) -> None:
         """Queue one entry (cheap, never blocks); the flusher seals and stores it."""
         if self.log is None:
+            return
+        if len(self._pending) >= MAX_PENDING:
+            self._counters.inc("cityos_audit_dropped_total",
+                               "Audit entries dropped: the database could not be written "
+                               "and the queue was full.")
             return
         self._pending.append(entry)
         if len(self._pending) >= BATCH_MAX:
