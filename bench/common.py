@@ -213,7 +213,8 @@ def cityos_command(port: int, db_path: Path) -> list[str]:
 
 @contextlib.contextmanager
 def cityos_server(workdir: Path | None = None, wrap: Sequence[str] = (),
-                  db_source: Path | None = None) -> Iterator[Server]:
+                  db_source: Path | None = None,
+                  extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     """Start `cityos serve` on a fresh SQLite file (or a copy of `db_source`) in a temporary
     directory; stop it and delete the directory afterwards. `wrap` prefixes the command
     (e.g. a profiler)."""
@@ -225,7 +226,8 @@ def cityos_server(workdir: Path | None = None, wrap: Sequence[str] = (),
         if db_source is not None:
             copy_db(db_source, db_path)
         log_path = workdir / "server.log"
-        env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false"}
+        env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false",
+               **(extra_env or {})}
         log = stack.enter_context(log_path.open("wb"))
         process = subprocess.Popen([*wrap, *cityos_command(port, db_path)], stdout=log,
                                    stderr=subprocess.STDOUT, env=env, cwd=workdir)

@@ -39,8 +39,14 @@ from cityos.config import Settings
 from cityos.metrics import Counters
 from cityos.ngsild.errors import NgsiLdError
 from cityos.plugins import CityPlugin, Platform, installed_plugins
+from cityos.security import wiring
+from cityos.security.audit import AuditSelfCheck
+from cityos.security.audit_middleware import AuditMiddleware
 from cityos.security.authentication import AuthenticationMiddleware, Authenticator
+from cityos.security.body_limit import BodyLimitMiddleware
 from cityos.security.events import SecurityEvents
+from cityos.security.headers import SecurityHeadersMiddleware
+from cityos.security.rate_limit import RateLimitMiddleware
 from cityos.storage.base import ContextRecords, EntityStore, SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -73,22 +79,23 @@ def open_subscription_store(store: Store) -> SubscriptionStore:
     raise ValueError("subscriptions need the SQLite backend")
 
 
-def subscription_service(settings: Settings, store: Store,
-                         resolver: ContextResolver) -> SubscriptionService:
+def subscription_service(settings: Settings, store: Store, resolver: ContextResolver,
+                         entities: Store | None = None) -> SubscriptionService:
     from cityos.broker.delivery.targets import TargetPolicy
     policy = TargetPolicy.from_lists(settings.notification_allow, settings.notification_deny)
-    return SubscriptionService(open_subscription_store(store), resolver, store,
+    return SubscriptionService(open_subscription_store(store), resolver, entities or store,
                                check_target=target_checker(policy))
 
 
 def notification_delivery(settings: Settings, store: Store, bus: ProcessBus,
-                          subscriptions: SubscriptionService) -> NotificationDelivery:
+                          subscriptions: SubscriptionService,
+                          entity_store: Store | None = None) -> NotificationDelivery:
     from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
     from cityos.storage.sqlite.store import SqliteStore
     if not isinstance(store, SqliteStore):
         raise ValueError("notification delivery needs the SQLite backend")
-    delivery = NotificationDelivery(SqliteDeliveryLog(store),
-                                    DeliveryConfig.from_settings(settings))
+    journal = wiring.opened_journal(SqliteDeliveryLog(store), entity_store)
+    delivery = NotificationDelivery(journal, DeliveryConfig.from_settings(settings))
     delivery.listen(bus)
     subscriptions.on_presence_changed = delivery.on_presence_changed
     subscriptions.periodic.outbox = delivery
@@ -123,32 +130,41 @@ def open_event_bus(settings: Settings) -> ProcessBus:
 
 def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> Starlette:
     """The whole City OS as one ASGI app; `plugins` defaults to the installed ones."""
+    keys = wiring.key_ring(settings)  # refuses to start on a key file others may read
     store = open_store(settings)
     # Temporal history and subscriptions keep sibling stores that exist on SQLite only so
     # far; on PostgreSQL their routes answer 501 (see _ngsi_routes).
     siblings = settings.sqlite_path is not None
     temporal_svc, retention = temporal_service(settings, store) if siblings else (None, None)
+    entity_store = wiring.field_encryption(settings, store, keys)  # personal data sealed
+    wiring.seal_temporal(temporal_svc, entity_store)
     bus = open_event_bus(settings)
-    service = EntityService(store, bus)
+    service = EntityService(entity_store, bus)
     sweeper = ExpirySweeper(service, settings.transient_sweep_interval)
     resolver = ContextResolver(base_url=settings.public_url,
                                store=PersistedContexts(store),
                                timeout=settings.context_fetch_timeout,
                                max_size=settings.context_max_bytes,
                                mirrors=settings.context_mirror_map)
-    subscription_svc = subscription_service(settings, store, resolver) if siblings else None
-    delivery = notification_delivery(settings, store, bus, subscription_svc) \
+    subscription_svc = subscription_service(settings, store, resolver, entity_store) \
+        if siblings else None
+    delivery = notification_delivery(settings, store, bus, subscription_svc, entity_store) \
         if subscription_svc is not None else None
     counters = Counters()
+    audit = wiring.audit_trail(settings, store, counters, keys)
+    security_events = SecurityEvents(service, counters)
+    audit_check = AuditSelfCheck(audit, security_events, settings.audit_verify_interval)
     platform = Platform(settings=settings, entities=service, bus=bus, resolver=resolver,
-                        counters=counters, security_events=SecurityEvents(service, counters),
-                        subscriptions=subscription_svc, temporal=temporal_svc)
+                        counters=counters, security_events=security_events,
+                        subscriptions=subscription_svc, temporal=temporal_svc, audit=audit)
     plugins = installed_plugins() if plugins is None else plugins
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await store.open()
+        await entity_store.open()
         await bus.start()
+        await audit.start()
+        audit_check.start()
         await resolver.load()
         sweeper.start()
         if retention is not None:
@@ -176,6 +192,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
             if delivery is not None:
                 await delivery.stop()
             await resolver.aclose()
+            await audit_check.stop()
+            await audit.stop()
             await store.close()
 
     app = Starlette(
@@ -196,9 +214,15 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     app.state.platform = platform
     app.state.plugins = plugins
     app.state.metrics = system.RequestMetrics()
+    app.state.audit = audit
     metrics = app.state.metrics
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitMiddleware, counters=counters,
+                       **wiring.rate_limits(settings))
     app.add_middleware(AuthenticationMiddleware,
                        authenticators=security_authenticators(platform), dev=settings.dev)
+    app.add_middleware(AuditMiddleware, trail=audit)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(_outer(metrics))  # type: ignore[arg-type]
     return app
 

@@ -8,6 +8,7 @@ import click
 
 from cityos.cli_database import db, export_command, import_group
 from cityos.config import load_settings
+from cityos.security.cli import audit, keys
 
 
 class CityGroup(click.Group):
@@ -34,6 +35,8 @@ def main() -> None:
 main.add_command(db)
 main.add_command(export_command)
 main.add_command(import_group)
+main.add_command(audit)
+main.add_command(keys)
 
 
 @main.command()
@@ -44,8 +47,11 @@ main.add_command(import_group)
 @click.option("--demo/--no-demo", default=None, help="Load the Kaga demo data (CITYOS_DEMO).")
 @click.option("--dev", is_flag=True, default=None,
               help="Development mode: security off, loopback addresses only (CITYOS_DEV).")
+@click.option("--tls-cert", default=None, help="PEM certificate: serve HTTPS (CITYOS_TLS_CERT).")
+@click.option("--tls-key", default=None, help="PEM private key of --tls-cert (CITYOS_TLS_KEY).")
 def serve(host: str | None, port: int | None, database_url: str | None,
-          demo: bool | None, dev: bool | None) -> None:
+          demo: bool | None, dev: bool | None, tls_cert: str | None,
+          tls_key: str | None) -> None:
     """Start the City OS HTTP server."""
     import uvicorn
 
@@ -53,7 +59,10 @@ def serve(host: str | None, port: int | None, database_url: str | None,
     from cityos.security.dev_mode import WARNING, DevModeRefused, check_dev_mode
 
     settings = load_settings({"host": host, "port": port, "database_url": database_url,
-                              "demo": demo, "dev": dev})
+                              "demo": demo, "dev": dev, "tls_cert": tls_cert,
+                              "tls_key": tls_key})
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -62,12 +71,18 @@ def serve(host: str | None, port: int | None, database_url: str | None,
         raise click.UsageError(str(refused)) from refused
     if settings.dev:
         click.secho(WARNING, fg="red", bold=True, err=True)
-    app = build_app(settings)
-    base = f"http://{settings.host}:{settings.port}"
+    from cityos.security.keys import KeyFileError
+    try:
+        app = build_app(settings)
+    except KeyFileError as refused:
+        raise click.ClickException(f"refusing to start: {refused}") from refused
+    scheme = "https" if settings.tls_cert else "http"
+    base = f"{scheme}://{settings.host}:{settings.port}"
     click.echo(f"Kaga City OS listening on {base}")
     click.echo(f"  NGSI-LD API   {base}/ngsi-ld/v1/entities?type=EvacuationShelter")
     click.echo(f"  API reference {base}/docs")
     click.echo(f"  Health        {base}/health")
     click.echo(f"  Metrics       {base}/metrics")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False)
+                access_log=False, ssl_certfile=settings.tls_cert or None,
+                ssl_keyfile=settings.tls_key or None)

@@ -76,7 +76,9 @@ def export_command(tenant: str, database_url: str | None, file: Path) -> None:
 async def _export(settings: Settings, tenant: str, file: Path) -> int:
     from cityos.app import open_store
     from cityos.broker.transfer import count_entities, export_tenant
-    store = open_store(settings)
+    from cityos.security import wiring
+    # personal attributes leave opened (and are sealed again by `cityos import`)
+    store = wiring.field_encryption(settings, open_store(settings), wiring.key_ring(settings))
     await store.open()
     try:
         total = await count_entities(store, tenant)
@@ -143,7 +145,8 @@ async def _import(settings: Settings, tenant: str,
                   file: Path) -> tuple[int, list[tuple[str, str]]]:
     from cityos.app import open_store
     from cityos.broker.transfer import import_lines
-    store = open_store(settings)
+    from cityos.security import wiring
+    store = wiring.field_encryption(settings, open_store(settings), wiring.key_ring(settings))
     await store.open()
     stored, failures = 0, []
     try:

@@ -60,6 +60,35 @@ class Settings:
                "type) or TYPE.NAME, as terms of the core @context or full IRIs. They are "
                "never readable without an explicit grant and are stored encrypted."})
     log_level: str = field(default="info", metadata={"doc": "debug, info, warning or error."})
+    key_file: str = field(default="", metadata={
+        "doc": "Path of the key file (outside the database, mode 0600; `cityos keys "
+               "generate`): master keys for encrypting personal attributes and the key "
+               "that signs audit checkpoints. The server refuses to start if the file is "
+               "readable by its group or others. Empty: no encryption, no signed checkpoints."})
+    audit: bool = field(default=True, metadata={
+        "doc": "Record every API call and admin action in the tamper-evident audit trail."})
+    audit_flush_interval: float = field(default=0.2, metadata={
+        "doc": "Seconds between writes of queued audit records (one transaction each); a "
+               "crash of the process loses at most this window of records."})
+    audit_retention_days: float = field(default=0.0, metadata={
+        "doc": "Days audit records are kept (0 = forever); deleting needs CITYOS_KEY_FILE, "
+               "since a signed checkpoint anchors the first record kept."})
+    audit_verify_interval: float = field(default=3600.0, metadata={
+        "doc": "Seconds between self-verifications of the audit trail (a failure raises an "
+               "auditVerificationFailed Alert); 0 turns them off."})
+    rate_limit_client: float = field(default=0.0, metadata={
+        "doc": "Requests per second each authenticated caller may make (token bucket); "
+               "0 = no limit. Beyond it: 429 with Retry-After."})
+    rate_limit_client_burst: int = field(default=60, metadata={
+        "doc": "Requests a caller may make at once before its rate limit applies."})
+    rate_limit_ip: float = field(default=0.0, metadata={
+        "doc": "Requests per second each client IP address may make; 0 = no limit."})
+    rate_limit_ip_burst: int = field(default=120, metadata={
+        "doc": "Requests an IP address may make at once before its rate limit applies."})
+    tls_cert: str = field(default="", metadata={
+        "doc": "PEM certificate (chain) file: serve HTTPS directly (with CITYOS_TLS_KEY)."})
+    tls_key: str = field(default="", metadata={
+        "doc": "PEM private key file of CITYOS_TLS_CERT."})
     temporal_retention: str = field(default="0", metadata={
         "doc": "How long temporal history is kept: DAYS[,TYPE=DAYS…], a default number of "
                "days (0 keeps it forever) and overrides per entity type (an IRI, or a term "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from cityos.broker.temporal import TemporalService
     from cityos.config import Settings
     from cityos.metrics import Counters
+    from cityos.security.audit import AuditTrail
     from cityos.security.events import SecurityEvents
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,15 @@ class Platform:
     security_events: SecurityEvents
     subscriptions: SubscriptionService | None = None
     temporal: TemporalService | None = None
+    # `audit.record_admin_action(principal, action, target, result)` (cityos.security.audit)
+    audit: AuditTrail = field(default_factory=lambda: _audit_off())
+
+
+def _audit_off() -> AuditTrail:
+    """A trail that records nothing (a Platform built without one, e.g. in a test)."""
+    from cityos.metrics import Counters
+    from cityos.security.audit import AuditTrail
+    return AuditTrail(None, Counters())
 
 
 class CityPlugin:

@@ -26,6 +26,7 @@ class RequestMetrics:
 
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, str]] = Counter()
+        self.errors: Counter[int] = Counter()  # answers with status >= 400, by status
         self.started = time.time()
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
@@ -44,6 +45,8 @@ class RequestMetrics:
                 await app(scope, receive, capture)
             finally:
                 self.requests[(scope["method"], f"{status['code'] // 100}xx")] += 1
+                if status["code"] >= 400:
+                    self.errors[status["code"]] += 1
         return counted
 
     def render(self) -> str:
@@ -51,6 +54,11 @@ class RequestMetrics:
                  "# TYPE cityos_http_requests_total counter"]
         for (method, status), n in sorted(self.requests.items()):
             lines.append(f'cityos_http_requests_total{{method="{method}",status="{status}"}} {n}')
+        lines += ["# HELP cityos_http_errors_total HTTP answers with an error status "
+                  "(4xx client errors, 5xx server errors), by status code.",
+                  "# TYPE cityos_http_errors_total counter"]
+        lines += [f'cityos_http_errors_total{{status="{code}"}} {n}'
+                  for code, n in sorted(self.errors.items())]
         lines += ["# HELP cityos_uptime_seconds Seconds since the process started.",
                   "# TYPE cityos_uptime_seconds gauge",
                   f"cityos_uptime_seconds {time.time() - self.started:.1f}"]

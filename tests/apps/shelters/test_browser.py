@@ -39,7 +39,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def context(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=PHONE, locale="ja-JP",
+    # bypass_csp: the test's own probes (wait_for_function, axe-core) are scripts the
+    # pages' policy forbids; tests/test_pages_csp.py loads the pages under the policy.
+    context = browser.new_context(viewport=PHONE, locale="ja-JP", bypass_csp=True,
                                   geolocation={"latitude": KATAYAMAZU[0],
                                                "longitude": KATAYAMAZU[1]},
                                   permissions=["geolocation"])

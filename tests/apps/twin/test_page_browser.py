@@ -22,7 +22,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 def _run(browser: Any, server: ServerProcess, viewport: dict[str, int], lang: str,
          scenario: str) -> Any:
-    page = browser.new_page(viewport=viewport)
+    # bypass_csp: wait_for_function is a script the page's policy forbids;
+    # tests/test_pages_csp.py loads the pages under the policy.
+    page = browser.new_page(viewport=viewport, bypass_csp=True)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{server.url}/twin?lang={lang}")

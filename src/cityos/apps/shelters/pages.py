@@ -23,6 +23,7 @@ from cityos.apps.shelters.i18n import LABELS, language_of
 from cityos.apps.shelters.live import LiveHub, TooManyListeners
 from cityos.apps.shelters.model import CROWDING_LEVELS, HAZARDS, SHELTER_KINDS
 from cityos.config import Settings
+from cityos.security.headers import content_security_policy, origin_of
 from cityos.security.principal import principal_of
 
 HERE = Path(__file__).parent
@@ -39,6 +40,8 @@ class SheltersWeb:
         self.feed = feed
         self.hub = hub
         self._pages: dict[str, bytes] = {}
+        # The strict policy, plus the base-map tile server the page loads images from.
+        self._policy = content_security_policy([origin_of(settings.shelters_tile_url)])
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -73,7 +76,8 @@ class SheltersWeb:
         body = self._pages.get(lang)
         if body is None:
             body = self._pages[lang] = self._render("map.html", lang)
-        return _html(body, lang, request, cache="public, max-age=60")
+        return _html(body, lang, request, cache="public, max-age=60",
+                     policy=self._policy)
 
     async def staff_page(self, request: Request) -> Response:
         target = login_redirect(request)
@@ -83,7 +87,7 @@ class SheltersWeb:
         principal = principal_of(request.scope)
         body = self._render("staff.html", lang,
                             who=principal.display_name or principal.subject)
-        return _html(body, lang, request, cache="no-store")
+        return _html(body, lang, request, cache="no-store", policy=self._policy)
 
     # -- public resources --------------------------------------------------------------
     async def geojson_feed(self, request: Request) -> Response:
@@ -137,9 +141,10 @@ def _static_json(body: bytes, media_type: str) -> Response:
                              "Access-Control-Allow-Origin": "*"})
 
 
-def _html(body: bytes, lang: str, request: Request, cache: str) -> Response:
+def _html(body: bytes, lang: str, request: Request, cache: str, policy: str) -> Response:
     response = HTMLResponse(body, headers={**_SECURITY_HEADERS, "Cache-Control": cache,
-                                           "Content-Language": lang, "Vary": "Cookie"})
+                                           "Content-Language": lang, "Vary": "Cookie",
+                                           "Content-Security-Policy": policy})
     if request.query_params.get("lang") == lang:
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
     return response
