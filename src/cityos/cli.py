@@ -7,6 +7,7 @@ import logging
 import click
 
 from cityos.cli_database import db, export_command, import_command
+from cityos.cli_identity import clients, oidc, operators
 from cityos.config import load_settings
 
 
@@ -34,6 +35,9 @@ def main() -> None:
 main.add_command(db)
 main.add_command(export_command)
 main.add_command(import_command)
+main.add_command(operators)
+main.add_command(clients)
+main.add_command(oidc)
 
 
 @main.command()

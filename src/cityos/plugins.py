@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from cityos.config import Settings
     from cityos.metrics import Counters
     from cityos.security.events import SecurityEvents
+    from cityos.security.identity import Identity
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "cityos.plugins"
@@ -45,6 +46,7 @@ class Platform:
     security_events: SecurityEvents
     subscriptions: SubscriptionService | None = None
     temporal: TemporalService | None = None
+    identity: Identity | None = None
 
 
 class CityPlugin:
@@ -81,7 +83,8 @@ class CityPlugin:
 def builtin_plugins() -> list[CityPlugin]:
     """The apps that ship with the City OS, in start order."""
     from cityos.apps.demo import DemoPlugin
-    return [DemoPlugin()]
+    from cityos.security.identity_plugin import IdentityPlugin
+    return [IdentityPlugin(), DemoPlugin()]
 
 
 def installed_plugins() -> list[CityPlugin]:
