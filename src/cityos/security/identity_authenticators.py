@@ -60,7 +60,8 @@ class BearerJwtAuthenticator:
         issuer = tokens.unverified_issuer(token).rstrip("/")
         now = identity.clock.now()
         if issuer == identity.issuer:
-            claims = tokens.verify(token, await identity.keys.keyset(), issuer=identity.issuer,
+            keys = await identity.keys.keyset(tokens.unverified_kid(token))
+            claims = tokens.verify(token, keys, issuer=identity.issuer,
                                    audience=identity.audience, now=now)
             return await self._own_principal(claims)
         if identity.external.accepts(issuer):

@@ -43,7 +43,6 @@ class IdentityPlugin(CityPlugin):
     async def startup(self, platform: Platform) -> None:
         identity = identity_of(platform)
         await identity.purge_expired()
-        await identity.keys.active()  # the provider has a signing key from the start
         self._purger = asyncio.create_task(self._purge_forever(identity))
 
     async def _purge_forever(self, identity: Identity) -> None:

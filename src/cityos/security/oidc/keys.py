@@ -20,6 +20,8 @@ SIGNING_KEY = "signing-key"
 ALGORITHM = "ES256"
 # Beyond the token lifetime, a retired key stays published this much longer (clock skew).
 RETIRE_MARGIN = 60.0
+# Verifying a token reuses the published keys read this recently (unknown kids reload).
+KEYSET_CACHE_SECONDS = 5.0
 
 
 @dataclass
@@ -54,6 +56,7 @@ class SigningKeys:
         self._clock = clock
         self._retention = token_lifetime + RETIRE_MARGIN
         self._private: dict[str, ECKey] = {}
+        self._keyset: tuple[float, frozenset[str], KeySet] | None = None
 
     async def _all(self) -> list[SigningKeyRecord]:
         return [SigningKeyRecord.from_doc(doc)
@@ -86,6 +89,7 @@ class SigningKeys:
             if record.retired_at is None:
                 record.retired_at = now
                 await self._records.put_record(SIGNING_KEY, record.kid, record.doc())
+        self._keyset = None
         return (await self._create()).kid
 
     async def published(self) -> list[SigningKeyRecord]:
@@ -101,10 +105,20 @@ class SigningKeys:
         return kept
 
     async def jwks(self) -> dict[str, Any]:
+        await self.active()  # a provider always publishes the key it will sign with
         return {"keys": [record.public_jwk for record in await self.published()]}
 
-    async def keyset(self) -> KeySet:
-        return KeySet.import_key_set(await self.jwks())  # type: ignore[arg-type]
+    async def keyset(self, kid: str | None = None) -> KeySet:
+        """The published keys as a KeySet, for verifying this provider's tokens."""
+        now = self._clock.now()
+        cached = self._keyset
+        if cached is not None and now - cached[0] < KEYSET_CACHE_SECONDS and \
+                (kid is None or kid in cached[1]):
+            return cached[2]
+        jwks = await self.jwks()
+        keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+        self._keyset = (now, frozenset(str(k["kid"]) for k in jwks["keys"]), keys)
+        return keys
 
     async def signing_key(self) -> tuple[str, ECKey]:
         record = await self.active()
