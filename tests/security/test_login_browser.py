@@ -77,7 +77,10 @@ def test_keyboard_only_login_form(browser: Any, server: ServerProcess,
     page = browser.new_page(viewport=PHONE)
     try:
         page.goto(f"{server.url}/auth/login?lang=en")
-        page.keyboard.type("keyboard-user")  # the username field has focus first
+        # The username field takes the focus by itself (autofocus), then keys only.
+        page.wait_for_function("document.activeElement && "
+                               "document.activeElement.id === 'username'")
+        page.keyboard.type("keyboard-user")
         page.keyboard.press("Tab")
         page.keyboard.type(password)
         page.keyboard.press("Enter")

@@ -46,7 +46,8 @@ class SqliteSecurityRecords:
             row = conn.execute(_GET, (kind, key)).fetchone()
             return None if row is None else dict(orjson.loads(row[0]))
 
-        return await self._store.read(work)
+        # A primary-key lookup, on every authenticated request: on the loop's connection.
+        return self._store.read_point(work)
 
     async def put_record(self, kind: str, key: str, doc: JsonObject,
                          expires_at: float | None = None) -> None:
