@@ -38,9 +38,10 @@ def identity_of(client: TestClient) -> Identity:
 
 
 def add_operator(client: TestClient, username: str, roles: list[str],
-                 password: str = PASSWORD) -> None:
+                 password: str = PASSWORD, one_time: bool = False) -> None:
     identity = identity_of(client)
-    client.portal.call(identity.operators.create, username, password, roles)  # type: ignore[union-attr]
+    client.portal.call(  # type: ignore[union-attr]
+        lambda: identity.operators.create(username, password, roles, one_time=one_time))
 
 
 def csrf_of(html: str) -> str:

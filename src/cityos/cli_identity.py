@@ -59,7 +59,7 @@ def add_operator(username: str, roles: tuple[str, ...], database_url: str | None
     password = one_time_password()
 
     async def work(identity: Identity) -> str:
-        await identity.operators.create(username, password, list(roles))
+        await identity.operators.create(username, password, list(roles), one_time=True)
         return identity.issuer
 
     issuer = _run(database_url, work)

@@ -60,6 +60,12 @@ def test_login_and_enrolment_on_a_phone(browser: Any, server: ServerProcess) -> 
         assert page.locator("ul.codes li").count() == 10
         page.screenshot(path=str(screenshot_path("identity-recovery-ja-360")), full_page=True)
         page.get_by_role("link", name="続ける").click()
+        page.wait_for_url("**/auth/password**")
+        page.screenshot(path=str(screenshot_path("identity-password-ja-360")), full_page=True)
+        page.get_by_label("現在のパスワード").fill(password)
+        page.get_by_label("新しいパスワード", exact=True).fill("加賀の海と山と温泉 2026")
+        page.get_by_label("新しいパスワード（確認）").fill("加賀の海と山と温泉 2026")
+        page.get_by_role("button", name="変更する").click()
         page.wait_for_url("**/auth/account")
         assert "kaga-admin" in page.content()
         page.get_by_role("link", name="English").click()

@@ -13,6 +13,7 @@ from tests.identity_support import (
     add_operator,
     csrf_of,
     enrol,
+    enrolment_secret,
     identity_of,
     login,
     secure_client,
@@ -241,3 +242,45 @@ def test_pages_are_japanese_first_with_an_english_switch(client: TestClient) -> 
     english = client.get("/auth/login", params={"lang": "en"})
     assert '<html lang="en">' in english.text and "Operator sign-in" in english.text
     assert "<script" not in page.text and "style=" not in page.text
+
+
+def test_a_one_time_password_must_be_replaced_before_the_session_counts(
+        client: TestClient) -> None:
+    add_operator(client, "sato", ["admin"], password="one-time password 1", one_time=True)
+    assert submit_password(client, "sato", "one-time password 1").status_code == 303
+    page = client.get("/auth/totp")
+    secret = enrolment_secret(page.text)
+    shown = client.post("/auth/totp", data={"csrf_token": csrf_of(page.text),
+                                            "code": totp_now(client, secret),
+                                            "next": "/auth/account"})
+    assert 'href="/auth/password?next=%2Fauth%2Faccount&amp;lang=ja"' in shown.text
+    # Both factors done, but the password is someone else's: no roles, no admin.
+    assert client.get("/auth/whoami").json() == {
+        "subject": "operator:sato", "kind": "operator", "roles": [], "mfa": False,
+        "clientId": None, "issuer": None}
+    assert client.get("/admin/operators").status_code == 403
+    assert client.get("/auth/totp").headers["location"].startswith("/auth/password?")
+    form = client.get("/auth/password", params={"next": "/auth/account"})
+    assert "初回ログイン" in form.text
+    token = csrf_of(form.text)
+    change = {"csrf_token": token, "current": "one-time password 1", "next": "/auth/account"}
+    for new, again in [("short", "short"), ("a new password 22", "a new password 23"),
+                       ("one-time password 1", "one-time password 1")]:
+        refused = client.post("/auth/password", data={**change, "new": new, "again": again})
+        assert refused.status_code == 400
+    wrong = client.post("/auth/password", data={**change, "current": "not it at all",
+                                                "new": "a new password 22",
+                                                "again": "a new password 22"})
+    assert wrong.status_code == 400
+    assert client.post("/auth/password", data={**change, "csrf_token": "",
+                                               "new": "a new password 22",
+                                               "again": "a new password 22"}
+                       ).status_code == 403
+    done = client.post("/auth/password", data={**change, "new": "a new password 22",
+                                               "again": "a new password 22"})
+    assert done.status_code == 303 and done.headers["location"] == "/auth/account"
+    assert client.get("/auth/whoami").json()["roles"] == ["admin"]
+    assert client.get("/admin/operators").json()[0]["mustChangePassword"] is False
+    client.cookies.clear()
+    assert submit_password(client, "sato", "one-time password 1").status_code == 401
+    assert submit_password(client, "sato", "a new password 22").status_code == 303

@@ -100,8 +100,8 @@ class AdminApi:
             raise BadRequestData("username is required")
         password = one_time_password()
         try:
-            operator = await self.identity.operators.create(username, password,
-                                                            _strings(body, "roles"))
+            operator = await self.identity.operators.create(
+                username, password, _strings(body, "roles"), one_time=True)
         except OperatorError as error:
             raise (AlreadyExists if "exists" in str(error) else BadRequestData)(
                 str(error)) from error

@@ -65,7 +65,7 @@ class IdentityPlugin(CityPlugin):
         if await identity.operators.all():
             return
         password = one_time_password()
-        await identity.operators.create(DEMO_ADMIN, password, ["admin"])
+        await identity.operators.create(DEMO_ADMIN, password, ["admin"], one_time=True)
         message = demo_login_text(platform.settings.public_url, DEMO_ADMIN, password)
         log.warning("%s", message)
         click.echo(message)
@@ -75,5 +75,5 @@ def demo_login_text(public_url: str, username: str, password: str) -> str:
     return (f"Demo administrator created. Sign in at {public_url}/auth/login\n"
             f"  username: {username}\n"
             f"  one-time password: {password}\n"
-            "  At the first login you enrol an authenticator app (TOTP) by QR code and get "
-            "recovery codes. The password is shown only now.")
+            "  At the first login you enrol an authenticator app (TOTP) by QR code, get "
+            "recovery codes and choose your own password. This one is shown only now.")

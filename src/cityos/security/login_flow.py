@@ -108,3 +108,19 @@ async def confirm_enrolment(identity: Identity, operator: Operator, code: str,
     await identity.records.delete_record(PENDING_TOTP, operator.username)
     await identity.lockout.succeeded(operator.username)
     return OK, await identity.second_factor.new_recovery_codes(operator.username)
+
+
+async def check_new_password(identity: Identity, operator: Operator, current: str, new: str,
+                             again: str, client: str) -> str | None:
+    """Why a password change is refused (a text key), or None. The current password is
+    asked again, and counts towards the lockout when wrong."""
+    if not passwords.verify_password(operator.password_hash, current):
+        await identity.lockout.failed(operator.username, "password", client)
+        return "bad_current_password"
+    if new != again:
+        return "password_mismatch"
+    if len(new) < passwords.MIN_PASSWORD_LENGTH:
+        return "password_too_short"
+    if new == current:
+        return "password_same"
+    return None

@@ -1,6 +1,7 @@
 """The operator login pages: GET/POST /auth/login (password), GET/POST /auth/totp (second
 factor, or first-time enrolment with a QR code and recovery codes), POST /auth/logout,
-GET /auth/account (who is signed in), GET /auth/whoami (the caller's principal as JSON).
+GET/POST /auth/password (replace a one-time password, or change one's own), GET
+/auth/account (who is signed in), GET /auth/whoami (the caller's principal as JSON).
 
 Other pages send people to `/auth/login?next=<path>`; after both factors the browser goes
 to `next` if it is a path on this server, to /auth/account otherwise (no open redirect)."""
@@ -28,8 +29,9 @@ from cityos.security.csrf import (
 from cityos.security.identity import Identity
 from cityos.security.login_texts import language, texts
 from cityos.security.operators import Operator
+from cityos.security.passwords import MIN_PASSWORD_LENGTH
 from cityos.security.principal import principal_of
-from cityos.security.sessions import COOKIE, Session, cookie_value
+from cityos.security.sessions import COOKIE, Session, Stage, cookie_value
 from cityos.security.totp import provisioning_uri, qr_svg
 
 DEFAULT_NEXT = "/auth/account"
@@ -64,6 +66,8 @@ class LoginPages:
                 Route("/auth/login", self.login_submit, methods=["POST"]),
                 Route("/auth/totp", self.totp_page, methods=["GET"]),
                 Route("/auth/totp", self.totp_submit, methods=["POST"]),
+                Route("/auth/password", self.password_page, methods=["GET"]),
+                Route("/auth/password", self.password_submit, methods=["POST"]),
                 Route("/auth/logout", self.logout, methods=["POST"]),
                 Route("/auth/account", self.account, methods=["GET"]),
                 Route("/auth/whoami", whoami, methods=["GET"]),
@@ -147,9 +151,16 @@ class LoginPages:
         if found is None:
             return self._to_login(next_path, lang)
         session, operator = found
-        if session.stage == "complete":
-            return self._redirect(request, next_path)
+        if session.stage != "password":
+            return self._after_second_factor(request, session, next_path, lang)
         return await self._totp_form(request, operator, lang, next_path, None)
+
+    def _after_second_factor(self, request: Request, session: Session, next_path: str,
+                             lang: str) -> Response:
+        if session.stage == "change":
+            query = urlencode({"next": next_path, "lang": lang})
+            return self._redirect(request, f"/auth/password?{query}")
+        return self._redirect(request, next_path)
 
     async def _totp_form(self, request: Request, operator: Operator, lang: str,
                          next_path: str, error: str | None, status: int = 200) -> Response:
@@ -173,8 +184,8 @@ class LoginPages:
         if found is None:
             return self._to_login(next_path, lang)
         session, operator = found
-        if session.stage == "complete":
-            return self._redirect(request, next_path)
+        if session.stage != "password":
+            return self._after_second_factor(request, session, next_path, lang)
         if refused:
             return await self._totp_form(request, operator, lang, next_path,
                                          texts(lang)["csrf"], status=403)
@@ -190,14 +201,52 @@ class LoginPages:
             return await self._totp_form(request, operator, lang, next_path,
                                          self._reason(lang, outcome),
                                          status=429 if outcome.reason == "locked" else 401)
-        token = await self.identity.sessions.complete(str(cookie_value(request.scope, COOKIE)))
+        stage: Stage = "change" if operator.must_change_password else "complete"
+        token = await self.identity.sessions.advance(
+            str(cookie_value(request.scope, COOKIE)), stage)
+        after = next_path if stage == "complete" else \
+            f"/auth/password?{urlencode({'next': next_path, 'lang': lang})}"
         if not codes:
-            return self._redirect(request, next_path, token)
+            return self._redirect(request, after, token)
         response = self.render(request, "recovery.html", lang, "recovery_title", codes=codes,
-                               next=next_path, error=None)
+                               next=after, error=None)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
                             secure=is_https(request), path="/")
         return response
+
+    # -- password change ------------------------------------------------------------------
+    async def password_page(self, request: Request) -> Response:
+        lang = language(request.query_params.get("lang"))
+        next_path = safe_next(request.query_params.get("next"))
+        found = await self._session(request)
+        if found is None or found[0].stage == "password":
+            return self._to_login(next_path, lang)
+        return self._password_form(request, lang, next_path, found[1], None)
+
+    def _password_form(self, request: Request, lang: str, next_path: str, operator: Operator,
+                       error: str | None, status: int = 200) -> Response:
+        return self.render(request, "password.html", lang, "password_title", status=status,
+                           next=next_path, error=error, forced=operator.must_change_password,
+                           min_length=MIN_PASSWORD_LENGTH)
+
+    async def password_submit(self, request: Request) -> Response:
+        form, refused = await self._form(request)
+        lang, next_path = language(form.get("lang")), safe_next(form.get("next"))
+        found = await self._session(request)
+        if found is None or found[0].stage == "password":
+            return self._to_login(next_path, lang)
+        operator = found[1]
+        problem = "csrf" if refused else await login_flow.check_new_password(
+            self.identity, operator, form.get("current", ""), form.get("new", ""),
+            form.get("again", ""), _client(request))
+        if problem:
+            return self._password_form(request, lang, next_path, operator,
+                                       texts(lang)[problem].format(n=MIN_PASSWORD_LENGTH),
+                                       status=403 if problem == "csrf" else 400)
+        await self.identity.operators.set_password(operator.username, form["new"])
+        token = await self.identity.sessions.advance(
+            str(cookie_value(request.scope, COOKIE)), "complete")
+        return self._redirect(request, next_path, token)
 
     # -- signed in ------------------------------------------------------------------------
     async def logout(self, request: Request) -> Response:

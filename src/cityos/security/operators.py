@@ -28,6 +28,9 @@ class Operator:
     totp_sealed: str | None = None
     disabled: bool = False
     created_at: float = 0.0
+    # Set for passwords someone else chose (one-time passwords): the operator picks a
+    # new one right after the second factor, before the session gets its roles.
+    must_change_password: bool = False
 
     @property
     def enrolled(self) -> bool:
@@ -36,19 +39,22 @@ class Operator:
     def doc(self) -> JsonObject:
         return {"username": self.username, "password_hash": self.password_hash,
                 "roles": self.roles, "totp_sealed": self.totp_sealed,
-                "disabled": self.disabled, "created_at": self.created_at}
+                "disabled": self.disabled, "created_at": self.created_at,
+                "must_change_password": self.must_change_password}
 
     def public(self) -> JsonObject:
         """What the admin API shows: never a hash or a secret."""
         return {"username": self.username, "roles": self.roles, "enrolled": self.enrolled,
-                "disabled": self.disabled, "createdAt": self.created_at}
+                "disabled": self.disabled, "createdAt": self.created_at,
+                "mustChangePassword": self.must_change_password}
 
     @classmethod
     def from_doc(cls, doc: JsonObject) -> Operator:
         return cls(username=str(doc["username"]), password_hash=str(doc["password_hash"]),
                    roles=[str(r) for r in doc.get("roles") or []],
                    totp_sealed=doc.get("totp_sealed"), disabled=bool(doc.get("disabled")),
-                   created_at=float(doc.get("created_at") or 0.0))
+                   created_at=float(doc.get("created_at") or 0.0),
+                   must_change_password=bool(doc.get("must_change_password")))
 
 
 def _totp_purpose(username: str) -> str:
@@ -68,12 +74,16 @@ class OperatorDirectory:
     async def all(self) -> list[Operator]:
         return [Operator.from_doc(doc) for doc in await self._records.list_records(OPERATOR)]
 
-    async def create(self, username: str, password: str, roles: list[str]) -> Operator:
+    async def create(self, username: str, password: str, roles: list[str], *,
+                     one_time: bool = False) -> Operator:
+        """A new operator; `one_time`: the password was chosen for them and must be
+        replaced at the first login."""
         if not USERNAME.fullmatch(username):
             raise OperatorError("a username is 2–64 characters: a lower-case letter, then "
                                 "lower-case letters, digits, '.', '_' or '-'")
         operator = Operator(username=username, password_hash=passwords.hash_password(password),
-                            roles=sorted(set(roles)), created_at=self._clock.now())
+                            roles=sorted(set(roles)), created_at=self._clock.now(),
+                            must_change_password=one_time)
         if not await self._records.add_record(OPERATOR, username, operator.doc()):
             raise OperatorError(f"operator {username!r} exists already")
         return operator
@@ -103,6 +113,7 @@ class OperatorDirectory:
     async def set_password(self, username: str, password: str) -> Operator:
         operator = await self.require(username)
         operator.password_hash = passwords.hash_password(password)
+        operator.must_change_password = False
         await self.save(operator)
         return operator
 

@@ -22,7 +22,9 @@ from cityos.storage.security import SecurityRecords
 SESSION = "session"
 COOKIE = "cityos_session"
 TOUCH_EVERY = 30.0  # seconds: last-seen is written at most this often
-Stage = Literal["password", "complete"]
+# password: second factor pending; change: both factors done, a one-time password must
+# be replaced first; complete: signed in.
+Stage = Literal["password", "change", "complete"]
 
 
 @dataclass(frozen=True)
@@ -93,14 +95,20 @@ class Sessions:
                                            expires_at=session.created_at + self.policy.absolute)
         return session
 
-    async def complete(self, token: str) -> str:
-        """The second factor succeeded: the password-stage session ends and a complete one
-        starts under a new token (no session fixation across the privilege change)."""
+    async def advance(self, token: str, stage: Stage = "complete") -> str:
+        """The session moves to `stage` (the second factor succeeded, or the one-time
+        password was replaced): it ends and a new one starts under a new token (no
+        session fixation across a privilege change), keeping its login time."""
         session = await self.find(token)
         if session is None:
             raise LookupError("no live session")
         await self._records.delete_record(SESSION, session.key)
-        return await self.start(session.username, "complete")
+        new_token = secrets.token_urlsafe(32)
+        moved = Session(_key(new_token), session.username, stage, session.created_at,
+                        self._clock.now())
+        await self._records.put_record(SESSION, moved.key, moved.doc(),
+                                       expires_at=moved.created_at + self.policy.absolute)
+        return new_token
 
     async def end(self, token: str) -> None:
         await self._records.delete_record(SESSION, _key(token))

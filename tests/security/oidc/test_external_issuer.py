@@ -136,6 +136,12 @@ def browser_login(http: httpx.Client, username: str, password: str, next_path: s
                                            "code": pyotp.TOTP(secret).now(),
                                            "next": next_path})
     assert answer.status_code == 200 and 'class="codes"' in answer.text, answer.text
+    # A one-time password: choose a new one before the session counts.
+    page = http.get("/auth/password", params={"next": next_path})
+    answer = http.post("/auth/password", data={
+        "csrf_token": _CSRF.findall(page.text)[0], "current": password,
+        "new": "my own password 2026", "again": "my own password 2026", "next": next_path})
+    assert answer.status_code == 303 and answer.headers["location"] == next_path
 
 
 def test_authorization_code_with_pkce_over_http(issuer: ServerProcess,
