@@ -107,6 +107,12 @@ class Settings:
                "each further failure, up to login_lockout_max_delay."})
     login_lockout_max_delay: float = field(default=900.0, metadata={
         "doc": "Longest lock after repeated failed logins, in seconds."})
+    login_burst_threshold: int = field(default=20, metadata={
+        "doc": "Failed logins across all accounts within login_burst_window seconds that "
+               "raise a loginFailureBurst security event (password spraying); 0 turns it "
+               "off. Counted per process."})
+    login_burst_window: float = field(default=60.0, metadata={
+        "doc": "Seconds over which login_burst_threshold failures are counted."})
     access_token_lifetime: float = field(default=600.0, metadata={
         "doc": "Seconds an access token of the built-in OpenID Connect provider is valid."})
     authorization_code_lifetime: float = field(default=60.0, metadata={

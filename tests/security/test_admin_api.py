@@ -105,3 +105,14 @@ def test_everything_under_admin_is_closed_to_anonymous_callers(tmp_path: Path) -
             answer = client.request(method, path, headers=JSON, content=b"{}")
             assert answer.status_code == 401, path
             assert answer.json()["type"].endswith("Unauthenticated") or answer.json()["title"]
+
+
+def test_reset_password_gives_a_new_one_time_password(admin: TestClient) -> None:
+    add_operator(admin, "ito", ["staff"])
+    other = TestClient(admin.app, base_url=str(admin.base_url), follow_redirects=False)
+    enrol(other, "ito")
+    answer = admin.post("/admin/operators/ito/reset-password", json={})
+    assert answer.status_code == 200 and answer.json()["mustChangePassword"] is True
+    assert other.get("/auth/whoami").json()["kind"] == "anonymous"  # sessions ended
+    assert submit_password(other, "ito").status_code == 401  # the old password is gone
+    assert submit_password(other, "ito", answer.json()["oneTimePassword"]).status_code == 303

@@ -284,3 +284,18 @@ def test_a_one_time_password_must_be_replaced_before_the_session_counts(
     client.cookies.clear()
     assert submit_password(client, "sato", "one-time password 1").status_code == 401
     assert submit_password(client, "sato", "a new password 22").status_code == 303
+
+
+def test_failures_spread_over_many_accounts_raise_one_burst_event(tmp_path: Path) -> None:
+    settings = {"identity_key_file": str(tmp_path / "k"), "login_burst_threshold": 6,
+                "login_burst_window": 60.0}
+    with secure_client(f"sqlite:///{tmp_path / 'spray.db'}", **settings) as client:
+        for n in range(8):  # two tries each on four accounts: no account locked
+            assert submit_password(client, f"user{n % 4}", "Summer2026!!").status_code == 401
+        metrics = client.get("/metrics").text
+        assert 'cityos_security_events_total{severity="high",' \
+               'sub_category="loginFailureBurst"} 1' in metrics
+        identity_of(client).clock.offset += 61
+        for n in range(6):
+            submit_password(client, f"other{n}", "Winter2026!!")
+        assert 'sub_category="loginFailureBurst"} 2' in client.get("/metrics").text

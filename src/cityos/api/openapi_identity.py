@@ -35,7 +35,8 @@ def identity_parameters() -> dict[str, Schema]:
                              "schema": STR, "description": "An operator's username."},
         "operatorAction": {"name": "action", "in": "path", "required": True,
                            "schema": {"type": "string",
-                                      "enum": ["disable", "enable", "reset-totp"]},
+                                      "enum": ["disable", "enable", "reset-totp",
+                                               "reset-password"]},
                            "description": "What to do with the operator."},
         "oidcClientId": {"name": "client_id", "in": "path", "required": True,
                          "schema": STR, "description": "An OIDC client's id."},
@@ -114,7 +115,7 @@ def _admin_paths() -> dict[str, Schema]:
                         _obj({"username": STR, "roles": ARRAY}, "username"), (JSON,)),
         },
         "/admin/operators/{username}/{action}": {"post": _op(
-            ADMIN, "disable, enable or reset-totp an operator",
+            ADMIN, "disable, enable, reset-totp or reset-password an operator",
             [_ref("parameters", "operatorUsername"), _ref("parameters", "operatorAction")],
             {"200": operator, "404": {"description": "No such operator.", **_PROBLEM},
              **_ADMIN_ERRORS}, OBJECT, (JSON,))},

@@ -6,6 +6,7 @@ GET    /admin/operators                         list operators
 POST   /admin/operators                         {"username", "roles"} → one-time password
 POST   /admin/operators/{username}/disable      and /enable
 POST   /admin/operators/{username}/reset-totp   enrol again at the next login
+POST   /admin/operators/{username}/reset-password  → a new one-time password
 GET    /admin/oidc/clients                      list OIDC clients
 POST   /admin/oidc/clients                      {"clientId", "name", "roles",
                                                  "redirectUris", "public"} → secret, once
@@ -119,6 +120,14 @@ class AdminApi:
                 await self.identity.sessions.end_all(username)
             elif action == "enable":
                 operator = await operators.set_disabled(username, False)
+            elif action == "reset-password":
+                password = one_time_password()
+                operator = await operators.set_password(username, password)
+                operator.must_change_password = True
+                await operators.save(operator)
+                await self.identity.sessions.end_all(username)
+                return JSONResponse({**operator.public(), "oneTimePassword": password},
+                                    headers={"Cache-Control": "no-store"})
             elif action == "reset-totp":
                 operator = await operators.reset_totp(username)
                 await self.identity.second_factor.drop_recovery_codes(username)

@@ -72,10 +72,10 @@ class Identity:
         self.audience = settings.oidc_audience
         self.operators = OperatorDirectory(records, self.box, self.clock)
         self.second_factor = SecondFactor(records, self.clock)
-        self.lockout = Lockout(records, LockoutPolicy(settings.login_lockout_threshold,
-                                                      settings.login_lockout_delay,
-                                                      settings.login_lockout_max_delay),
-                               self.clock, counters, events)
+        policy = LockoutPolicy(settings.login_lockout_threshold, settings.login_lockout_delay,
+                               settings.login_lockout_max_delay,
+                               settings.login_burst_threshold, settings.login_burst_window)
+        self.lockout = Lockout(records, policy, self.clock, counters, events)
         self.sessions = Sessions(records, SessionPolicy(settings.session_idle_timeout,
                                                         settings.session_absolute_timeout),
                                  self.clock)

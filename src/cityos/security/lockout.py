@@ -2,10 +2,16 @@
 for names gains nothing): after `threshold` failures in a row the account is locked for
 `delay` seconds, doubling with each further failure up to `max_delay`. Reaching the
 threshold raises a `loginFailureBurst` security event; every failure is counted on
-/metrics (cityos_auth_failures_total)."""
+/metrics (cityos_auth_failures_total).
+
+Failures across all accounts are watched too (password spraying tries few passwords on
+many accounts, below any account's threshold): `burst_threshold` failures within
+`burst_window` seconds raise a `loginFailureBurst` event of scope "all accounts", at most
+one per window. This count is kept in memory, per process."""
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from cityos.metrics import Counters
@@ -22,6 +28,8 @@ class LockoutPolicy:
     threshold: int
     delay: float
     max_delay: float
+    burst_threshold: int = 20
+    burst_window: float = 60.0
 
     def lock_seconds(self, failures: int) -> float:
         if failures < self.threshold:
@@ -37,6 +45,8 @@ class Lockout:
         self._clock = clock
         self._counters = counters
         self._events = events
+        self._recent: deque[tuple[float, str]] = deque()  # (time, username) of failures
+        self._last_burst_event = float("-inf")
 
     async def locked_for(self, username: str) -> float:
         """Seconds the account stays locked (0: not locked)."""
@@ -62,8 +72,29 @@ class Lockout:
                 subject=f"operator:{username}",
                 description=f"{failures} failed logins in a row for {username!r}; "
                             f"account locked for {lock:.0f} s",
-                details={"failures": failures, "lockSeconds": lock, "lastClient": client,
-                         "stage": stage}))
+                details={"scope": "account", "failures": failures, "lockSeconds": lock,
+                         "lastClient": client, "stage": stage}))
+        await self._watch_all_accounts(username, now)
+
+    async def _watch_all_accounts(self, username: str, now: float) -> None:
+        policy = self.policy
+        if policy.burst_threshold <= 0:
+            return
+        self._recent.append((now, username))
+        while self._recent and self._recent[0][0] < now - policy.burst_window:
+            self._recent.popleft()
+        if len(self._recent) < policy.burst_threshold or \
+                now - self._last_burst_event < policy.burst_window:
+            return
+        self._last_burst_event = now
+        accounts = len({name for _, name in self._recent})
+        if self._events is not None:
+            await self._events.raise_event(SecurityEvent(
+                sub_category="loginFailureBurst", severity="high", source=SOURCE,
+                description=f"{len(self._recent)} failed logins on {accounts} accounts "
+                            f"within {policy.burst_window:.0f} s",
+                details={"scope": "all accounts", "failures": len(self._recent),
+                         "accounts": accounts, "windowSeconds": policy.burst_window}))
 
     async def succeeded(self, username: str) -> None:
         await self._records.delete_record(FAILURES, username)
