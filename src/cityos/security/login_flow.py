@@ -28,7 +28,7 @@ class Outcome:
 OK = Outcome(True)
 
 
-async def _locked(identity: Identity, username: str, stage: str) -> Outcome | None:
+async def _locked(identity: Identity, username: str) -> Outcome | None:
     locked = await identity.lockout.locked_for(username)
     if locked <= 0:
         return None
@@ -39,7 +39,7 @@ async def _locked(identity: Identity, username: str, stage: str) -> Outcome | No
 
 async def check_password(identity: Identity, username: str, password: str,
                          client: str) -> Outcome:
-    locked = await _locked(identity, username, "password")
+    locked = await _locked(identity, username)
     if locked is not None:
         return locked
     operator = await identity.operators.get(username)
@@ -58,7 +58,7 @@ async def check_password(identity: Identity, username: str, password: str,
 async def check_second_factor(identity: Identity, operator: Operator, code: str,
                               client: str) -> Outcome:
     """A TOTP code (6 digits) or a recovery code of an enrolled operator."""
-    locked = await _locked(identity, operator.username, "totp")
+    locked = await _locked(identity, operator.username)
     if locked is not None:
         return locked
     code = code.strip()
@@ -97,7 +97,7 @@ async def confirm_enrolment(identity: Identity, operator: Operator, code: str,
                             client: str) -> tuple[Outcome, list[str]]:
     """The first code from the authenticator app proves the enrolment; on success the
     secret becomes the operator's and fresh recovery codes are returned (shown once)."""
-    locked = await _locked(identity, operator.username, "totp")
+    locked = await _locked(identity, operator.username)
     if locked is not None:
         return locked, []
     secret = await pending_secret(identity, operator.username)
