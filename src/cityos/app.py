@@ -46,8 +46,10 @@ from cityos.security.authentication import AuthenticationMiddleware, Authenticat
 from cityos.security.body_limit import BodyLimitMiddleware
 from cityos.security.events import SecurityEvents
 from cityos.security.headers import SecurityHeadersMiddleware
+from cityos.security.identity import Identity
 from cityos.security.rate_limit import RateLimitMiddleware
 from cityos.storage.base import ContextRecords, EntityStore, SubscriptionStore
+from cityos.storage.security import SecurityRecords
 
 log = logging.getLogger(__name__)
 NGSI_LD_ROOT = "/ngsi-ld/v1"
@@ -77,6 +79,18 @@ def open_subscription_store(store: Store) -> SubscriptionStore:
     if isinstance(store, SqliteStore):
         return SqliteSubscriptionStore(store)
     raise ValueError("subscriptions need the SQLite backend")
+
+
+def open_security_records(store: Store) -> SecurityRecords:
+    """Operators, sessions, OIDC clients and keys beside the entities (before open())."""
+    from cityos.storage.sqlite.store import SqliteStore
+    if isinstance(store, SqliteStore):
+        from cityos.storage.sqlite.security import SqliteSecurityRecords
+        return SqliteSecurityRecords(store)
+    from cityos.storage.postgres.security import PostgresSecurityRecords
+    from cityos.storage.postgres.store import PostgresStore
+    assert isinstance(store, PostgresStore)
+    return PostgresSecurityRecords(store)
 
 
 def subscription_service(settings: Settings, store: Store, resolver: ContextResolver,
@@ -157,6 +171,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     platform = Platform(settings=settings, entities=service, bus=bus, resolver=resolver,
                         counters=counters, security_events=security_events,
                         subscriptions=subscription_svc, temporal=temporal_svc, audit=audit)
+    platform.identity = Identity(settings, open_security_records(store), counters,
+                                 platform.security_events)
     plugins = installed_plugins() if plugins is None else plugins
 
     @contextlib.asynccontextmanager
@@ -229,7 +245,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
 
 def security_authenticators(platform: Platform) -> list[Authenticator]:
     """How callers prove who they are, tried in this order (cityos.security)."""
-    return []
+    from cityos.security.identity_authenticators import identity_authenticators
+    return [*identity_authenticators(platform.identity)] if platform.identity else []
 
 
 def _ngsi_routes(siblings: bool = True) -> list[BaseRoute]:

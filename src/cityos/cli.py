@@ -7,6 +7,7 @@ import logging
 import click
 
 from cityos.cli_database import db, export_command, import_group
+from cityos.cli_identity import clients, oidc, operators
 from cityos.config import load_settings
 from cityos.security.cli import audit, keys
 
@@ -37,6 +38,9 @@ main.add_command(export_command)
 main.add_command(import_group)
 main.add_command(audit)
 main.add_command(keys)
+main.add_command(operators)
+main.add_command(clients)
+main.add_command(oidc)
 
 
 @main.command()

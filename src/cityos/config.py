@@ -143,6 +143,49 @@ class Settings:
         "doc": "Open shelter-map pages that may receive live updates at once (per process); "
                "beyond it the event stream answers 503 and pages retry."})
 
+    session_idle_timeout: float = field(default=1800.0, metadata={
+        "doc": "Seconds of inactivity after which an operator's login session ends."})
+    session_absolute_timeout: float = field(default=43200.0, metadata={
+        "doc": "Seconds after login at which an operator's session ends however active."})
+    login_lockout_threshold: int = field(default=5, metadata={
+        "doc": "Failed logins (password, TOTP or recovery code) in a row after which an "
+               "account is locked for a while; reaching it raises a security event."})
+    login_lockout_delay: float = field(default=30.0, metadata={
+        "doc": "Seconds an account stays locked at the threshold; the lock doubles with "
+               "each further failure, up to login_lockout_max_delay."})
+    login_lockout_max_delay: float = field(default=900.0, metadata={
+        "doc": "Longest lock after repeated failed logins, in seconds."})
+    login_burst_threshold: int = field(default=20, metadata={
+        "doc": "Failed logins across all accounts within login_burst_window seconds that "
+               "raise a loginFailureBurst security event (password spraying); 0 turns it "
+               "off. Counted per process."})
+    login_burst_window: float = field(default=60.0, metadata={
+        "doc": "Seconds over which login_burst_threshold failures are counted."})
+    access_token_lifetime: float = field(default=600.0, metadata={
+        "doc": "Seconds an access token of the built-in OpenID Connect provider is valid."})
+    authorization_code_lifetime: float = field(default=60.0, metadata={
+        "doc": "Seconds an authorization code (code flow with PKCE) may be exchanged."})
+    oidc_issuer: str = field(default="", metadata={
+        "doc": "Issuer URL of the built-in OpenID Connect provider (the `iss` of its "
+               "tokens); default the public URL (base_url)."})
+    oidc_audience: str = field(default="cityos", metadata={
+        "doc": "Audience (`aud`) the built-in provider puts in its tokens and that tokens "
+               "of every issuer must carry to be accepted."})
+    oidc_issuers: str = field(default="", metadata={
+        "doc": "External OpenID Connect issuers whose tokens are accepted, comma-separated "
+               "issuer URLs (Keycloak realm, national ID card login…); their discovery "
+               "document and JWKS are fetched over HTTP."})
+    oidc_role_claim: str = field(default="roles", metadata={
+        "doc": "Claim of external tokens holding the caller's roles; a dotted path reaches "
+               "into objects (Keycloak: realm_access.roles)."})
+    oidc_role_map: str = field(default="", metadata={
+        "doc": "Comma-separated EXTERNAL=LOCAL role pairs for external tokens; empty takes "
+               "the claim's roles as they are, otherwise only mapped roles are kept."})
+    identity_key_file: str = field(default="", metadata={
+        "doc": "File holding the key that encrypts TOTP secrets and signing keys in the "
+               "database (created, mode 0600, if missing); default identity.key beside the "
+               "SQLite file, or var/identity.key."})
+
     @property
     def sqlite_path(self) -> str | None:
         if self.database_url.startswith("sqlite:///"):

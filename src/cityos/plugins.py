@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from cityos.metrics import Counters
     from cityos.security.audit import AuditTrail
     from cityos.security.events import SecurityEvents
+    from cityos.security.identity import Identity
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "cityos.plugins"
@@ -48,6 +49,7 @@ class Platform:
     temporal: TemporalService | None = None
     # `audit.record_admin_action(principal, action, target, result)` (cityos.security.audit)
     audit: AuditTrail = field(default_factory=lambda: _audit_off())
+    identity: Identity | None = None
 
 
 def _audit_off() -> AuditTrail:
@@ -61,6 +63,9 @@ class CityPlugin:
     """One app or platform service. Subclasses set `name` and override the hooks they use."""
 
     name: str = ""
+    # Platform services (identity, IoT) describe their routes in the platform's OpenAPI
+    # document (/openapi.json); apps (shelters, twin) document their pages themselves.
+    in_platform_openapi: bool = False
 
     def routes(self, platform: Platform) -> Sequence[BaseRoute]:
         """HTTP routes (pages, APIs, static files) of this plugin, mounted at the root of
@@ -92,7 +97,8 @@ def builtin_plugins() -> list[CityPlugin]:
     """The apps that ship with the City OS, in start order."""
     from cityos.apps.shelters.plugin import SheltersPlugin
     from cityos.apps.twin import TwinPlugin
-    return [SheltersPlugin(), TwinPlugin()]
+    from cityos.security.identity_plugin import IdentityPlugin
+    return [IdentityPlugin(), SheltersPlugin(), TwinPlugin()]
 
 
 def installed_plugins() -> list[CityPlugin]:
