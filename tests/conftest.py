@@ -18,9 +18,11 @@ from tests.postgres_support import fresh_schema
 IN_CI = os.environ.get("CI") == "true"
 
 
-# API test modules of features whose storage exists on SQLite only so far; their tests
-# run on SQLite alone (on PostgreSQL these routes answer 501).
-POSTGRES_PENDING = frozenset({"test_subscriptions.py", "test_temporal.py"})
+# API test modules that run on SQLite alone (none: every feature is on both backends).
+POSTGRES_PENDING: frozenset[str] = frozenset()
+# Storage contract modules parametrised by `database_url` (tests/storage): both backends.
+STORAGE_CONTRACTS = frozenset({"test_subscriptions.py", "test_temporal.py",
+                               "test_change_journal.py"})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -43,7 +45,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             callspec.params.get("database_url") == "postgresql"
         path = Path(str(item.fspath))
         api_test = path.parent.name == "api" and path.name not in POSTGRES_PENDING
-        (dropped if on_postgres and not api_test else kept).append(item)
+        contract = path.parent.name == "storage" and path.name in STORAGE_CONTRACTS
+        (dropped if on_postgres and not (api_test or contract) else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
