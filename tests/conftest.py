@@ -20,9 +20,12 @@ IN_CI = os.environ.get("CI") == "true"
 
 # API test modules that run on SQLite alone (none: every feature is on both backends).
 POSTGRES_PENDING: frozenset[str] = frozenset()
-# Storage contract modules parametrised by `database_url` (tests/storage): both backends.
-STORAGE_CONTRACTS = frozenset({"test_subscriptions.py", "test_temporal.py",
-                               "test_change_journal.py"})
+# Other modules parametrised by `database_url` that run on both backends: the storage
+# contracts and the end-to-end notification delivery (folder, file).
+BOTH_BACKENDS = frozenset({("storage", "test_subscriptions.py"),
+                           ("storage", "test_temporal.py"),
+                           ("storage", "test_change_journal.py"),
+                           ("e2e", "test_notification_delivery.py")})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,8 +39,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Both backends for the API tests (tests/api); SQLite alone for the rest, whose
-    subject is not the storage backend."""
+    """Both backends for the API tests (tests/api) and BOTH_BACKENDS; SQLite alone for
+    the rest, whose subject is not the storage backend."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -45,7 +48,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             callspec.params.get("database_url") == "postgresql"
         path = Path(str(item.fspath))
         api_test = path.parent.name == "api" and path.name not in POSTGRES_PENDING
-        contract = path.parent.name == "storage" and path.name in STORAGE_CONTRACTS
+        contract = (path.parent.name, path.name) in BOTH_BACKENDS
         (dropped if on_postgres and not (api_test or contract) else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

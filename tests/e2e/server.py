@@ -20,13 +20,15 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, database: Path, port: int | None = None, *extra: str) -> None:
+    def __init__(self, database: Path | str, port: int | None = None, *extra: str) -> None:
+        """`database`: a SQLite file, or a database URL (postgresql://…)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "CITYOS_LOG_LEVEL": "warning"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cityos", "serve", "--port", str(self.port),
-             "--database", f"sqlite:///{database}", "--dev", *extra],
+             "--database", database if isinstance(database, str) else f"sqlite:///{database}",
+             "--dev", *extra],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
 

@@ -100,10 +100,10 @@ class PostgresDeliveryLog:
 
     async def commit_matched(self, records: Sequence[NotificationRecord],
                              cursor: int) -> list[OutboxEntry]:
-        """Store `records` and consume every change handed out so far, in one
-        transaction."""
+        """Store `records` and consume the changes handed out so far up to seq `cursor`,
+        in one transaction (all of them, in the engine: it commits after matching)."""
         owner = await self.session.identity()
-        handed, now = list(self._handed), time.time()
+        handed, now = [seq for seq in self._handed if seq <= cursor], time.time()
 
         async def work(conn: AsyncConnection[Any]) -> list[OutboxEntry]:
             entries = await _insert(conn, records, now, owner)

@@ -19,8 +19,10 @@ COLUMNS = ("id, tenant, subscription_id, ordering_key, endpoint, content_type, b
            "headers, created_at, attempts, next_attempt_at")
 INSERT = ("INSERT INTO notification_outbox (tenant, subscription_id, ordering_key, "
           "endpoint, content_type, body, headers, created_at, owner_pid, owner_since) "
-          "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-          "%s::bytea[], %s::text[], %s::float8[], %s::int[], %s::timestamptz[]) "
+          "SELECT tenant, subscription_id, ordering_key, endpoint, content_type, body, "
+          "headers, created_at, owner_pid, owner_since FROM unnest(%s::text[], %s::text[], "
+          "%s::text[], %s::text[], %s::text[], %s::bytea[], %s::text[], %s::float8[], "
+          "%s::int[], %s::timestamptz[]) "
           "WITH ORDINALITY AS r(tenant, subscription_id, ordering_key, endpoint, "
           "content_type, body, headers, created_at, owner_pid, owner_since, n) "
           "ORDER BY n RETURNING id")
