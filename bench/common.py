@@ -204,18 +204,20 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
         process.wait(5)
 
 
-def cityos_command(port: int, db_path: Path) -> list[str]:
-    """Exactly what `cityos serve` runs (the CLI entry point, module form)."""
+def cityos_command(port: int, db_path: Path, database_url: str | None = None) -> list[str]:
+    """Exactly what `cityos serve` runs (the CLI entry point, module form); on the SQLite
+    file `db_path` unless a `database_url` is given."""
     return [sys.executable, "-m", "cityos", "serve", "--port", str(port),
-            "--database", f"sqlite:///{db_path}"]
+            "--database", database_url or f"sqlite:///{db_path}"]
 
 
 @contextlib.contextmanager
 def cityos_server(workdir: Path | None = None, wrap: Sequence[str] = (),
-                  db_source: Path | None = None) -> Iterator[Server]:
-    """Start `cityos serve` on a fresh SQLite file (or a copy of `db_source`) in a temporary
-    directory; stop it and delete the directory afterwards. `wrap` prefixes the command
-    (e.g. a profiler)."""
+                  db_source: Path | None = None,
+                  database_url: str | None = None) -> Iterator[Server]:
+    """Start `cityos serve` on a fresh SQLite file (or a copy of `db_source`, or the
+    database `database_url`) in a temporary directory; stop it and delete the directory
+    afterwards. `wrap` prefixes the command (e.g. a profiler)."""
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cityos-b-")))
@@ -226,7 +228,8 @@ def cityos_server(workdir: Path | None = None, wrap: Sequence[str] = (),
         log_path = workdir / "server.log"
         env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false"}
         log = stack.enter_context(log_path.open("wb"))
-        process = subprocess.Popen([*wrap, *cityos_command(port, db_path)], stdout=log,
+        process = subprocess.Popen([*wrap, *cityos_command(port, db_path, database_url)],
+                                   stdout=log,
                                    stderr=subprocess.STDOUT, env=env, cwd=workdir)
         server = Server("cityos", port, process, workdir, db_path, log_path)
         try:

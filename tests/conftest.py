@@ -22,8 +22,8 @@ IN_CI = os.environ.get("CI") == "true"
 POSTGRES_PENDING: frozenset[str] = frozenset()
 # Other modules parametrised by `database_url` that run on both backends: the storage
 # contracts and the end-to-end notification delivery (folder, file).
-BOTH_BACKENDS = frozenset({("storage", "test_subscriptions.py"),
-                           ("storage", "test_temporal.py"),
+BOTH_BACKENDS = frozenset({("storage", "test_subscription_store.py"),
+                           ("storage", "test_temporal_store.py"),
                            ("storage", "test_change_journal.py"),
                            ("e2e", "test_notification_delivery.py")})
 

@@ -67,6 +67,8 @@ class JournalObserver:
 class PostgresDeliveryLog:
     """Registers the journal observer on `store`; create it before `store.open()`."""
 
+    shared = True
+
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
         self.session = DeliverySession(store.url)
@@ -121,13 +123,21 @@ class PostgresDeliveryLog:
         return await self._store.write(lambda conn: _insert(conn, records, now, owner))
 
     async def pending(self, after_id: int, limit: int) -> list[OutboxEntry]:
-        """Claim up to `limit` undelivered notifications (id > `after_id`) that no live
-        process owns, and return them in id order."""
+        """Claim up to `limit` undelivered notifications (id > `after_id`) that no other
+        live process owns, and return them in id order."""
+        return await self._claim(outbox_sql.CLAIM, after_id, limit)
+
+    async def take_over(self, after_id: int, limit: int) -> list[OutboxEntry]:
+        """Claim up to `limit` notifications (id > `after_id`) nobody owns or whose owner
+        process ended, in id order."""
+        return await self._claim(outbox_sql.TAKE_OVER, after_id, limit)
+
+    async def _claim(self, sql: str, after_id: int, limit: int) -> list[OutboxEntry]:
         pid, since = await self.session.identity()
         params = {"pid": pid, "since": since, "after": after_id, "limit": limit}
 
         async def work(conn: AsyncConnection[Any]) -> list[OutboxEntry]:
-            rows = await (await conn.execute(outbox_sql.CLAIM, params)).fetchall()
+            rows = await (await conn.execute(sql, params)).fetchall()
             return sorted((outbox_sql.entry(r) for r in rows), key=lambda e: e.id)
         return await self._store.write(work)
 

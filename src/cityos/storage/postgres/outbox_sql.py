@@ -26,14 +26,18 @@ INSERT = ("INSERT INTO notification_outbox (tenant, subscription_id, ordering_ke
           "WITH ORDINALITY AS r(tenant, subscription_id, ordering_key, endpoint, "
           "content_type, body, headers, created_at, owner_pid, owner_since, n) "
           "ORDER BY n RETURNING id")
-CLAIM = (
+_CLAIM = (
     "UPDATE notification_outbox o SET owner_pid = %(pid)s, owner_since = %(since)s "
     "FROM (SELECT c.id FROM notification_outbox c WHERE c.id > %(after)s AND ("
-    "c.owner_pid IS NULL OR (c.owner_pid = %(pid)s AND c.owner_since = %(since)s) OR "
+    "c.owner_pid IS NULL OR {own}"
     "NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.owner_pid "
     "AND a.backend_start = c.owner_since)) "
     "ORDER BY c.id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) claimed "
     f"WHERE o.id = claimed.id RETURNING {', '.join('o.' + c for c in COLUMNS.split(', '))}")
+# Rows nobody owns, rows of ended sessions, and this session's own rows (resuming).
+CLAIM = _CLAIM.replace("{own}", "(c.owner_pid = %(pid)s AND c.owner_since = %(since)s) OR ")
+# Only rows nobody owns or of ended sessions (taking over; own rows are queued already).
+TAKE_OVER = _CLAIM.replace("{own}", "")
 DELETE = "DELETE FROM notification_outbox WHERE id = ANY(%s::bigint[])"
 RESCHEDULE = ("UPDATE notification_outbox SET attempts = %s, next_attempt_at = %s, "
               "last_error = %s WHERE id = %s")

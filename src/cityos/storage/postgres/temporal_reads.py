@@ -1,9 +1,11 @@
 """Reading the temporal history on PostgreSQL: candidate entities, windowed instances and
 aggregation per period (ETSI GS CIM 009 §4.5.19, §5.7.3, §5.7.4).
 
-Aggregation groups the window's rows by period number, (time − start) / period, in one
-index-only scan of (entity, attribute, observed) INCLUDE (num): a hash aggregate, no sort
-and no per-bucket probe; periods without instances give no row, as on SQLite.
+Aggregation: generate_series gives the periods, and each aggregates its own time range
+through an index-only scan of (entity, attribute, observed) INCLUDE (num); periods
+without instances give no row, as on SQLite. `GROUP BY (time − start) / period` was
+measured 3–4 times slower on one million instances: the planner cannot estimate the
+number of periods, so it sorts every row (on disk) before aggregating.
 Column names come from TIME_COLUMNS only; every value is a parameter.
 """
 
@@ -182,12 +184,19 @@ async def _aggregate_series(conn: AsyncConnection[Any], ek: int, ak: int,
     if (last - start) // period > MAX_BUCKETS:
         period = (last - start) // MAX_BUCKETS + 1
     expressions = ", ".join(_SQL_AGGREGATES[m] for m in request.methods)
-    sql = (f"SELECT ({column} - %s) / %s AS bucket, {expressions} " + base
-           + " GROUP BY bucket ORDER BY bucket")
-    rows = await (await conn.execute(sql, [start, period, *base_params])).fetchall()
+    # Each period reads its own time range of the index, clipped to the window by ONE
+    # pair of bounds.
+    lower = selection.lower if selection.lower is not None else -(2**62)
+    upper = selection.upper if selection.upper is not None else 2**62
+    sql = (f"SELECT s, a.* FROM generate_series(%s::bigint, %s::bigint, %s::bigint) AS s "
+           f"CROSS JOIN LATERAL (SELECT count(*) AS n, {expressions} FROM temporal_instances "
+           f"WHERE ek = %s AND ak = %s{dataset_sql} AND {column} >= greatest(s, %s::bigint) "
+           f"AND {column} < least(s + %s::bigint, %s::bigint)) AS a WHERE a.n > 0 ORDER BY s")
+    params = [start, last, period, ek, ak, *([dataset_id] if several else []), lower,
+              period, upper]
+    rows = await (await conn.execute(sql, params)).fetchall()
     values: dict[str, list[tuple[Any, int, int]]] = {m: [] for m in request.methods}
-    for bucket, *results in rows:
-        bucket_start = start + int(bucket) * period
+    for bucket_start, _, *results in rows:
         for method, result in zip(request.methods, results, strict=True):
             if method in ("totalCount", "distinctCount"):
                 result = int(result)
