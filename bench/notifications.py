@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -30,7 +31,8 @@ from bench import common
 from bench._webhook import RawClient, Webhook
 
 N_ENTITIES = 1000
-RATE = 1000.0  # changes/s for the latency scenario
+# changes/s for the latency scenario (BENCH_NOTIFICATION_RATE to measure below saturation)
+RATE = float(os.environ.get("BENCH_NOTIFICATION_RATE", "1000"))
 LATENCY_SECONDS = 10.0
 THROUGHPUT_SECONDS = 10.0
 WRITE_SECONDS = 10.0

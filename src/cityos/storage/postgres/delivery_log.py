@@ -38,6 +38,14 @@ _JOURNAL_CONSUME = "DELETE FROM change_journal WHERE seq = ANY(%s::bigint[])"
 _JOURNAL_COUNT = "SELECT count(*) FROM change_journal"
 
 
+# Delivery bookkeeping (matched changes → outbox, removals, retry schedules) commits
+# without waiting for the WAL flush: a server crash may undo the last of these
+# transactions, each as a whole, which only ever re-sends (journal rows come back and are
+# matched again, a removed notification comes back): at-least-once holds. Entity writes,
+# and with them the journal rows, keep the server's synchronous_commit.
+ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -78,6 +86,7 @@ class PostgresDeliveryLog:
         # Journal rows handed to the matcher and not yet consumed (one matcher per
         # process: the engine runs one pass at a time).
         self._handed: list[int] = []
+        self._handed_by: tuple[int, datetime] | None = None
 
     def set_journal_active(self, active: bool) -> None:
         self.observer.active = active
@@ -93,6 +102,8 @@ class PostgresDeliveryLog:
         if not await self.session.lead():
             return []
         conn = await self.session.connection()
+        if self._handed_by != self.session.owner:  # a new session: start afresh
+            self._handed, self._handed_by = [], self.session.owner
         rows = await (await conn.execute(_JOURNAL_READ, (self._handed, limit))).fetchall()
         entries = [JournalEntry(seq, tenant, entity_id, _loads(before), _loads(doc),
                                 committed_at)
@@ -108,14 +119,18 @@ class PostgresDeliveryLog:
         handed, now = [seq for seq in self._handed if seq <= cursor], time.time()
 
         async def work(conn: AsyncConnection[Any]) -> list[OutboxEntry]:
+            await conn.execute(ASYNC_COMMIT)
             entries = await _insert(conn, records, now, owner)
             if handed:
                 await conn.execute(_JOURNAL_CONSUME, (handed,))
             return entries
 
-        entries = await self._store.write(work)
         consumed = set(handed)
-        self._handed = [seq for seq in self._handed if seq not in consumed]
+        try:
+            entries = await self._store.write(work)
+        finally:
+            # Consumed, or (the transaction failed) to be read and matched again.
+            self._handed = [seq for seq in self._handed if seq not in consumed]
         return entries
 
     async def add(self, records: Sequence[NotificationRecord]) -> list[OutboxEntry]:
@@ -143,12 +158,14 @@ class PostgresDeliveryLog:
 
     async def remove(self, ids: Sequence[int]) -> None:
         async def work(conn: AsyncConnection[Any]) -> None:
+            await conn.execute(ASYNC_COMMIT)
             await conn.execute(outbox_sql.DELETE, (list(ids),))
         await self._store.write(work)
 
     async def reschedule(self, entry_id: int, attempts: int, next_attempt_at: float,
                          error: str) -> None:
         async def work(conn: AsyncConnection[Any]) -> None:
+            await conn.execute(ASYNC_COMMIT)
             await conn.execute(outbox_sql.RESCHEDULE,
                                (attempts, next_attempt_at, error[:500], entry_id))
         await self._store.write(work)

@@ -10,6 +10,7 @@ import orjson
 from psycopg import AsyncConnection
 
 from cityos.storage.base import SubscriptionRecord
+from cityos.storage.postgres.delivery_log import ASYNC_COMMIT
 from cityos.storage.postgres.store import PostgresStore
 
 _COLUMNS = ("tenant, doc, context, times_sent, times_failed, consecutive_errors, "
@@ -89,4 +90,11 @@ class PostgresSubscriptionStore:
 
     async def record_delivery(self, tenant: str, subscription_id: str, at: str,
                               ok: bool) -> None:
-        await self._changed(_DELIVERED if ok else _FAILED, (at, at, tenant, subscription_id))
+        """Counted without waiting for the WAL flush (delivery_log.ASYNC_COMMIT): a server
+        crash may lose the last counts, never a notification."""
+        params = (at, at, tenant, subscription_id)
+
+        async def work(conn: AsyncConnection[Any]) -> None:
+            await conn.execute(ASYNC_COMMIT)
+            await conn.execute(_DELIVERED if ok else _FAILED, params)
+        await self._store.write(work)

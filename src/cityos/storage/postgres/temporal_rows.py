@@ -25,8 +25,11 @@ WITH e AS (
     INSERT INTO temporal_entities (tenant, id, types, created, modified)
     VALUES (%(tenant)s, %(id)s, %(types)s::text[], %(now)s, %(now)s)
     ON CONFLICT (tenant, id) DO UPDATE SET
-        types = ARRAY(SELECT t FROM unnest(temporal_entities.types || excluded.types)
-                      WITH ORDINALITY AS u(t, n) GROUP BY t ORDER BY min(n)),
+        -- unchanged types keep the update HOT (no index entry is written)
+        types = CASE WHEN excluded.types <@ temporal_entities.types
+                     THEN temporal_entities.types
+                     ELSE ARRAY(SELECT t FROM unnest(temporal_entities.types || excluded.types)
+                                WITH ORDINALITY AS u(t, n) GROUP BY t ORDER BY min(n)) END,
         modified = excluded.modified
     RETURNING ek, (xmax = 0) AS inserted
 ), x AS (
