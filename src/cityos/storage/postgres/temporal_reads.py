@@ -135,9 +135,16 @@ async def read_instances(conn: AsyncConnection[Any], ek: int, selection: Tempora
 
 
 async def _kind(conn: AsyncConnection[Any], ek: int, ak: int) -> str:
+    """The attribute's kind, from its latest observed instance (else any instance). Two
+    queries: `ORDER BY observed DESC NULLS LAST` does not follow the index order and
+    would sort every instance."""
     row = await (await conn.execute(
         "SELECT doc FROM temporal_instances WHERE ek = %s AND ak = %s "
-        "ORDER BY observed DESC NULLS LAST LIMIT 1", (ek, ak))).fetchone()
+        "AND observed IS NOT NULL ORDER BY observed DESC LIMIT 1", (ek, ak))).fetchone()
+    if row is None:
+        row = await (await conn.execute(
+            "SELECT doc FROM temporal_instances WHERE ek = %s AND ak = %s LIMIT 1",
+            (ek, ak))).fetchone()
     if row is None or row[0] in (None, "i"):
         return "Property"
     return str(orjson.loads(row[0]).get("type", "Property"))
