@@ -204,20 +204,22 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
         process.wait(5)
 
 
-def cityos_command(port: int, db_path: Path) -> list[str]:
+def cityos_command(port: int, db_path: Path, database_url: str | None = None) -> list[str]:
     """Exactly what `cityos serve` runs (the CLI entry point, module form), in development
-    mode: these scenarios measure the broker; bench/security measures the cost of security."""
+    mode (these scenarios measure the broker; bench/security_overhead measures security),
+    on the SQLite file `db_path` unless a `database_url` is given."""
     return [sys.executable, "-m", "cityos", "serve", "--port", str(port),
-            "--database", f"sqlite:///{db_path}", "--dev"]
+            "--database", database_url or f"sqlite:///{db_path}", "--dev"]
 
 
 @contextlib.contextmanager
 def cityos_server(workdir: Path | None = None, wrap: Sequence[str] = (),
                   db_source: Path | None = None,
-                  extra_env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Start `cityos serve` on a fresh SQLite file (or a copy of `db_source`) in a temporary
-    directory; stop it and delete the directory afterwards. `wrap` prefixes the command
-    (e.g. a profiler)."""
+                  extra_env: dict[str, str] | None = None,
+                  database_url: str | None = None) -> Iterator[Server]:
+    """Start `cityos serve` on a fresh SQLite file (or a copy of `db_source`, or the
+    database `database_url`) in a temporary directory, with `extra_env` settings; stop it
+    and delete the directory afterwards. `wrap` prefixes the command (e.g. a profiler)."""
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cityos-b-")))
@@ -229,7 +231,8 @@ def cityos_server(workdir: Path | None = None, wrap: Sequence[str] = (),
         env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false",
                **(extra_env or {})}
         log = stack.enter_context(log_path.open("wb"))
-        process = subprocess.Popen([*wrap, *cityos_command(port, db_path)], stdout=log,
+        process = subprocess.Popen([*wrap, *cityos_command(port, db_path, database_url)],
+                                   stdout=log,
                                    stderr=subprocess.STDOUT, env=env, cwd=workdir)
         server = Server("cityos", port, process, workdir, db_path, log_path)
         try:

@@ -9,13 +9,17 @@
 3. write cost: PATCH requests/s (16 connections, back to back) with 10,000 subscriptions
    against none, same client, same run.
 
-Run: python -m bench.notifications [latency|throughput|write_cost]
+Run: python -m bench.notifications [--backends=sqlite,postgresql] [latency|throughput|write_cost]
+(default: SQLite alone). With both backends, each scenario runs on each and a
+`postgresql_vs_sqlite` entry gives PostgreSQL's figures as ratios to SQLite's, same run.
+PostgreSQL: BENCH_POSTGRES_URL (see bench/postgres.py), schema `cityos_bench`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -27,7 +31,8 @@ from bench import common
 from bench._webhook import RawClient, Webhook
 
 N_ENTITIES = 1000
-RATE = 1000.0  # changes/s for the latency scenario
+# changes/s for the latency scenario (BENCH_NOTIFICATION_RATE to measure below saturation)
+RATE = float(os.environ.get("BENCH_NOTIFICATION_RATE", "1000"))
 LATENCY_SECONDS = 10.0
 THROUGHPUT_SECONDS = 10.0
 WRITE_SECONDS = 10.0
@@ -105,8 +110,13 @@ async def _paced_patches(port: int, rate: float, seconds: float,
 
 
 @contextlib.contextmanager
-def _server_with_entities() -> Iterator[common.Server]:
-    with common.cityos_server() as server:
+def _server_with_entities(backend: str = "sqlite") -> Iterator[common.Server]:
+    with contextlib.ExitStack() as stack:
+        url = None
+        if backend == "postgresql":
+            from bench.postgres import bench_schema
+            url = stack.enter_context(bench_schema())
+        server = stack.enter_context(common.cityos_server(database_url=url))
         common.load_entities(server.port, N_ENTITIES)
         yield server
 
@@ -131,12 +141,12 @@ async def _latency(port: int) -> dict[str, Any]:
             "changes": len(sent), "lost": len(sent) - len(latencies)}
 
 
-def measure_latency() -> dict[str, Any]:
-    with _server_with_entities() as server:
+def measure_latency(backend: str = "sqlite") -> dict[str, Any]:
+    with _server_with_entities(backend) as server:
         result = asyncio.run(_latency(server.port))
     note, base = result["notification"], result["patch_round_trip"]
     return {
-        "scenario": "notification_latency", "date": common.now_iso(),
+        "scenario": "notification_latency", "backend": backend, "date": common.now_iso(),
         "unit": "ms from sending the PATCH to the webhook receiving its notification",
         "target": f"p50 <= {TARGETS['p50_ms']} ms, p99 <= {TARGETS['p99_ms']} ms at "
                   f"{RATE:.0f} changes/s",
@@ -209,12 +219,13 @@ async def _throughput(port: int) -> dict[str, Any]:
             "baseline_direct_posts_per_s": round(baseline_sent / 3.0, 1)}
 
 
-def measure_throughput() -> dict[str, Any]:
-    with _server_with_entities() as server:
+def measure_throughput(backend: str = "sqlite") -> dict[str, Any]:
+    with _server_with_entities(backend) as server:
         result = asyncio.run(_throughput(server.port))
     rate = result["notifications_per_s"]
     return {
-        "scenario": "notification_throughput", "date": common.now_iso(),
+        "scenario": "notification_throughput", "backend": backend,
+        "date": common.now_iso(),
         "unit": "notifications/s received by the webhook, first to last",
         "target": TARGETS["notifications_per_s"], "measured": rate,
         "meets_target": rate >= TARGETS["notifications_per_s"]
@@ -261,17 +272,18 @@ async def _patch_load(port: int, subscriptions: bool) -> dict[str, Any]:
             "setup_s": round(setup, 1), "connections": CONNECTIONS}
 
 
-def _patch_rps(subscriptions: bool) -> dict[str, Any]:
-    with _server_with_entities() as server:
+def _patch_rps(subscriptions: bool, backend: str = "sqlite") -> dict[str, Any]:
+    with _server_with_entities(backend) as server:
         return asyncio.run(_patch_load(server.port, subscriptions))
 
 
-def measure_write_cost() -> dict[str, Any]:
-    none = _patch_rps(subscriptions=False)
-    many = _patch_rps(subscriptions=True)
+def measure_write_cost(backend: str = "sqlite") -> dict[str, Any]:
+    none = _patch_rps(subscriptions=False, backend=backend)
+    many = _patch_rps(subscriptions=True, backend=backend)
     ratio = common.ratio(many["requests_per_s"], none["requests_per_s"]) or 0.0
     return {
-        "scenario": "write_cost_of_subscriptions", "date": common.now_iso(),
+        "scenario": "write_cost_of_subscriptions", "backend": backend,
+        "date": common.now_iso(),
         "unit": "PATCH requests/s (16 connections, back to back)",
         "target": f">= {TARGETS['write_ratio']:.0%} of the rate without subscriptions",
         "measured": many["requests_per_s"], "baseline": none["requests_per_s"],
@@ -283,13 +295,40 @@ def measure_write_cost() -> dict[str, Any]:
     }
 
 
-SCENARIOS = {"latency": measure_latency, "throughput": measure_throughput,
+SCENARIOS: dict[str, Any] = {"latency": measure_latency, "throughput": measure_throughput,
              "write_cost": measure_write_cost}
 
 
+def _compared(on_sqlite: dict[str, Any], on_postgres: dict[str, Any]) -> dict[str, Any]:
+    """PostgreSQL's headline figures as ratios to SQLite's (same scenario, same run)."""
+    figures: dict[str, Any] = {"scenario": on_sqlite["scenario"] + "_postgresql_vs_sqlite",
+                               "baseline_name": "the same scenario on SQLite, same run"}
+    if "notification" in on_sqlite:
+        for q in ("p50_ms", "p99_ms"):
+            figures[f"ratio_{q}"] = common.ratio(on_postgres["notification"][q],
+                                                 on_sqlite["notification"][q])
+    for key in ("notifications_per_s", "changes_per_s"):
+        if key in on_sqlite:
+            figures[f"ratio_{key}"] = common.ratio(on_postgres[key], on_sqlite[key])
+    if "with_subscriptions" in on_sqlite:
+        figures["ratio_requests_per_s"] = common.ratio(on_postgres["measured"],
+                                                       on_sqlite["measured"])
+    return figures
+
+
 def main() -> None:
-    names = sys.argv[1:] or list(SCENARIOS)
-    common.emit({"scenarios": [SCENARIOS[name]() for name in names]})
+    args = sys.argv[1:]
+    backends = ["sqlite"]
+    for arg in [a for a in args if a.startswith("--backends=")]:
+        backends = arg.removeprefix("--backends=").split(",")
+        args.remove(arg)
+    results = []
+    for name in args or list(SCENARIOS):
+        runs = {backend: SCENARIOS[name](backend) for backend in backends}
+        results.extend(runs.values())
+        if {"sqlite", "postgresql"} <= runs.keys():
+            results.append(_compared(runs["sqlite"], runs["postgresql"]))
+    common.emit({"scenarios": results})
 
 
 if __name__ == "__main__":

@@ -18,9 +18,14 @@ from tests.postgres_support import fresh_schema
 IN_CI = os.environ.get("CI") == "true"
 
 
-# API test modules of features whose storage exists on SQLite only so far; their tests
-# run on SQLite alone (on PostgreSQL these routes answer 501).
-POSTGRES_PENDING = frozenset({"test_subscriptions.py", "test_temporal.py"})
+# API test modules that run on SQLite alone (none: every feature is on both backends).
+POSTGRES_PENDING: frozenset[str] = frozenset()
+# Other modules parametrised by `database_url` that run on both backends: the storage
+# contracts and the end-to-end notification delivery (folder, file).
+BOTH_BACKENDS = frozenset({("storage", "test_subscription_store.py"),
+                           ("storage", "test_temporal_store.py"),
+                           ("storage", "test_change_journal.py"),
+                           ("e2e", "test_notification_delivery.py")})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -34,8 +39,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Both backends for the API tests (tests/api); SQLite alone for the rest, whose
-    subject is not the storage backend."""
+    """Both backends for the API tests (tests/api) and BOTH_BACKENDS; SQLite alone for
+    the rest, whose subject is not the storage backend."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -43,7 +48,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             callspec.params.get("database_url") == "postgresql"
         path = Path(str(item.fspath))
         api_test = path.parent.name == "api" and path.name not in POSTGRES_PENDING
-        (dropped if on_postgres and not api_test else kept).append(item)
+        contract = (path.parent.name, path.name) in BOTH_BACKENDS
+        (dropped if on_postgres and not (api_test or contract) else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

@@ -25,7 +25,6 @@ from cityos.api import (
 from cityos.api import temporal as temporal_api
 from cityos.api.routing import IndexedRouter
 from cityos.api.state import ApiState
-from cityos.api.unavailable import unavailable_routes
 from cityos.broker.context_persistence import PersistedContexts
 from cityos.broker.context_resolver import ContextResolver
 from cityos.broker.delivery.service import DeliveryConfig, NotificationDelivery
@@ -48,12 +47,12 @@ from cityos.security.events import SecurityEvents
 from cityos.security.headers import SecurityHeadersMiddleware
 from cityos.security.identity import Identity
 from cityos.security.rate_limit import RateLimitMiddleware
-from cityos.storage.base import ContextRecords, EntityStore, SubscriptionStore
+from cityos.storage.base import ContextRecords, EntityStore, SubscriptionStore, TemporalStore
+from cityos.storage.delivery import DeliveryLog
 from cityos.storage.security import SecurityRecords
 
 log = logging.getLogger(__name__)
 NGSI_LD_ROOT = "/ngsi-ld/v1"
-BACKEND = "PostgreSQL"
 
 
 class Store(EntityStore, ContextRecords, Protocol):
@@ -75,10 +74,37 @@ def open_store(settings: Settings) -> Store:
 
 def open_subscription_store(store: Store) -> SubscriptionStore:
     from cityos.storage.sqlite.store import SqliteStore
-    from cityos.storage.sqlite.subscriptions import SqliteSubscriptionStore
     if isinstance(store, SqliteStore):
+        from cityos.storage.sqlite.subscriptions import SqliteSubscriptionStore
         return SqliteSubscriptionStore(store)
-    raise ValueError("subscriptions need the SQLite backend")
+    from cityos.storage.postgres.store import PostgresStore
+    from cityos.storage.postgres.subscriptions import PostgresSubscriptionStore
+    assert isinstance(store, PostgresStore)
+    return PostgresSubscriptionStore(store)
+
+
+def open_delivery_log(store: Store) -> DeliveryLog:
+    """The change journal and outbox beside the entity store (before it opens)."""
+    from cityos.storage.sqlite.store import SqliteStore
+    if isinstance(store, SqliteStore):
+        from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
+        return SqliteDeliveryLog(store)
+    from cityos.storage.postgres.delivery_log import PostgresDeliveryLog
+    from cityos.storage.postgres.store import PostgresStore
+    assert isinstance(store, PostgresStore)
+    return PostgresDeliveryLog(store)
+
+
+def open_temporal_store(store: Store) -> TemporalStore:
+    """The temporal history beside the entity store (before it opens)."""
+    from cityos.storage.sqlite.store import SqliteStore
+    if isinstance(store, SqliteStore):
+        from cityos.storage.sqlite.temporal import SqliteTemporalStore
+        return SqliteTemporalStore(store)
+    from cityos.storage.postgres.store import PostgresStore
+    from cityos.storage.postgres.temporal import PostgresTemporalStore
+    assert isinstance(store, PostgresStore)
+    return PostgresTemporalStore(store)
 
 
 def open_security_records(store: Store) -> SecurityRecords:
@@ -104,11 +130,7 @@ def subscription_service(settings: Settings, store: Store, resolver: ContextReso
 def notification_delivery(settings: Settings, store: Store, bus: ProcessBus,
                           subscriptions: SubscriptionService,
                           entity_store: Store | None = None) -> NotificationDelivery:
-    from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
-    from cityos.storage.sqlite.store import SqliteStore
-    if not isinstance(store, SqliteStore):
-        raise ValueError("notification delivery needs the SQLite backend")
-    journal = wiring.opened_journal(SqliteDeliveryLog(store), entity_store)
+    journal = wiring.opened_journal(open_delivery_log(store), entity_store)
     delivery = NotificationDelivery(journal, DeliveryConfig.from_settings(settings))
     delivery.listen(bus)
     subscriptions.on_presence_changed = delivery.on_presence_changed
@@ -119,13 +141,8 @@ def notification_delivery(settings: Settings, store: Store, bus: ProcessBus,
 def temporal_service(settings: Settings,
                      store: Store) -> tuple[TemporalService | None, RetentionJob | None]:
     """The temporal history beside the entity store (it must exist before the store opens:
-    it adds its tables and its write observer). SQLite only for now: on another backend
-    the temporal API answers OperationNotSupported."""
-    from cityos.storage.sqlite.store import SqliteStore
-    from cityos.storage.sqlite.temporal import SqliteTemporalStore
-    if not isinstance(store, SqliteStore):
-        return None, None
-    history = SqliteTemporalStore(store)
+    it adds its tables and its write observer)."""
+    history = open_temporal_store(store)
     job = RetentionJob(history, RetentionPolicy.parse(settings.temporal_retention),
                        settings.temporal_cleanup_interval)
     return TemporalService(store, history, settings.temporal_instance_limit), job
@@ -146,10 +163,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     """The whole City OS as one ASGI app; `plugins` defaults to the installed ones."""
     keys = wiring.key_ring(settings)  # refuses to start on a key file others may read
     store = open_store(settings)
-    # Temporal history and subscriptions keep sibling stores that exist on SQLite only so
-    # far; on PostgreSQL their routes answer 501 (see _ngsi_routes).
-    siblings = settings.sqlite_path is not None
-    temporal_svc, retention = temporal_service(settings, store) if siblings else (None, None)
+    temporal_svc, retention = temporal_service(settings, store)
     entity_store = wiring.field_encryption(settings, store, keys)  # personal data sealed
     wiring.seal_temporal(temporal_svc, entity_store)
     bus = open_event_bus(settings)
@@ -160,10 +174,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
                                timeout=settings.context_fetch_timeout,
                                max_size=settings.context_max_bytes,
                                mirrors=settings.context_mirror_map)
-    subscription_svc = subscription_service(settings, store, resolver, entity_store) \
-        if siblings else None
-    delivery = notification_delivery(settings, store, bus, subscription_svc, entity_store) \
-        if subscription_svc is not None else None
+    subscription_svc = subscription_service(settings, store, resolver, entity_store)
+    delivery = notification_delivery(settings, store, bus, subscription_svc, entity_store)
     counters = Counters()
     audit = wiring.audit_trail(settings, store, counters, keys)
     security_events = SecurityEvents(service, counters)
@@ -218,7 +230,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
                             Exception: problem.on_unexpected_error},
     )
     plugin_routes = [route for plugin in plugins for route in plugin.routes(platform)]
-    app.router = IndexedRouter([*_ngsi_routes(siblings), *system.routes, *openapi.routes,
+    app.router = IndexedRouter([*_ngsi_routes(), *system.routes, *openapi.routes,
                                 *openapi_docs.routes, *plugin_routes],
                                root=NGSI_LD_ROOT, lifespan=lifespan)
     app.state.api = ApiState(entities=service, resolver=resolver,
@@ -249,15 +261,10 @@ def security_authenticators(platform: Platform) -> list[Authenticator]:
     return [*identity_authenticators(platform.identity)] if platform.identity else []
 
 
-def _ngsi_routes(siblings: bool = True) -> list[BaseRoute]:
-    """All NGSI-LD routes under /ngsi-ld/v1, flat: one routing pass per request. Without
-    `siblings` (PostgreSQL), subscription and temporal routes answer 501."""
-    routes = entities.routes + batch.routes + discovery.routes + contexts.routes
-    if siblings:
-        routes = routes + subscriptions.routes + temporal_api.routes
-    else:
-        routes = (routes + unavailable_routes(subscriptions.routes, "Subscriptions", BACKEND)
-                  + unavailable_routes(temporal_api.routes, "The temporal API", BACKEND))
+def _ngsi_routes() -> list[BaseRoute]:
+    """All NGSI-LD routes under /ngsi-ld/v1, flat: one routing pass per request."""
+    routes = (entities.routes + batch.routes + discovery.routes + contexts.routes
+              + subscriptions.routes + temporal_api.routes)
     return [Route(NGSI_LD_ROOT + r.path, r.endpoint, methods=list(r.methods or ()))
             for r in routes]
 

@@ -1,23 +1,15 @@
-"""Features whose storage is not on every backend yet say so with 501, never a 500."""
+"""Every feature is on every backend: subscriptions and the temporal API answer the same
+on SQLite and PostgreSQL (once 501 on PostgreSQL)."""
 
 from __future__ import annotations
 
 from starlette.testclient import TestClient
 
 API = "/ngsi-ld/v1"
-NOT_YET_ON_POSTGRES = [("GET", f"{API}/subscriptions"),
-                       ("GET", f"{API}/temporal/entities/urn:ngsi-ld:Sensor:1")]
 
 
-def test_subscriptions_and_temporal_answer_or_refuse_clearly(
-        client: TestClient, database_url: str) -> None:
-    for method, path in NOT_YET_ON_POSTGRES:
-        response = client.request(method, path)
-        if database_url.startswith("postgresql"):
-            assert response.status_code == 501
-            problem = response.json()
-            assert problem["type"].endswith("/OperationNotSupported")
-            assert "PostgreSQL" in problem["detail"]
-        else:
-            assert response.status_code in (200, 404)
-
+def test_subscriptions_and_temporal_answer_on_every_backend(client: TestClient) -> None:
+    assert client.get(f"{API}/subscriptions").json() == []
+    missing = client.get(f"{API}/temporal/entities/urn:ngsi-ld:Sensor:1")
+    assert missing.status_code == 404
+    assert missing.json()["type"].endswith("/ResourceNotFound")

@@ -1,7 +1,8 @@
 """Notifications survive what happens in real deployments, against a real `cityos serve`:
 a receiver that is down for a minute under a stream of changes, and SIGKILL of the broker
 in the middle of a stream. Every change is delivered, in order per entity, none lost;
-duplicates only as at-least-once allows (a suffix re-sent after a crash)."""
+duplicates only as at-least-once allows (a suffix re-sent after a crash). Both run on
+SQLite and on PostgreSQL (`database_url`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -85,8 +85,8 @@ async def all_delivered(receiver: NotificationReceiver, acked: dict[str, int],
 
 
 async def test_a_receiver_down_for_a_minute_gets_every_change_in_order(
-        tmp_path: Path, receiver: NotificationReceiver) -> None:
-    server = await asyncio.to_thread(ServerProcess, tmp_path / "outage.db")
+        database_url: str, receiver: NotificationReceiver) -> None:
+    server = await asyncio.to_thread(ServerProcess, database_url)
     acked: dict[str, int] = {}
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=10.0) as client:
@@ -113,8 +113,8 @@ async def test_a_receiver_down_for_a_minute_gets_every_change_in_order(
 
 
 async def test_sigkill_of_the_broker_mid_stream_loses_no_notification(
-        tmp_path: Path, receiver: NotificationReceiver) -> None:
-    database = tmp_path / "crash.db"
+        database_url: str, receiver: NotificationReceiver) -> None:
+    database = database_url
     server = await asyncio.to_thread(ServerProcess, database)
     acked: dict[str, int] = {}
     async with httpx.AsyncClient(base_url=server.url, timeout=10.0) as client:

@@ -55,7 +55,12 @@ class OutboxEntry:
 
 
 class DeliveryLog(Protocol):
-    """Journal and outbox of one database."""
+    """Journal and outbox of one database. `shared`: several processes may deliver from
+    it (PostgreSQL); `pending` then hands out only notifications no other live process
+    owns, and the delivery service calls `take_over` periodically for those of ended
+    ones."""
+
+    shared: bool
 
     def set_journal_active(self, active: bool) -> None:
         """Record changes in the journal from now on (True) or stop recording (False)."""
@@ -81,6 +86,11 @@ class DeliveryLog(Protocol):
 
     async def pending(self, after_id: int, limit: int) -> list[OutboxEntry]:
         """Undelivered notifications with id > `after_id`, in id order (restart)."""
+        ...
+
+    async def take_over(self, after_id: int, limit: int) -> list[OutboxEntry]:
+        """Undelivered notifications with id > `after_id` that nobody owns or whose
+        owner process ended, claimed for this one, in id order (shared logs only)."""
         ...
 
     async def remove(self, ids: Sequence[int]) -> None:

@@ -64,6 +64,9 @@ class Dispatcher:
         self._idle: dict[QueueKey, asyncio.Task[None]] = {}  # waiting for a due time
         self._gates: dict[str, EndpointGate] = {}
         self._removals: list[int] = []
+        # Ids queued, in flight, or delivered and not yet removed from the outbox: what
+        # `reclaim` must not queue a second time.
+        self._known: set[int] = set()
         self._removal_wanted = asyncio.Event()
         self._remover: asyncio.Task[None] | None = None
         self._closing = False
@@ -82,6 +85,9 @@ class Dispatcher:
                                    entry.next_attempt_at))
 
     def _queue_item(self, item: _Item) -> None:
+        if item.entry_id in self._known:
+            return
+        self._known.add(item.entry_id)
         key = item.key
         queue = self._queues.setdefault(key, deque())
         if queue and queue[-1].entry_id > item.entry_id:
@@ -94,11 +100,14 @@ class Dispatcher:
         if key not in self._tasks and not self._closing:
             self._tasks[key] = asyncio.create_task(self._serve(key, queue))
 
-    async def load(self, page: int = 1000) -> int:
-        """Queue everything the outbox still holds (after a restart), in id order."""
+    async def load(self, page: int = 1000, *, take_over: bool = False) -> int:
+        """Queue everything the outbox still holds (after a restart), in id order. With
+        `take_over` (a database several processes share): what processes that ended left
+        behind; nothing this process holds is queued twice."""
         after, loaded = 0, 0
+        claim = self._outbox.take_over if take_over else self._outbox.pending
         while True:
-            entries = await self._outbox.pending(after, page)
+            entries = await claim(after, page)
             self.add(entries)
             loaded += len(entries)
             if len(entries) < page:
@@ -255,6 +264,7 @@ class Dispatcher:
             return
         try:
             await self._outbox.remove(ids)
+            self._known.difference_update(ids)
         except Exception:
             log.exception("could not remove delivered notifications; they may be re-sent")
             self._removals[:0] = ids

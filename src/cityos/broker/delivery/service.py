@@ -10,6 +10,8 @@ on-demand notifications go through `enqueue` (the contract's `Outbox`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from cityos.config import Settings
 from cityos.storage.delivery import DeliveryLog
 
 log = logging.getLogger(__name__)
+RECLAIM_INTERVAL = 10.0  # seconds between looks for notifications of ended processes
 _METRICS = [
     ("delivered_total", "counter", "Notifications their endpoint accepted."),
     ("failed_attempts_total", "counter", "Notification attempts that failed (retried)."),
@@ -88,6 +91,7 @@ class NotificationDelivery:
         self._dispatcher: Dispatcher | None = None
         self._reporter: StatusReporter | None = None
         self._active_sender: Sender | None = None
+        self._reclaimer: asyncio.Task[None] | None = None
 
     @property
     def target_policy(self) -> TargetPolicy:
@@ -124,6 +128,23 @@ class NotificationDelivery:
                                       poll_interval=self.config.poll_interval)
         await self._engine.start()
         self._engine.wake()
+        if self._log.shared:
+            self._reclaimer = asyncio.create_task(self._reclaim(self._dispatcher),
+                                                  name="outbox-reclaim")
+
+    async def _reclaim(self, dispatcher: Dispatcher) -> None:
+        """On a database several processes share: take over, every RECLAIM_INTERVAL
+        seconds, the notifications of processes that ended (the log hands over only rows
+        no live process owns)."""
+        while True:
+            await asyncio.sleep(RECLAIM_INTERVAL)
+            try:
+                taken = await dispatcher.load(take_over=True)
+            except Exception:
+                log.exception("could not look for notifications left by ended processes")
+                continue
+            if taken:
+                log.info("took over %d notifications of ended processes", taken)
 
     async def enqueue(self, notifications: Sequence[OutgoingNotification]) -> None:
         """The contract's Outbox: persist, then deliver as soon as possible."""
@@ -141,6 +162,11 @@ class NotificationDelivery:
     async def stop(self) -> None:
         """Match what is committed, send what is due (within the drain timeout), close
         connections. Whatever is left is in the outbox for the next start."""
+        if self._reclaimer is not None:
+            self._reclaimer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reclaimer
+            self._reclaimer = None
         if self._engine is not None:
             await self._engine.stop()
         if self._dispatcher is not None:

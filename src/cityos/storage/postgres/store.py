@@ -57,6 +57,8 @@ class PostgresStore:
         # Sibling stores (temporal history, change journal, …) add theirs before open();
         # each is awaited inside the entity's write transaction.
         self.write_observers: list[WriteObserver] = []
+        # Sibling stores' own connections, closed (awaited) before the pool.
+        self.on_close: list[Callable[[], Awaitable[None]]] = []
 
     def _new_pool(self) -> AsyncConnectionPool[AsyncConnection[Any]]:
         return AsyncConnectionPool(self.url, min_size=self._pool_sizes[0],
@@ -72,6 +74,8 @@ class PostgresStore:
         self._pool_opened = True
 
     async def close(self) -> None:
+        for close_sibling in self.on_close:
+            await close_sibling()
         await self._pool.close()
 
     async def read(self, work: Work[T]) -> T:

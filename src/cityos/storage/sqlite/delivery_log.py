@@ -16,6 +16,8 @@ class SqliteDeliveryLog:
     """Registers the journal observer and the tables on `store`; create it before
     `store.open()`."""
 
+    shared = False  # one process: the outbox is read once, at start
+
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
         self.observer = journal.JournalObserver()
@@ -47,6 +49,10 @@ class SqliteDeliveryLog:
 
     async def pending(self, after_id: int, limit: int) -> list[OutboxEntry]:
         return await self._store.read(lambda conn: outbox.pending(conn, after_id, limit))
+
+    async def take_over(self, after_id: int, limit: int) -> list[OutboxEntry]:
+        """Nothing: no other process delivers from this file."""
+        return []
 
     async def remove(self, ids: Sequence[int]) -> None:
         await self._store.write(lambda conn: outbox.delete(conn, ids))

@@ -1,16 +1,15 @@
-"""Subscriptions on SQLite (cityos.storage.sqlite.subscriptions)."""
+"""The SubscriptionStore contract, on SQLite and PostgreSQL
+(cityos.storage.sqlite.subscriptions, cityos.storage.postgres.subscriptions)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.storage_support import new_store, open_subscription_store
 
-from cityos.storage.base import SubscriptionRecord
-from cityos.storage.sqlite.store import SqliteStore
-from cityos.storage.sqlite.subscriptions import SqliteSubscriptionStore
+from cityos.storage.base import SubscriptionRecord, SubscriptionStore
 
 
 def record(n: int, tenant: str = "", **doc: Any) -> SubscriptionRecord:
@@ -20,15 +19,15 @@ def record(n: int, tenant: str = "", **doc: Any) -> SubscriptionRecord:
 
 
 @pytest.fixture
-async def subscriptions(tmp_path: Path) -> AsyncIterator[SqliteSubscriptionStore]:
-    store = SqliteStore(str(tmp_path / "subs.db"))
-    subs = SqliteSubscriptionStore(store)
+async def subscriptions(database_url: str) -> AsyncIterator[SubscriptionStore]:
+    store = new_store(database_url)
+    subs = open_subscription_store(store)
     await store.open()
     yield subs
     await store.close()
 
 
-async def test_insert_get_and_duplicate(subscriptions: SqliteSubscriptionStore) -> None:
+async def test_insert_get_and_duplicate(subscriptions: SubscriptionStore) -> None:
     assert await subscriptions.insert_subscription(record(1, q="a>1"))
     assert not await subscriptions.insert_subscription(record(1))
     got = await subscriptions.get_subscription("", "urn:ngsi-ld:Subscription:1")
@@ -38,7 +37,7 @@ async def test_insert_get_and_duplicate(subscriptions: SqliteSubscriptionStore) 
 
 
 async def test_tenants_are_separate_and_pages_keep_creation_order(
-        subscriptions: SqliteSubscriptionStore) -> None:
+        subscriptions: SubscriptionStore) -> None:
     for n in (3, 1, 2):
         await subscriptions.insert_subscription(record(n))
     await subscriptions.insert_subscription(record(1, tenant="t2"))
@@ -49,7 +48,7 @@ async def test_tenants_are_separate_and_pages_keep_creation_order(
 
 
 async def test_counters_are_updated_without_touching_the_document(
-        subscriptions: SqliteSubscriptionStore) -> None:
+        subscriptions: SubscriptionStore) -> None:
     await subscriptions.insert_subscription(record(1))
     await subscriptions.record_delivery("", "urn:ngsi-ld:Subscription:1", "T1", ok=True)
     await subscriptions.record_delivery("", "urn:ngsi-ld:Subscription:1", "T2", ok=False)
@@ -65,21 +64,21 @@ async def test_counters_are_updated_without_touching_the_document(
     assert got is not None and got.consecutive_errors == 0 and got.last_status == "ok"
 
 
-async def test_delete_and_replace_of_missing(subscriptions: SqliteSubscriptionStore) -> None:
+async def test_delete_and_replace_of_missing(subscriptions: SubscriptionStore) -> None:
     await subscriptions.insert_subscription(record(1))
     assert await subscriptions.delete_subscription("", "urn:ngsi-ld:Subscription:1")
     assert not await subscriptions.delete_subscription("", "urn:ngsi-ld:Subscription:1")
     assert not await subscriptions.replace_subscription(record(1))
 
 
-async def test_subscriptions_survive_a_restart(tmp_path: Path) -> None:
-    store = SqliteStore(str(tmp_path / "subs.db"))
-    subs = SqliteSubscriptionStore(store)
+async def test_subscriptions_survive_a_restart(database_url: str) -> None:
+    store = new_store(database_url)
+    subs = open_subscription_store(store)
     await store.open()
     await subs.insert_subscription(record(1))
     await store.close()
-    store = SqliteStore(str(tmp_path / "subs.db"))
-    subs = SqliteSubscriptionStore(store)
+    store = new_store(database_url)
+    subs = open_subscription_store(store)
     await store.open()
     assert [r.id for r in await subs.all_subscriptions()] == ["urn:ngsi-ld:Subscription:1"]
     await store.close()

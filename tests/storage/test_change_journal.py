@@ -1,28 +1,29 @@
-"""The change journal: written in the entity's own transaction, only while subscriptions
-exist, consumed exactly once."""
+"""The change journal and the outbox (storage.delivery.DeliveryLog), on SQLite and
+PostgreSQL: written in the entity's own transaction, only while subscriptions exist,
+consumed exactly once."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.delivery_support import COUNT, with_count
+from tests.storage_support import new_store, open_delivery_log
 
+from cityos.app import Store
 from cityos.ngsild.errors import BadRequestData
 from cityos.ngsild.types import JsonObject
-from cityos.storage.delivery import NotificationRecord
-from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
+from cityos.storage.delivery import DeliveryLog, NotificationRecord
 from cityos.storage.sqlite.store import SqliteStore
 
 ID = "urn:ngsi-ld:Counter:1"
 
 
 @pytest.fixture
-async def journaled(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, SqliteDeliveryLog]]:
-    store = SqliteStore(str(tmp_path / "journal.db"))
-    log = SqliteDeliveryLog(store)
+async def journaled(database_url: str) -> AsyncIterator[tuple[Store, DeliveryLog]]:
+    store = new_store(database_url)
+    log = open_delivery_log(store)
     await store.open()
     try:
         yield store, log
@@ -38,21 +39,25 @@ def _count(doc: JsonObject | None) -> int | None:
     return None if doc is None else int(doc["attrs"][COUNT][0]["value"])
 
 
+async def _pending_changes(log: DeliveryLog) -> list[Any]:
+    return await log.read_changes(await log.cursor(), 100)
+
+
 async def test_nothing_is_journaled_without_subscriptions(
-        journaled: tuple[SqliteStore, SqliteDeliveryLog]) -> None:
+        journaled: tuple[Store, DeliveryLog]) -> None:
     store, log = journaled
     await store.apply("", [(ID, _set(1))])
-    assert await log.read_changes(0, 100) == []
+    assert await _pending_changes(log) == []
 
 
 async def test_create_update_delete_are_journaled_in_commit_order(
-        journaled: tuple[SqliteStore, SqliteDeliveryLog]) -> None:
+        journaled: tuple[Store, DeliveryLog]) -> None:
     store, log = journaled
     log.set_journal_active(True)
     await store.apply("t1", [(ID, _set(1))])
     await store.apply("t1", [(ID, _set(2))])
     await store.apply("t1", [(ID, lambda old: None)])
-    changes = await log.read_changes(0, 100)
+    changes = await _pending_changes(log)
     assert [(_count(c.before), _count(c.after)) for c in changes] == [
         (None, 1), (1, 2), (2, None)]
     assert [c.seq for c in changes] == sorted(c.seq for c in changes)
@@ -60,46 +65,81 @@ async def test_create_update_delete_are_journaled_in_commit_order(
     assert all(c.committed_at.endswith("Z") for c in changes)
 
 
-async def test_a_rolled_back_write_leaves_no_journal_row(
-        journaled: tuple[SqliteStore, SqliteDeliveryLog]) -> None:
+async def test_batches_are_journaled_entity_by_entity(
+        journaled: tuple[Store, DeliveryLog]) -> None:
     store, log = journaled
     log.set_journal_active(True)
+    ids = [f"urn:ngsi-ld:Counter:{n}" for n in range(5)]
+    await store.apply("", [(i, lambda old, i=i: with_count(old, i, 7)) for i in ids])
+    assert [c.entity_id for c in await _pending_changes(log)] == ids
 
-    def later_observer_fails(conn: sqlite3.Connection, tenant: str, entity_id: str,
-                             before: JsonObject | None, after: JsonObject | None) -> None:
+
+def _refusing_observer(store: Store) -> Any:
+    def refuse(after: JsonObject | None) -> None:
         if _count(after) == 13:
             raise BadRequestData("the temporal history refused this change")
 
-    store.write_observers.append(later_observer_fails)
+    if isinstance(store, SqliteStore):
+        return lambda conn, tenant, entity_id, before, after: refuse(after)
+
+    async def observe(conn: Any, tenant: str, entity_id: str, before: JsonObject | None,
+                      after: JsonObject | None) -> None:
+        refuse(after)
+    return observe
+
+
+async def test_a_rolled_back_write_leaves_no_journal_row(
+        journaled: tuple[Store, DeliveryLog]) -> None:
+    store, log = journaled
+    log.set_journal_active(True)
+    store.write_observers.append(_refusing_observer(store))
     await store.apply("", [(ID, _set(12))])
     with pytest.raises(BadRequestData):
         await store.apply("", [(ID, _set(13))])
     assert _count(await store.get_entity("", ID)) == 12
-    assert [_count(c.after) for c in await log.read_changes(0, 100)] == [12]
+    assert [_count(c.after) for c in await _pending_changes(log)] == [12]
 
 
 async def test_matched_changes_are_consumed_once_with_their_notifications(
-        journaled: tuple[SqliteStore, SqliteDeliveryLog]) -> None:
+        journaled: tuple[Store, DeliveryLog]) -> None:
     store, log = journaled
     log.set_journal_active(True)
     for value in range(3):
         await store.apply("", [(ID, _set(value))])
-    changes = await log.read_changes(await log.cursor(), 100)
+    changes = await _pending_changes(log)
     record = NotificationRecord("", "urn:sub:1", ID, {"uri": "http://127.0.0.1:9/"},
                                 "application/json", b"{}", ())
     [entry] = await log.commit_matched([record], changes[-1].seq)
     assert entry.record == record and entry.attempts == 0
-    assert await log.cursor() == changes[-1].seq
-    assert await log.read_changes(await log.cursor(), 100) == []
+    assert await _pending_changes(log) == []
     assert await log.backlog() == (0, 1)
-    # The journal is empty now; a new change still gets a seq after the cursor.
+    # The journal is empty now; a new change still gets a seq after the matched ones.
     await store.apply("", [(ID, _set(99))])
-    [later] = await log.read_changes(await log.cursor(), 100)
+    [later] = await _pending_changes(log)
     assert later.seq > changes[-1].seq and _count(later.after) == 99
 
 
+async def test_matched_changes_stay_consumed_after_a_restart(database_url: str) -> None:
+    store = new_store(database_url)
+    log = open_delivery_log(store)
+    await store.open()
+    log.set_journal_active(True)
+    for value in range(2):
+        await store.apply("", [(ID, _set(value))])
+    changes = await _pending_changes(log)
+    await log.commit_matched([], changes[0].seq)  # only the first change was matched
+    await store.close()
+    store = new_store(database_url)
+    log = open_delivery_log(store)
+    await store.open()
+    try:
+        assert [_count(c.after) for c in await _pending_changes(log)] == [1]
+    finally:
+        await store.close()
+
+
 async def test_outbox_keeps_retry_schedule_and_forgets_delivered(
-        journaled: tuple[SqliteStore, SqliteDeliveryLog]) -> None:
+        journaled: tuple[Store, DeliveryLog]) -> None:
     _, log = journaled
     records = [NotificationRecord("", "urn:sub:1", ID, {"uri": "http://127.0.0.1:9/"},
                                   "application/json", b'{"n": %d}' % i, (("Link", "<x>"),))

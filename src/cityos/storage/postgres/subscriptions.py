@@ -1,0 +1,100 @@
+"""Subscriptions on PostgreSQL (storage.base.SubscriptionStore), a sibling of
+PostgresStore sharing its connection pool. The table comes from migration 0006; delivery
+counters are columns of their own, so counting a notification is one small UPDATE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from psycopg import AsyncConnection
+
+from cityos.storage.base import SubscriptionRecord
+from cityos.storage.postgres.delivery_log import ASYNC_COMMIT
+from cityos.storage.postgres.store import PostgresStore
+
+_COLUMNS = ("tenant, doc, context, times_sent, times_failed, consecutive_errors, "
+            "last_notification, last_success, last_failure, last_status")
+_INSERT = ("INSERT INTO subscriptions (tenant, id, doc, context) "
+           "VALUES (%s, %s, %s::jsonb, %s::jsonb) ON CONFLICT (tenant, id) DO NOTHING")
+_REPLACE = ("UPDATE subscriptions SET doc = %s::jsonb, context = %s::jsonb "
+            "WHERE tenant = %s AND id = %s")
+_DELETE = "DELETE FROM subscriptions WHERE tenant = %s AND id = %s"
+_GET = f"SELECT {_COLUMNS} FROM subscriptions WHERE tenant = %s AND id = %s"
+_PAGE = (f"SELECT {_COLUMNS} FROM subscriptions WHERE tenant = %s ORDER BY pk "
+         "LIMIT %s OFFSET %s")
+_COUNT = "SELECT count(*) FROM subscriptions WHERE tenant = %s"
+_ALL = f"SELECT {_COLUMNS} FROM subscriptions ORDER BY pk"
+_DELIVERED = ("UPDATE subscriptions SET times_sent = times_sent + 1, consecutive_errors = 0, "
+              "last_notification = %s, last_success = %s, last_status = 'ok' "
+              "WHERE tenant = %s AND id = %s")
+_FAILED = ("UPDATE subscriptions SET times_sent = times_sent + 1, "
+           "times_failed = times_failed + 1, consecutive_errors = consecutive_errors + 1, "
+           "last_notification = %s, last_failure = %s, last_status = 'failed' "
+           "WHERE tenant = %s AND id = %s")
+
+
+def _record(row: tuple[Any, ...]) -> SubscriptionRecord:
+    tenant, doc, context, sent, failed, errors, last, success, failure, status = row
+    return SubscriptionRecord(
+        tenant=tenant, doc=doc, context=context, times_sent=int(sent),
+        times_failed=int(failed), consecutive_errors=int(errors), last_notification=last,
+        last_success=success, last_failure=failure, last_status=status)
+
+
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+class PostgresSubscriptionStore:
+    """SubscriptionStore beside a PostgresStore (any number of processes may share it)."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    async def _changed(self, sql: str, params: tuple[Any, ...]) -> bool:
+        async def work(conn: AsyncConnection[Any]) -> bool:
+            return (await conn.execute(sql, params)).rowcount == 1
+        return await self._store.write(work)
+
+    async def insert_subscription(self, record: SubscriptionRecord) -> bool:
+        return await self._changed(_INSERT, (record.tenant, record.id, _json(record.doc),
+                                             _json(record.context)))
+
+    async def replace_subscription(self, record: SubscriptionRecord) -> bool:
+        return await self._changed(_REPLACE, (_json(record.doc), _json(record.context),
+                                              record.tenant, record.id))
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        return await self._changed(_DELETE, (tenant, subscription_id))
+
+    async def get_subscription(self, tenant: str,
+                               subscription_id: str) -> SubscriptionRecord | None:
+        async def work(conn: AsyncConnection[Any]) -> SubscriptionRecord | None:
+            row = await (await conn.execute(_GET, (tenant, subscription_id))).fetchone()
+            return None if row is None else _record(row)
+        return await self._store.read(work)
+
+    async def query_subscriptions(self, tenant: str, limit: int,
+                                  offset: int) -> tuple[list[SubscriptionRecord], int]:
+        async def work(conn: AsyncConnection[Any]) -> tuple[list[SubscriptionRecord], int]:
+            rows = await (await conn.execute(_PAGE, (tenant, limit, offset))).fetchall()
+            counted = await (await conn.execute(_COUNT, (tenant,))).fetchone()
+            return [_record(r) for r in rows], int(counted[0]) if counted else 0
+        return await self._store.read(work)
+
+    async def all_subscriptions(self) -> list[SubscriptionRecord]:
+        async def work(conn: AsyncConnection[Any]) -> list[SubscriptionRecord]:
+            return [_record(r) for r in await (await conn.execute(_ALL)).fetchall()]
+        return await self._store.read(work)
+
+    async def record_delivery(self, tenant: str, subscription_id: str, at: str,
+                              ok: bool) -> None:
+        """Counted without waiting for the WAL flush (delivery_log.ASYNC_COMMIT): a server
+        crash may lose the last counts, never a notification."""
+        params = (at, at, tenant, subscription_id)
+
+        async def work(conn: AsyncConnection[Any]) -> None:
+            await conn.execute(ASYNC_COMMIT)
+            await conn.execute(_DELIVERED if ok else _FAILED, params)
+        await self._store.write(work)

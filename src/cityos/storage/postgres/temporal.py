@@ -1,0 +1,239 @@
+"""The temporal history store on PostgreSQL, a sibling of PostgresStore sharing its pool
+(ETSI GS CIM 009 §5.6.11–§5.6.18, §5.7.3, §5.7.4).
+
+Every entity change is recorded by a write observer awaited inside the entity's write
+transaction, so the history never misses a committed change nor holds a rolled-back one.
+Temporal API writes that also change the current entity run both in one transaction and
+leave the observers out (the instances are recorded as sent, once), as on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from cityos.ngsild.model.names import now_timestamp
+from cityos.ngsild.temporal.diff import HistoryRecord, history_records
+from cityos.ngsild.temporal.times import parse_micros
+from cityos.ngsild.types import JsonObject
+from cityos.storage.base import (
+    AggregateRequest,
+    Mutator,
+    TemporalEntityHead,
+    TemporalEntityRecord,
+    TemporalSelection,
+)
+from cityos.storage.postgres import temporal_reads as reads
+from cityos.storage.postgres.mutations import apply_mutations
+from cityos.storage.postgres.store import PostgresStore
+from cityos.storage.postgres.temporal_rows import (
+    APPEND,
+    REPLACE_SAME_TIME,
+    AttributeKeys,
+    append_params,
+)
+from cityos.storage.sqlite.temporal_rows import (
+    SELECT_COLUMNS,
+    instance_key,
+    instance_row,
+    row_instance,
+)
+
+_ENTITY_KEY = "SELECT ek FROM temporal_entities WHERE tenant = %s AND id = %s"
+_PURGE = ("DELETE FROM temporal_instances WHERE ik IN (SELECT i.ik FROM temporal_instances i "
+          "JOIN temporal_entities e ON e.ek = i.ek WHERE i.modified < %(cutoff)s "
+          "AND (%(tenant)s::text IS NULL OR e.tenant = %(tenant)s) "
+          "AND (CASE WHEN %(types)s::text[] IS NULL THEN NOT e.types && %(excluded)s::text[] "
+          "ELSE e.types && %(types)s::text[] END) LIMIT %(batch)s)")
+
+
+async def _entity_key(conn: AsyncConnection[Any], tenant: str, entity_id: str) -> int | None:
+    row = await (await conn.execute(_ENTITY_KEY, (tenant, entity_id))).fetchone()
+    return int(row[0]) if row else None
+
+
+class PostgresTemporalStore:
+    """TemporalStore on the PostgresStore's database. Create it before the store opens:
+    it adds its observer to `write_observers`."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._keys = AttributeKeys(store.url)
+        store.write_observers.append(self.observe_change)
+        store.on_close.append(self._keys.close)
+
+    # -- writes ------------------------------------------------------------------------
+    async def _append(self, conn: AsyncConnection[Any], tenant: str, entity_id: str,
+                      types: list[str], records: Sequence[HistoryRecord]) -> bool:
+        keys = await self._keys.create(r.attribute for r in records)
+        now = parse_micros(now_timestamp())
+        cursor = await conn.execute(APPEND, append_params(tenant, entity_id, types, now,
+                                                          records, keys))
+        row = await cursor.fetchone()
+        return bool(row and row[1])
+
+    async def observe_change(self, conn: AsyncConnection[Any], tenant: str, entity_id: str,
+                             before: JsonObject | None, after: JsonObject | None) -> None:
+        """The write observer: append what the change added to the entity's history.
+        No result is fetched, so that batches keep their pipeline."""
+        records = history_records(before, after, now_timestamp())
+        current = after if after is not None else before
+        if records and current is not None:
+            keys = await self._keys.create(r.attribute for r in records)
+            now = parse_micros(now_timestamp())
+            await conn.execute(APPEND, append_params(tenant, entity_id,
+                                                     list(current["type"]), now, records,
+                                                     keys))
+
+    @staticmethod
+    async def _write_current(conn: AsyncConnection[Any], tenant: str, entity_id: str,
+                             mutator: Mutator | None) -> None:
+        if mutator is None:
+            return
+        await conn.execute("INSERT INTO tenants (name) VALUES (%s) ON CONFLICT DO NOTHING",
+                           (tenant,))
+        [result] = await apply_mutations(conn, tenant, [(entity_id, mutator)], ())
+        if result.error is not None:
+            raise result.error
+
+    async def append(self, tenant: str, entity_id: str, types: list[str],
+                     records: Sequence[Any], mutator: Mutator | None) -> bool:
+        async def work(conn: AsyncConnection[Any]) -> bool:
+            await self._write_current(conn, tenant, entity_id, mutator)
+            ek = await _entity_key(conn, tenant, entity_id)
+            if ek is not None:
+                keys = await self._keys.create(r.attribute for r in records)
+                rows = [instance_row(ek, keys[r.attribute], r.instance) for r in records]
+                timed = [row for row in rows if row[2] is not None]
+                await conn.execute(REPLACE_SAME_TIME, ([r[1] for r in timed],
+                                                       [r[2] for r in timed],
+                                                       [r[6] for r in timed], ek))
+            return await self._append(conn, tenant, entity_id, types, records)
+        return await self._store.write(work)
+
+    async def delete_entity(self, tenant: str, entity_id: str,
+                            mutator: Mutator | None) -> bool:
+        async def work(conn: AsyncConnection[Any]) -> bool:
+            ek = await _entity_key(conn, tenant, entity_id)
+            if ek is None:
+                return False
+            await self._write_current(conn, tenant, entity_id, mutator)
+            for table in ("temporal_instances", "temporal_series", "temporal_entities"):
+                await conn.execute(_DELETE_BY_ENTITY[table], (ek,))
+            return True
+        return await self._store.write(work)
+
+    async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
+                               dataset_id: str | None, delete_all: bool) -> int:
+        async def work(conn: AsyncConnection[Any]) -> int:
+            ek = await _entity_key(conn, tenant, entity_id)
+            ak = await self._keys.key(conn, attribute)
+            if ek is None or ak is None:
+                return 0
+            if delete_all:
+                count = (await conn.execute("DELETE FROM temporal_instances WHERE ek = %s "
+                                            "AND ak = %s", (ek, ak))).rowcount
+                await conn.execute("DELETE FROM temporal_series WHERE ek = %s AND ak = %s",
+                                   (ek, ak))
+                return count
+            count = (await conn.execute(
+                "DELETE FROM temporal_instances WHERE ek = %s AND ak = %s AND dataset IS NOT "
+                "DISTINCT FROM %s", (ek, ak, dataset_id))).rowcount
+            await conn.execute("DELETE FROM temporal_series WHERE ek = %s AND ak = %s "
+                               "AND dataset = %s", (ek, ak, dataset_id or ""))
+            return count
+        return await self._store.write(work)
+
+    async def _instance_row(self, conn: AsyncConnection[Any], tenant: str, entity_id: str,
+                            attribute: str, instance_id: str) -> tuple[Any, ...] | None:
+        ek = await _entity_key(conn, tenant, entity_id)
+        ak = await self._keys.key(conn, attribute)
+        ik = instance_key(instance_id)
+        if ek is None or ak is None or ik is None:
+            return None
+        row: tuple[Any, ...] | None = await (await conn.execute(
+            f"SELECT {SELECT_COLUMNS}, ek FROM temporal_instances WHERE ik = %s AND ek = %s "
+            "AND ak = %s FOR UPDATE", (ik, ek, ak))).fetchone()
+        return row
+
+    async def update_instance(self, tenant: str, entity_id: str, attribute: str,
+                              instance_id: str,
+                              change: Callable[[JsonObject], JsonObject]) -> bool:
+        async def work(conn: AsyncConnection[Any]) -> bool:
+            row = await self._instance_row(conn, tenant, entity_id, attribute, instance_id)
+            if row is None:
+                return False
+            new = change(row_instance(row[:-1]))
+            values = instance_row(row[-1], row[1], new)
+            await conn.execute("UPDATE temporal_instances SET observed = %s, created = %s, "
+                               "modified = %s, deleted = %s, dataset = %s, num = %s, "
+                               "doc = %s WHERE ik = %s", (*values[2:], row[0]))
+            return True
+        return await self._store.write(work)
+
+    async def delete_instance(self, tenant: str, entity_id: str, attribute: str,
+                              instance_id: str) -> bool:
+        async def work(conn: AsyncConnection[Any]) -> bool:
+            row = await self._instance_row(conn, tenant, entity_id, attribute, instance_id)
+            if row is not None:
+                await conn.execute("DELETE FROM temporal_instances WHERE ik = %s", (row[0],))
+            return row is not None
+        return await self._store.write(work)
+
+    async def purge_before(self, tenant: str | None, types: frozenset[str] | None,
+                           excluded_types: frozenset[str], cutoff: int, batch: int) -> int:
+        params = {"cutoff": cutoff, "tenant": tenant, "batch": batch,
+                  "types": None if types is None else sorted(types),
+                  "excluded": sorted(excluded_types)}
+
+        async def work(conn: AsyncConnection[Any]) -> int:
+            return (await conn.execute(_PURGE, params)).rowcount
+        return await self._store.write(work)
+
+    # -- reads -------------------------------------------------------------------------
+    async def head(self, tenant: str, entity_id: str) -> TemporalEntityHead | None:
+        async def work(conn: AsyncConnection[Any]) -> TemporalEntityHead | None:
+            row = await reads.entity_row(conn, tenant, entity_id)
+            return TemporalEntityHead(entity_id, row[1], row[2], row[3]) if row else None
+        return await self._store.read(work)
+
+    async def candidates(self, tenant: str, ids: tuple[str, ...],
+                         selection: TemporalSelection,
+                         require_data: bool) -> list[TemporalEntityHead]:
+        async def work(conn: AsyncConnection[Any]) -> list[TemporalEntityHead]:
+            found = await reads.candidates(conn, tenant, ids, selection, self._keys,
+                                           require_data)
+            return [TemporalEntityHead(entity_id, types, 0, 0)
+                    for _, entity_id, types in found]
+        return await self._store.read(work)
+
+    async def instances(self, tenant: str, entity_ids: Sequence[str],
+                        selection: TemporalSelection) -> dict[str, TemporalEntityRecord]:
+        async def work(conn: AsyncConnection[Any]) -> dict[str, TemporalEntityRecord]:
+            found = {}
+            for entity_id in entity_ids:
+                ek = await _entity_key(conn, tenant, entity_id)
+                if ek is not None:
+                    found[entity_id] = await reads.read_instances(conn, ek, selection,
+                                                                  self._keys)
+            return found
+        return await self._store.read(work)
+
+    async def aggregate(self, tenant: str, entity_ids: Sequence[str],
+                        request: AggregateRequest) -> dict[str, dict[str, list[Any]]]:
+        async def work(conn: AsyncConnection[Any]) -> dict[str, dict[str, list[Any]]]:
+            found: dict[str, dict[str, list[Any]]] = {}
+            for entity_id in entity_ids:
+                ek = await _entity_key(conn, tenant, entity_id)
+                if ek is not None:
+                    found[entity_id] = dict(await reads.aggregate(conn, ek, request,
+                                                                  self._keys))
+            return found
+        return await self._store.read(work)
+
+
+_DELETE_BY_ENTITY = {table: f"DELETE FROM {table} WHERE ek = %s"
+                     for table in ("temporal_instances", "temporal_series",
+                                   "temporal_entities")}
