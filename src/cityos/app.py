@@ -39,9 +39,13 @@ from cityos.config import Settings
 from cityos.metrics import Counters
 from cityos.ngsild.errors import NgsiLdError
 from cityos.plugins import CityPlugin, Platform, installed_plugins
+from cityos.security.access import AccessControl, owner_rights
+from cityos.security.apikeys import ApiKeyAuthenticator
 from cityos.security.authentication import AuthenticationMiddleware, Authenticator
 from cityos.security.events import SecurityEvents
+from cityos.security.personal import PersonalAttributes
 from cityos.storage.base import ContextRecords, EntityStore, SubscriptionStore
+from cityos.storage.security import SecurityStore
 
 log = logging.getLogger(__name__)
 NGSI_LD_ROOT = "/ngsi-ld/v1"
@@ -63,6 +67,25 @@ def open_store(settings: Settings) -> Store:
                              pool_max=settings.postgres_pool_max)
     raise ValueError(f"unsupported database URL {settings.database_url!r}; "
                      "use sqlite:///PATH or postgresql://…")
+
+
+def open_security_store(store: Store) -> SecurityStore:
+    """API keys and policies beside the entity store (before it opens, on SQLite)."""
+    from cityos.storage.sqlite.store import SqliteStore
+    if isinstance(store, SqliteStore):
+        from cityos.storage.sqlite.security import SqliteSecurityStore
+        return SqliteSecurityStore(store)
+    from cityos.storage.postgres.security import PostgresSecurityStore
+    from cityos.storage.postgres.store import PostgresStore
+    assert isinstance(store, PostgresStore)
+    return PostgresSecurityStore(store)
+
+
+def access_control(settings: Settings, store: Store) -> AccessControl:
+    return AccessControl(open_security_store(store),
+                         personal=PersonalAttributes.parse(settings.personal_attributes),
+                         public_types=settings.public_types,
+                         policy_file=settings.policies_file, dev=settings.dev)
 
 
 def open_subscription_store(store: Store) -> SubscriptionStore:
@@ -113,6 +136,7 @@ def temporal_service(settings: Settings,
 def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> Starlette:
     """The whole City OS as one ASGI app; `plugins` defaults to the installed ones."""
     store = open_store(settings)
+    access = access_control(settings, store)
     # Temporal history and subscriptions keep sibling stores that exist on SQLite only so
     # far; on PostgreSQL their routes answer 501 (see _ngsi_routes).
     siblings = settings.sqlite_path is not None
@@ -131,12 +155,16 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     counters = Counters()
     platform = Platform(settings=settings, entities=service, bus=bus, resolver=resolver,
                         counters=counters, security_events=SecurityEvents(service, counters),
-                        subscriptions=subscription_svc, temporal=temporal_svc)
+                        subscriptions=subscription_svc, temporal=temporal_svc,
+                        access=access)
+    if subscription_svc is not None:
+        subscription_svc.owner_rights = owner_rights(access)
     plugins = installed_plugins() if plugins is None else plugins
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        await access.load()
         await resolver.load()
         sweeper.start()
         if retention is not None:
@@ -182,6 +210,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     app.state.settings = settings
     app.state.delivery = delivery
     app.state.platform = platform
+    app.state.access = access
     app.state.plugins = plugins
     app.state.metrics = system.RequestMetrics()
     metrics = app.state.metrics
@@ -193,7 +222,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
 
 def security_authenticators(platform: Platform) -> list[Authenticator]:
     """How callers prove who they are, tried in this order (cityos.security)."""
-    return []
+    assert platform.access is not None
+    return [ApiKeyAuthenticator(platform.access.keys)]
 
 
 def _ngsi_routes(siblings: bool = True) -> list[BaseRoute]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from cityos.broker.temporal import TemporalService
     from cityos.config import Settings
     from cityos.metrics import Counters
+    from cityos.security.access import AccessControl
     from cityos.security.events import SecurityEvents
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Platform:
     security_events: SecurityEvents
     subscriptions: SubscriptionService | None = None
     temporal: TemporalService | None = None
+    access: AccessControl | None = None  # grants and API keys (cityos.security.access)
 
 
 class CityPlugin:
