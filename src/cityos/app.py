@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Route
 
 from cityos.api import (
+    admin_security,
     batch,
     contexts,
     discovery,
@@ -165,6 +166,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         await access.load()
+        access.start()
         await resolver.load()
         sweeper.start()
         if retention is not None:
@@ -192,6 +194,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
             if delivery is not None:
                 await delivery.stop()
             await resolver.aclose()
+            await access.stop()
             await store.close()
 
     app = Starlette(
@@ -201,7 +204,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     )
     plugin_routes = [route for plugin in plugins for route in plugin.routes(platform)]
     app.router = IndexedRouter([*_ngsi_routes(siblings), *system.routes, *openapi.routes,
-                                *openapi_docs.routes, *plugin_routes],
+                                *openapi_docs.routes, *admin_security.routes,
+                                *plugin_routes],
                                root=NGSI_LD_ROOT, lifespan=lifespan)
     app.state.api = ApiState(entities=service, resolver=resolver,
                              max_body_bytes=settings.max_body_bytes,

@@ -7,6 +7,7 @@ import logging
 import click
 
 from cityos.cli_database import db, export_command, import_command
+from cityos.cli_security import apikeys, policies
 from cityos.config import load_settings
 
 
@@ -34,6 +35,8 @@ def main() -> None:
 main.add_command(db)
 main.add_command(export_command)
 main.add_command(import_command)
+main.add_command(apikeys)
+main.add_command(policies)
 
 
 @main.command()

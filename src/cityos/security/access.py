@@ -5,6 +5,9 @@ every handler and app uses to learn what its caller may do: `authorizer_for(scop
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import tomllib
 from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
@@ -17,7 +20,8 @@ from cityos.security.policy import Authorizer, Grant, public_read_grants
 from cityos.security.principal import Principal, principal_of
 from cityos.storage.security import SecurityStore
 
-ACCESS_KEY = "cityos.access"  # the AccessControl, in app.state and the ASGI scope
+log = logging.getLogger("cityos.security")
+REFRESH_SECONDS = 10.0  # grants changed by another process or the CLI apply within this
 _AUTHZ_KEY = "cityos.authorizer"
 
 
@@ -55,10 +59,28 @@ class AccessControl:
         self._fixed = [*public_read_grants(public_types), *file_grants(policy_file)]
         self._stored: list[Grant] = []
         self.grants: tuple[Grant, ...] = tuple(self._fixed)
+        self._refresher: asyncio.Task[None] | None = None
 
     async def load(self) -> None:
         self._stored = [Grant.from_json(doc) for doc in await self.store.list_policies()]
         self.grants = (*self._fixed, *self._stored)
+
+    def start(self, interval: float = REFRESH_SECONDS) -> None:
+        """Reload the stored grants every `interval` seconds (other processes, the CLI)."""
+        async def refresh() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.load()
+                except Exception:
+                    log.exception("could not reload the authorization grants")
+        self._refresher = asyncio.create_task(refresh())
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
 
     # -- policies -------------------------------------------------------------------------
     async def grant(self, doc: Mapping[str, Any]) -> Grant:
