@@ -185,16 +185,30 @@ class Authorizer:
         return self.unrestricted or any(g.entity_type in (ANY, type_iri)
                                         for g in self._grants["read"])
 
-    def attribute_visible(self, type_iri: str, attribute: str) -> bool:
-        """Whether the attribute of entities of this type is readable through some grant
-        (type and attribute listings)."""
+    def attribute_visible(self, type_iri: str, attribute: str,
+                          op: Operation = "read") -> bool:
+        """Whether the attribute of entities of this type (`*`: of any type) is readable
+        through some grant, id patterns aside (listings, query filters)."""
         if self.unrestricted:
             return True
-        personal = self.personal.is_personal((type_iri,), attribute)
+        if type_iri == ANY:
+            personal = attribute in self.personal.everywhere or any(
+                name == attribute for _, name in self.personal.by_type)
+        else:
+            personal = self.personal.is_personal((type_iri,), attribute)
         return any(g.entity_type in (ANY, type_iri) and (
             (g.attributes is None and not personal)
             or (g.attributes is not None and attribute in g.attributes))
-            for g in self._grants["read"])
+            for g in self._grants[op])
+
+    def filterable(self, attribute: str, op: Operation = "read") -> bool:
+        """May a query filter (q, orderBy) look at this attribute? Only when it is readable
+        on every entity type the caller's grants let the query reach: a filter on an
+        attribute one may not read would reveal its value one bit at a time."""
+        if self.unrestricted:
+            return True
+        return all(self.attribute_visible(t, attribute, op)
+                   for t in {g.entity_type for g in self._grants[op]})
 
     def readable(self, entity: Mapping[str, Any], op: Operation = "read"
                  ) -> dict[str, Any] | None:
@@ -209,32 +223,15 @@ class Authorizer:
         attrs = entity.get("attrs", {})
         kept = {name: value for name, value in attrs.items()
                 if self.attribute_allowed(op, entity_id, types, name)}
-        if len(kept) == len(attrs):
+        aggregates = entity.get("aggregates")
+        if len(kept) == len(attrs) and aggregates is None:
             return dict(entity)
         shown = dict(entity)
         shown["attrs"] = kept
-        if "aggregates" in entity:
-            shown["aggregates"] = {name: value for name, value in entity["aggregates"].items()
-                                   if name in kept or self.attribute_allowed(
-                                       op, entity_id, types, name)}
+        if aggregates is not None:
+            shown["aggregates"] = {name: value for name, value in aggregates.items()
+                                   if self.attribute_allowed(op, entity_id, types, name)}
         return shown
-
-    def filterable(self, attribute: str, op: Operation = "read") -> bool:
-        """May a query filter (q, orderBy…) look at this attribute? Only when every grant
-        that lets the caller read lets it read the attribute, personal data included."""
-        if self.unrestricted:
-            return True
-        for grant in self._grants[op]:
-            if grant.attributes is not None:
-                if attribute not in grant.attributes:
-                    return False
-                continue
-            if attribute in self.personal.everywhere:
-                return False
-            if any(name == attribute and (grant.entity_type in (ANY, kind))
-                   for kind, name in self.personal.by_type):
-                return False
-        return True
 
     # -- writes ---------------------------------------------------------------------------
     def check_write(self, before: Mapping[str, Any] | None,
