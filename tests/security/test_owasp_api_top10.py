@@ -3,6 +3,7 @@ API with security on and would fail on a build vulnerable to that risk."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -246,10 +247,8 @@ class ContextServer(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/ld+json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def log_message(self, *args: object) -> None:
         pass
