@@ -24,6 +24,7 @@ from cityos.api import (
     system,
 )
 from cityos.api import temporal as temporal_api
+from cityos.api.gate import gated
 from cityos.api.routing import IndexedRouter
 from cityos.api.state import ApiState
 from cityos.api.unavailable import unavailable_routes
@@ -239,8 +240,8 @@ def _ngsi_routes(siblings: bool = True) -> list[BaseRoute]:
     else:
         routes = (routes + unavailable_routes(subscriptions.routes, "Subscriptions", BACKEND)
                   + unavailable_routes(temporal_api.routes, "The temporal API", BACKEND))
-    return [Route(NGSI_LD_ROOT + r.path, r.endpoint, methods=list(r.methods or ()))
-            for r in routes]
+    return [Route(NGSI_LD_ROOT + r.path, gated(r.endpoint, NGSI_LD_ROOT + r.path),
+                  methods=list(r.methods or ())) for r in routes]
 
 
 def _outer(metrics: system.RequestMetrics) -> system.ASGIApp:
