@@ -212,10 +212,11 @@ def cityos_command(port: int, db_path: Path) -> list[str]:
 
 @contextlib.contextmanager
 def cityos_server(workdir: Path | None = None, wrap: Sequence[str] = (),
-                  db_source: Path | None = None) -> Iterator[Server]:
+                  db_source: Path | None = None, dev: bool = True) -> Iterator[Server]:
     """Start `cityos serve` on a fresh SQLite file (or a copy of `db_source`) in a temporary
     directory; stop it and delete the directory afterwards. `wrap` prefixes the command
-    (e.g. a profiler)."""
+    (e.g. a profiler). `dev`: development mode (security off), as the API scenarios are
+    measured; bench.security_overhead compares it with security on."""
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cityos-b-")))
@@ -224,7 +225,8 @@ def cityos_server(workdir: Path | None = None, wrap: Sequence[str] = (),
         if db_source is not None:
             copy_db(db_source, db_path)
         log_path = workdir / "server.log"
-        env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false"}
+        env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false",
+               "CITYOS_DEV": "true" if dev else "false"}
         log = stack.enter_context(log_path.open("wb"))
         process = subprocess.Popen([*wrap, *cityos_command(port, db_path)], stdout=log,
                                    stderr=subprocess.STDOUT, env=env, cwd=workdir)
@@ -260,15 +262,17 @@ def bare_server() -> Iterator[Server]:
 class Client:
     """A tiny keep-alive HTTP/1.1 client (stdlib) for setup and sequential latency runs."""
 
-    def __init__(self, port: int, timeout: float = 120.0) -> None:
+    def __init__(self, port: int, timeout: float = 120.0,
+                 headers: dict[str, str] | None = None) -> None:
         self.port = port
         self.timeout = timeout
+        self.headers = dict(headers or {})  # sent with every request (e.g. an API key)
         self._conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
 
     def request(self, method: str, path: str, body: object = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         data: bytes | None = None
-        hdrs = dict(headers or {})
+        hdrs = {**self.headers, **(headers or {})}
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
@@ -332,10 +336,11 @@ def upsert_all(client: Client, entities: Sequence[Json], size: int = 1000) -> li
     return durations
 
 
-def load_entities(port: int, n: int) -> tuple[list[Json], float]:
+def load_entities(port: int, n: int,
+                  headers: dict[str, str] | None = None) -> tuple[list[Json], float]:
     """Create entities 0..n-1 (Kaga points) through batch upsert; return them and seconds."""
     entities = [make_entity(i, p) for i, p in enumerate(kaga_points(n))]
-    client = Client(port)
+    client = Client(port, headers=headers)
     try:
         start = time.perf_counter()
         upsert_all(client, entities)

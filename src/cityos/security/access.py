@@ -21,6 +21,7 @@ from cityos.security.principal import Principal, principal_of
 from cityos.storage.security import SecurityStore
 
 log = logging.getLogger("cityos.security")
+AUTHORIZER_CACHE = 4096
 REFRESH_SECONDS = 10.0  # grants changed by another process or the CLI apply within this
 _AUTHZ_KEY = "cityos.authorizer"
 
@@ -60,10 +61,12 @@ class AccessControl:
         self._stored: list[Grant] = []
         self.grants: tuple[Grant, ...] = tuple(self._fixed)
         self._refresher: asyncio.Task[None] | None = None
+        self._authorizers: dict[tuple[Principal, str], Authorizer] = {}
 
     async def load(self) -> None:
         self._stored = [Grant.from_json(doc) for doc in await self.store.list_policies()]
         self.grants = (*self._fixed, *self._stored)
+        self._authorizers = {}
 
     def start(self, interval: float = REFRESH_SECONDS) -> None:
         """Reload the stored grants every `interval` seconds (other processes, the CLI)."""
@@ -103,8 +106,17 @@ class AccessControl:
 
     # -- decisions ------------------------------------------------------------------------
     def authorizer(self, principal: Principal, tenant: str) -> Authorizer:
-        return Authorizer(principal, tenant, self.grants, self.personal,
-                          unrestricted=principal.kind == "developer")
+        """What `principal` may do in `tenant` under the grants in force (kept until the
+        grants change: callers repeat)."""
+        cache_key = (principal, tenant)
+        found = self._authorizers.get(cache_key)
+        if found is None:
+            if len(self._authorizers) >= AUTHORIZER_CACHE:
+                self._authorizers = {}
+            found = Authorizer(principal, tenant, self.grants, self.personal,
+                               unrestricted=principal.kind == "developer")
+            self._authorizers[cache_key] = found
+        return found
 
 
 def authorizer_for(scope: MutableMapping[str, Any], tenant: str) -> Authorizer:

@@ -88,6 +88,7 @@ class ApiKeys:
     def __init__(self, store: SecurityStore) -> None:
         self.store = store
         self._cache: dict[str, tuple[float, ApiKeyRecord | None]] = {}
+        self._principals: dict[str, Principal] = {}
 
     async def create(self, name: str, *, roles: frozenset[str], kind: str = "client",
                      tenants: frozenset[str] | None = None,
@@ -121,6 +122,7 @@ class ApiKeys:
         record = await self.store.get_api_key(key_id)
         if len(self._cache) > 10_000:
             self._cache.clear()
+            self._principals.clear()
         self._cache[key_id] = (now, record)
         return record
 
@@ -138,7 +140,11 @@ class ApiKeys:
             raise Unauthenticated("the API key was revoked")
         if _expired(record):
             raise Unauthenticated("the API key has expired")
-        return principal_for(record)
+        principal = self._principals.get(record.key_id)
+        if principal is None or principal.roles != record.roles \
+                or principal.tenants != record.tenants:
+            principal = self._principals[record.key_id] = principal_for(record)
+        return principal
 
 
 class ApiKeyAuthenticator:
