@@ -3,11 +3,15 @@ with security on and an API key, against development mode (security off), same w
 same run. The key's role is granted read and write on the benchmark's entity type, as an
 operator would with `cityos policies grant` and `cityos apikeys create`.
 
-Run: python -m bench.security_overhead   (BENCH_WRK_SECONDS, default 10, per wrk run)
+Run: python -m bench.security_overhead   (BENCH_WRK_SECONDS, default 10, per wrk run;
+BENCH_SECURITY_ROUNDS, default 4, alternations per scenario)
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,6 +22,7 @@ from bench import common
 
 N_ENTITIES = 1000
 TARGET_RATIO = 0.85  # the issue's bound: at most 15 % throughput lost with security on
+ROUNDS = int(os.environ.get("BENCH_SECURITY_ROUNDS", "4"))
 SCENARIOS = (("retrieve", "retrieve.lua"), ("patch_update", "patch.lua"))
 
 
@@ -43,41 +48,52 @@ def _wrk(server: common.Server, script: str, key: str | None) -> dict[str, Any]:
     return common.wrk_summary(common.run_wrk(server.base, common.LUA_DIR / script, env=env))
 
 
-def _measure_mode(secure: bool) -> dict[str, dict[str, Any]]:
-    with tempfile.TemporaryDirectory(prefix="cityos-sec-") as tmp:
-        workdir = Path(tmp)
-        key = provision(workdir / "bench.db") if secure else None
-        with common.cityos_server(workdir=workdir, dev=not secure) as server:
-            headers = {"X-API-Key": key} if key else None
-            common.load_entities(server.port, N_ENTITIES, headers=headers)
-            client = common.Client(server.port, headers=headers)
-            status, _, body = client.request("GET",
-                                             f"{common.API}/entities/{common.entity_id(0)}")
-            client.close()
-            if status != 200:
-                raise RuntimeError(f"sanity request failed: {status} {body[:300]!r}")
-            return {name: _wrk(server, script, key) for name, script in SCENARIOS}
+def _prepared(stack: contextlib.ExitStack, secure: bool) -> tuple[common.Server, str | None]:
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cityos-sec-")))
+    key = provision(workdir / "bench.db") if secure else None
+    server = stack.enter_context(common.cityos_server(workdir=workdir, dev=not secure))
+    headers = {"X-API-Key": key} if key else None
+    common.load_entities(server.port, N_ENTITIES, headers=headers)
+    client = common.Client(server.port, headers=headers)
+    status, _, body = client.request("GET", f"{common.API}/entities/{common.entity_id(0)}")
+    client.close()
+    if status != 200:
+        raise RuntimeError(f"sanity request failed: {status} {body[:300]!r}")
+    return server, key
 
 
 def measure() -> dict[str, Any]:
-    # dev, secure, secure, dev: drift on the shared machine hits both modes alike.
-    runs = [("dev", _measure_mode(False)), ("secure", _measure_mode(True)),
-            ("secure", _measure_mode(True)), ("dev", _measure_mode(False))]
+    """Both servers run side by side; wrk alternates between them, ROUNDS times per
+    scenario, so that drift on the shared machine hits both modes alike. The ratio is the
+    median of the per-round ratios (secure / dev)."""
     figures: dict[str, Any] = {}
-    for name, _ in SCENARIOS:
-        dev = [r[name]["requests_per_s"] for mode, r in runs if mode == "dev"]
-        secure = [r[name]["requests_per_s"] for mode, r in runs if mode == "secure"]
-        dev_rps, secure_rps = sum(dev) / len(dev), sum(secure) / len(secure)
-        ratio = common.ratio(secure_rps, dev_rps)
-        figures[name] = {"secure_requests_per_s": round(secure_rps, 1),
-                         "dev_requests_per_s": round(dev_rps, 1), "ratio": ratio,
-                         "meets_target": ratio is not None and ratio >= TARGET_RATIO,
-                         "runs_secure": secure, "runs_dev": dev,
-                         "errors_secure": [r[name]["errors"] for m, r in runs if m == "secure"]}
+    with contextlib.ExitStack() as stack:
+        dev_server, _ = _prepared(stack, secure=False)
+        secure_server, key = _prepared(stack, secure=True)
+        for name, script in SCENARIOS:
+            dev: list[float] = []
+            secure: list[float] = []
+            errors: list[Any] = []
+            for round_number in range(ROUNDS):
+                order = [(False, dev_server), (True, secure_server)]
+                for is_secure, server in order if round_number % 2 == 0 else order[::-1]:
+                    summary = _wrk(server, script, key if is_secure else None)
+                    (secure if is_secure else dev).append(summary["requests_per_s"])
+                    if is_secure:
+                        errors.append(summary["errors"])
+            ratios = [s / d for s, d in zip(secure, dev, strict=True) if d]
+            ratio = round(statistics.median(ratios), 4) if ratios else None
+            figures[name] = {"secure_requests_per_s": round(statistics.median(secure), 1),
+                             "dev_requests_per_s": round(statistics.median(dev), 1),
+                             "ratio": ratio,
+                             "meets_target": ratio is not None and ratio >= TARGET_RATIO,
+                             "runs_secure": secure, "runs_dev": dev,
+                             "errors_secure": errors}
     return {"scenario": "security_overhead", "date": common.now_iso(),
             "unit": "requests/s", "target_ratio": TARGET_RATIO,
             "baseline_name": "the same server in development mode (security off)",
-            "entities": N_ENTITIES, **figures, "machine": common.machine_info()}
+            "entities": N_ENTITIES, "rounds": ROUNDS, **figures,
+            "machine": common.machine_info()}
 
 
 def main() -> None:

@@ -47,7 +47,11 @@ def api_state(request: Request) -> ApiState:
     if isinstance(bound, ApiState):
         return bound
     state: ApiState = request.app.state.api
-    bound = state.for_caller(authorizer_for(request.scope, tenant_of(request)))
+    authz = authorizer_for(request.scope, tenant_of(request))
+    # Authorizers are kept while the grants stand, so the view is built once per caller.
+    bound = authz.views.get(id(state))
+    if not isinstance(bound, ApiState):
+        bound = authz.views[id(state)] = state.for_caller(authz)
     request.scope[_STATE_KEY] = bound
     return bound
 

@@ -88,7 +88,8 @@ class ApiKeys:
     def __init__(self, store: SecurityStore) -> None:
         self.store = store
         self._cache: dict[str, tuple[float, ApiKeyRecord | None]] = {}
-        self._principals: dict[str, Principal] = {}
+        # presented key → (valid until, monotonic; principal): skips hashing on repeats
+        self._verified: dict[str, tuple[float, Principal]] = {}
 
     async def create(self, name: str, *, roles: frozenset[str], kind: str = "client",
                      tenants: frozenset[str] | None = None,
@@ -113,6 +114,8 @@ class ApiKeys:
         if not await self.store.revoke_api_key(key_id, now_text()):
             raise ResourceNotFound(f"no active API key {key_id}")
         self._cache.pop(key_id, None)
+        self._verified = {key: entry for key, entry in self._verified.items()
+                          if entry[1].client_id != key_id}
 
     async def _record(self, key_id: str) -> ApiKeyRecord | None:
         cached = self._cache.get(key_id)
@@ -122,12 +125,22 @@ class ApiKeys:
         record = await self.store.get_api_key(key_id)
         if len(self._cache) > 10_000:
             self._cache.clear()
-            self._principals.clear()
         self._cache[key_id] = (now, record)
         return record
 
     async def verify(self, key: str) -> Principal:
         """The principal of a valid key; Unauthenticated for anything else."""
+        seen = self._verified.get(key)
+        if seen is not None and time.monotonic() < seen[0]:
+            return seen[1]
+        principal, valid_for = await self._check(key)
+        if len(self._verified) > 10_000:
+            self._verified = {}
+        self._verified[key] = (time.monotonic() + valid_for, principal)
+        return principal
+
+    async def _check(self, key: str) -> tuple[Principal, float]:
+        """The key's principal and how many seconds that answer may be reused."""
         match = _KEY.fullmatch(key)
         if match is None:
             raise Unauthenticated("the API key is malformed")
@@ -140,11 +153,11 @@ class ApiKeys:
             raise Unauthenticated("the API key was revoked")
         if _expired(record):
             raise Unauthenticated("the API key has expired")
-        principal = self._principals.get(record.key_id)
-        if principal is None or principal.roles != record.roles \
-                or principal.tenants != record.tenants:
-            principal = self._principals[record.key_id] = principal_for(record)
-        return principal
+        valid_for = CACHE_SECONDS
+        if record.expires_at is not None:
+            expires = datetime.fromisoformat(record.expires_at.replace("Z", "+00:00"))
+            valid_for = min(valid_for, (expires - datetime.now(UTC)).total_seconds())
+        return principal_for(record), valid_for
 
 
 class ApiKeyAuthenticator:

@@ -135,6 +135,7 @@ class Authorizer:
         self.tenant = tenant
         self.personal = personal
         self.unrestricted = unrestricted
+        self.views: dict[int, Any] = {}  # per-caller service views (api.state), memoized
         in_tenant = principal.tenants is None or tenant in principal.tenants
         self._grants: dict[Operation, list[Grant]] = {op: [] for op in OPERATIONS}
         if in_tenant and not unrestricted:
@@ -169,15 +170,8 @@ class Authorizer:
                           attribute: str) -> bool:
         if self.unrestricted:
             return True
-        personal = op == "read" and self.personal.is_personal(types, attribute)
-        for grant in self._grants[op]:
-            if not grant.covers(entity_id, types):
-                continue
-            if grant.attributes is None and not personal:
-                return True
-            if grant.attributes is not None and attribute in grant.attributes:
-                return True
-        return False
+        covering = [g for g in self._grants[op] if g.covers(entity_id, types)]
+        return _allows(covering, self.personal, types, attribute, op)
 
     # -- reads ----------------------------------------------------------------------------
     def type_readable(self, type_iri: str) -> bool:
@@ -213,27 +207,30 @@ class Authorizer:
     def readable(self, entity: Mapping[str, Any], op: Operation = "read"
                  ) -> dict[str, Any] | None:
         """The entity as the caller may see it (attributes it may not read removed), or
-        None when it may not read the entity at all."""
+        None when it may not read the entity at all. An entity shown whole is returned
+        as it is (callers never change it)."""
         if self.unrestricted:
-            return dict(entity)
-        types = tuple(entity.get("type", ()))
-        entity_id = str(entity["id"])
-        if not self.may(op, entity_id, types):
+            return entity  # type: ignore[return-value]
+        types = entity.get("type", ())
+        entity_id = entity["id"]
+        covering = [g for g in self._grants[op] if g.covers(entity_id, types)]
+        if not covering:
             return None
+        if not self.personal and any(g.attributes is None for g in covering):
+            return entity  # type: ignore[return-value]
         attrs = entity.get("attrs", {})
         kept = {name: value for name, value in attrs.items()
-                if self.attribute_allowed(op, entity_id, types, name)}
+                if _allows(covering, self.personal, types, name, op)}
         aggregates = entity.get("aggregates")
         if len(kept) == len(attrs) and aggregates is None:
-            return dict(entity)
+            return entity  # type: ignore[return-value]
         shown = dict(entity)
         shown["attrs"] = kept
         if aggregates is not None:
             shown["aggregates"] = {name: value for name, value in aggregates.items()
-                                   if self.attribute_allowed(op, entity_id, types, name)}
+                                   if _allows(covering, self.personal, types, name, op)}
         return shown
 
-    # -- writes ---------------------------------------------------------------------------
     def check_write(self, before: Mapping[str, Any] | None,
                     after: Mapping[str, Any] | None) -> None:
         """A write turning `before` into `after` (either None: create, delete) must be
@@ -245,10 +242,28 @@ class Authorizer:
                 raise self.denied("write", f"entity {state['id']}")
         old = before["attrs"] if before is not None else {}
         new = after["attrs"] if after is not None else {}
+        changed = [name for name in old.keys() | new.keys() if old.get(name) != new.get(name)]
+        if not changed:
+            return
         subject = after if after is not None else before
         assert subject is not None
-        types = tuple({*(before or {}).get("type", ()), *(after or {}).get("type", ())})
-        for name in {*old, *new}:
-            if old.get(name) != new.get(name) and not self.attribute_allowed(
-                    "write", subject["id"], types, name):
+        types = [*(before or {}).get("type", ()), *(after or {}).get("type", ())]
+        covering = [g for g in self._grants["write"] if g.covers(subject["id"], types)]
+        if any(g.attributes is None for g in covering):
+            return
+        for name in changed:
+            if not any(g.attributes is not None and name in g.attributes for g in covering):
                 raise self.denied("write", f"attribute {name} of entity {subject['id']}")
+
+def _allows(covering: Sequence[Grant], personal: PersonalAttributes, types: Sequence[str],
+            attribute: str, op: Operation) -> bool:
+    """Whether one of these grants (all covering the entity) allows the attribute;
+    personal data only to `read` through a grant naming it."""
+    hidden = op == "read" and bool(personal) and personal.is_personal(types, attribute)
+    for grant in covering:
+        if grant.attributes is None:
+            if not hidden:
+                return True
+        elif attribute in grant.attributes:
+            return True
+    return False
