@@ -1,7 +1,9 @@
 """Security overhead: retrieve (GET /entities/{id}) and partial update (PATCH …/attrs)
 with security on and an API key, against development mode (security off), same wrk load,
-same run. The key's role is granted read and write on the benchmark's entity type, as an
-operator would with `cityos policies grant` and `cityos apikeys create`.
+same run; then the same two requests in-process, as CPU time per request (less sensitive
+to other load on a shared machine; ratio = dev CPU / secure CPU, i.e. throughput kept).
+The key's role is granted read and write on the benchmark's entity type, as an operator
+would with `cityos policies grant` and `cityos apikeys create`.
 
 Run: python -m bench.security_overhead   (BENCH_WRK_SECONDS, default 10, per wrk run;
 BENCH_SECURITY_ROUNDS, default 4, alternations per scenario)
@@ -9,12 +11,14 @@ BENCH_SECURITY_ROUNDS, default 4, alternations per scenario)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +100,67 @@ def measure() -> dict[str, Any]:
             "machine": common.machine_info()}
 
 
+# ------------------------------------------------------------------ in-process CPU cost
+
+async def _cpu_per_request(secure: bool, n: int) -> dict[str, float]:
+    """CPU microseconds per request (all threads of this process), the app called
+    in-process through httpx's ASGI transport: no network, no other process involved."""
+    import httpx
+
+    from cityos.app import build_app
+    from cityos.config import load_settings
+    with tempfile.TemporaryDirectory(prefix="cityos-sec-cpu-") as tmp:
+        app = build_app(load_settings({"database_url": f"sqlite:///{tmp}/b.db",
+                                       "dev": not secure}, environ={}))
+        async with app.router.lifespan_context(app):
+            headers: dict[str, str] = {}
+            if secure:
+                access = app.state.access
+                await access.grant({"audience": "role:bench", "operations": ["read", "write"],
+                                    "entityType": common.ENTITY_TYPE})
+                issued = await access.keys.create("bench", roles=frozenset({"bench"}))
+                headers = {"X-API-Key": issued.key}
+            entity_id = common.entity_id(0)
+            path = f"{common.API}/entities/{entity_id}"
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                entity = common.make_entity(0, common.kaga_points(1)[0])
+                created = await client.post(f"{common.API}/entities", json=entity,
+                                            headers=headers)
+                assert created.status_code == 201, created.text
+                out = {}
+                for name in ("retrieve", "patch_update"):
+                    started = time.process_time()
+                    for i in range(n):
+                        if name == "retrieve":
+                            response = await client.get(path, headers=headers)
+                        else:
+                            response = await client.patch(f"{path}/attrs", headers=headers,
+                                                          json={"count": i})
+                        assert response.status_code < 300, response.text
+                    out[name] = (time.process_time() - started) / n * 1e6
+                return out
+
+
+def measure_in_process(n: int = 2000, rounds: int = 3) -> dict[str, Any]:
+    runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    for _ in range(rounds):
+        for secure in (False, True):
+            runs[secure].append(asyncio.run(_cpu_per_request(secure, n)))
+    figures: dict[str, Any] = {}
+    for name, _ in SCENARIOS:
+        dev = statistics.median(r[name] for r in runs[False])
+        secure_us = statistics.median(r[name] for r in runs[True])
+        figures[name] = {"dev_cpu_us_per_request": round(dev, 1),
+                         "secure_cpu_us_per_request": round(secure_us, 1),
+                         "ratio": round(dev / secure_us, 4)}
+    return {"requests_per_round": n, "rounds": rounds, **figures}
+
+
 def main() -> None:
-    common.emit(measure())
+    result = measure()
+    result["in_process_cpu"] = measure_in_process()
+    common.emit(result)
 
 
 if __name__ == "__main__":
