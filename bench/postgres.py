@@ -65,11 +65,13 @@ def bench_schema() -> Iterator[str]:
 
 @contextlib.contextmanager
 def postgres_server(url: str) -> Iterator[common.Server]:
-    """`cityos serve --database postgresql://…`, stopped afterwards."""
+    """`cityos serve --database postgresql://…` in development mode (the API is measured
+    without security, as on SQLite), stopped afterwards."""
     with tempfile.TemporaryDirectory(prefix="cityos-b-") as workdir, \
             (Path(workdir) / "server.log").open("wb") as log:
         port = common.free_port()
-        env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false"}
+        env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false",
+               "CITYOS_DEV": "true"}
         process = subprocess.Popen(
             [sys.executable, "-m", "cityos", "serve", "--port", str(port), "--database", url],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)

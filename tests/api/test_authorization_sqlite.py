@@ -121,3 +121,18 @@ def test_owners_alone_see_and_change_their_subscriptions(
     assert forged.status_code in (204, 400)
     assert city.client.get(location, headers=alice).status_code == 200
     assert city.client.delete(location, headers=alice).status_code == 204
+
+
+@pytest.mark.parametrize("member", [{"q": 'contactPhone=="0761-72-0000"'},
+                                    {"watchedAttributes": ["contactPhone"]}])
+def test_subscriptions_cannot_probe_attributes_the_owner_may_not_read(
+        city: SecureCity, admin: str, receiver: NotificationReceiver, member: dict) -> None:
+    city.grant(audience="role:watcher", operations=["subscribe"])
+    watcher = city.auth(city.key("watcher"))
+    body = {**subscription(receiver), **member}
+    assert city.client.post(f"{API}/subscriptions", json=body,
+                            headers=watcher).status_code == 403
+    created = city.client.post(f"{API}/subscriptions", json=subscription(receiver),
+                               headers=watcher)
+    assert city.client.patch(created.headers["Location"], json=member,
+                             headers=watcher).status_code == 403

@@ -9,8 +9,10 @@ from typing import Any
 
 from cityos.ngsild.errors import ResourceNotFound
 from cityos.ngsild.model.terms import TermMapper
+from cityos.ngsild.subscription.plan import compile_plan
 from cityos.security.policy import Authorizer
 from cityos.security.principal import Principal
+from cityos.security.scoping import attribute_paths
 from cityos.storage.base import SubscriptionRecord
 
 OWNER = "cityos:owner"  # member of the stored document; never rendered
@@ -44,10 +46,20 @@ class CallerSubscriptions:
         owner = record.doc.get(OWNER)
         return isinstance(owner, dict) and owner.get("subject") == self.authz.principal.subject
 
+    def _check(self, doc: dict[str, Any]) -> None:
+        """A Subscription may not filter on, or watch, attributes its owner may not read:
+        its notifications would reveal their values or changes."""
+        plan = compile_plan(doc)
+        looked_at = attribute_paths(plan.q) | set(plan.watched or ())
+        for attribute in sorted(looked_at):
+            if not self.authz.filterable(attribute):
+                raise self.authz.denied("read", f"attribute {attribute}")
+
     async def create(self, tenant: str, body: Any, ctx: TermMapper, reference: Any) -> str:
         self.authz.require_any("subscribe")
         subscription_id: str = await self.service.create(
-            tenant, body, ctx, reference, owner=owner_of(self.authz.principal))
+            tenant, body, ctx, reference, owner=owner_of(self.authz.principal),
+            check=self._check)
         return subscription_id
 
     async def retrieve(self, tenant: str, subscription_id: str) -> SubscriptionRecord:
@@ -60,7 +72,8 @@ class CallerSubscriptions:
     async def update(self, tenant: str, subscription_id: str, fragment: Any,
                      ctx: TermMapper, reference: Any) -> None:
         await self.retrieve(tenant, subscription_id)
-        await self.service.update(tenant, subscription_id, fragment, ctx, reference)
+        await self.service.update(tenant, subscription_id, fragment, ctx, reference,
+                                  check=self._check)
 
     async def delete(self, tenant: str, subscription_id: str) -> None:
         await self.retrieve(tenant, subscription_id)

@@ -29,6 +29,7 @@ from cityos.storage.base import EntityStore, SubscriptionRecord, SubscriptionSto
 log = logging.getLogger(__name__)
 TargetCheck = Callable[[str], Awaitable[None]]
 PresenceHook = Callable[[bool], None]
+DocumentCheck = Callable[[dict[str, Any]], None]
 
 
 class SubscriptionService:
@@ -93,10 +94,11 @@ class SubscriptionService:
         return self if authz.unrestricted else CallerSubscriptions(self, authz)
 
     async def create(self, tenant: str, body: Any, ctx: TermMapper, reference: Any,
-                     owner: dict[str, Any] | None = None) -> str:
+                     owner: dict[str, Any] | None = None,
+                     check: DocumentCheck | None = None) -> str:
         """§5.8.1 Create Subscription; returns its id. `ctx` is the request's compiled
         @context and `reference` the @context itself (URL, object or array); `owner` the
-        caller creating it (caller.owner_of)."""
+        caller creating it (caller.owner_of); `check` may refuse the parsed document."""
         now = self._clock()
         doc = parse_subscription(body, ctx, now)
         doc.pop(OWNER, None)
@@ -106,6 +108,8 @@ class SubscriptionService:
         doc["createdAt"] = doc["modifiedAt"] = stamp
         context = await self._notification_context(doc, reference, tenant)
         await self._check_endpoint(doc)
+        if check is not None:
+            check(doc)
         record = SubscriptionRecord(tenant, doc, context)
         if not await self.store.insert_subscription(record):
             raise AlreadyExists(f"subscription {doc['id']} already exists")
@@ -114,7 +118,8 @@ class SubscriptionService:
         return str(doc["id"])
 
     async def update(self, tenant: str, subscription_id: str, fragment: Any,
-                     ctx: TermMapper, reference: Any) -> None:
+                     ctx: TermMapper, reference: Any,
+                     check: DocumentCheck | None = None) -> None:
         """§5.8.2 Update Subscription: members of the fragment replace the stored ones."""
         record = await self._require(tenant, subscription_id)
         now = self._clock()
@@ -128,6 +133,8 @@ class SubscriptionService:
             context = await self._notification_context(doc, reference, tenant)
         if "notification" in changes:
             await self._check_endpoint(doc)
+        if check is not None:
+            check(doc)
         updated = SubscriptionRecord(tenant, doc, context)
         if not await self.store.replace_subscription(updated):
             raise ResourceNotFound(f"subscription {subscription_id} does not exist")
