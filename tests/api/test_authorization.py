@@ -197,3 +197,13 @@ def test_context_store_writes_need_an_admin_grant(city: SecureCity, admin: str) 
     created = city.client.post(f"{API}/jsonldContexts", json=context, headers=keeper)
     assert created.status_code == 201
     assert city.client.get(created.headers["Location"]).status_code == 200  # open to read
+
+
+def test_attribute_selection_cannot_reveal_personal_data(city: SecureCity, admin: str) -> None:
+    probe = {"type": "EvacuationShelter", "attrs": "contactPhone"}
+    assert city.client.get(f"{API}/entities", params=probe).status_code == 401
+    assert city.client.get(f"{API}/entities", params=probe,
+                           headers=city.auth(admin)).status_code == 403
+    fine = city.client.get(f"{API}/entities", params={"type": "EvacuationShelter",
+                                                       "attrs": "name"})
+    assert fine.status_code == 200 and len(fine.json()) == 2

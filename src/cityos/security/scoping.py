@@ -1,8 +1,9 @@
 """Queries narrowed to what the caller may read, before they reach the store: the entity
 types (and, where every grant shares one, the id pattern) the caller's read grants cover
 are added to the query, so counts and paging see only readable entities. A filter (q,
-scopeQ is not attribute-based) on an attribute the caller may not read is refused: it
-would otherwise reveal the attribute's value one bit at a time."""
+orderBy, or attrs, which keeps entities having the attribute) on an attribute the caller
+may not read is refused: it would otherwise reveal the attribute's value, or presence,
+one bit at a time."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def scoped_query(authz: Authorizer, query: EntityQuery, op: Operation = "read"
     if authz.unrestricted:
         return query
     authz.require_any(op)
-    for attribute in sorted(attribute_paths((query.q, query.order_by))):
+    looked_at = attribute_paths((query.q, query.order_by)) | set(query.attrs or ())
+    for attribute in sorted(looked_at):
         if not authz.filterable(attribute, op):
             raise authz.denied("read", f"attribute {attribute}")
     scope = type_scope(authz, op)
