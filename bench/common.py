@@ -205,21 +205,23 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
 
 
 def cityos_command(port: int, db_path: Path, database_url: str | None = None) -> list[str]:
-    """Exactly what `cityos serve` runs (the CLI entry point, module form), in development
-    mode (these scenarios measure the broker; bench/security_overhead measures security),
-    on the SQLite file `db_path` unless a `database_url` is given."""
+    """Exactly what `cityos serve` runs (the CLI entry point, module form), on the SQLite
+    file `db_path` unless a `database_url` is given. Development mode comes from
+    CITYOS_DEV (see cityos_server)."""
     return [sys.executable, "-m", "cityos", "serve", "--port", str(port),
-            "--database", database_url or f"sqlite:///{db_path}", "--dev"]
+            "--database", database_url or f"sqlite:///{db_path}"]
 
 
 @contextlib.contextmanager
 def cityos_server(workdir: Path | None = None, wrap: Sequence[str] = (),
                   db_source: Path | None = None,
                   extra_env: dict[str, str] | None = None,
-                  database_url: str | None = None) -> Iterator[Server]:
+                  database_url: str | None = None, dev: bool = True) -> Iterator[Server]:
     """Start `cityos serve` on a fresh SQLite file (or a copy of `db_source`, or the
     database `database_url`) in a temporary directory, with `extra_env` settings; stop it
-    and delete the directory afterwards. `wrap` prefixes the command (e.g. a profiler)."""
+    and delete the directory afterwards. `wrap` prefixes the command (e.g. a profiler).
+    `dev`: development mode (security off), as the API scenarios are measured;
+    bench.authorization_overhead compares it with security on."""
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cityos-b-")))
@@ -229,7 +231,7 @@ def cityos_server(workdir: Path | None = None, wrap: Sequence[str] = (),
             copy_db(db_source, db_path)
         log_path = workdir / "server.log"
         env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false",
-               **(extra_env or {})}
+               "CITYOS_DEV": "true" if dev else "false", **(extra_env or {})}
         log = stack.enter_context(log_path.open("wb"))
         process = subprocess.Popen([*wrap, *cityos_command(port, db_path, database_url)],
                                    stdout=log,
@@ -266,15 +268,17 @@ def bare_server() -> Iterator[Server]:
 class Client:
     """A tiny keep-alive HTTP/1.1 client (stdlib) for setup and sequential latency runs."""
 
-    def __init__(self, port: int, timeout: float = 120.0) -> None:
+    def __init__(self, port: int, timeout: float = 120.0,
+                 headers: dict[str, str] | None = None) -> None:
         self.port = port
         self.timeout = timeout
+        self.headers = dict(headers or {})  # sent with every request (e.g. an API key)
         self._conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
 
     def request(self, method: str, path: str, body: object = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         data: bytes | None = None
-        hdrs = dict(headers or {})
+        hdrs = {**self.headers, **(headers or {})}
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
@@ -338,10 +342,11 @@ def upsert_all(client: Client, entities: Sequence[Json], size: int = 1000) -> li
     return durations
 
 
-def load_entities(port: int, n: int) -> tuple[list[Json], float]:
+def load_entities(port: int, n: int,
+                  headers: dict[str, str] | None = None) -> tuple[list[Json], float]:
     """Create entities 0..n-1 (Kaga points) through batch upsert; return them and seconds."""
     entities = [make_entity(i, p) for i, p in enumerate(kaga_points(n))]
-    client = Client(port)
+    client = Client(port, headers=headers)
     try:
         start = time.perf_counter()
         upsert_all(client, entities)

@@ -66,16 +66,15 @@ def bench_schema() -> Iterator[str]:
 @contextlib.contextmanager
 def postgres_server(url: str, settings: dict[str, str] | None = None
                     ) -> Iterator[common.Server]:
-    """`cityos serve --database postgresql://… --dev` (with extra CITYOS_* `settings`),
-    stopped afterwards."""
+    """`cityos serve --database postgresql://…` in development mode (the API is measured
+    without security, as on SQLite), with extra CITYOS_* `settings`, stopped afterwards."""
     with tempfile.TemporaryDirectory(prefix="cityos-b-") as workdir, \
             (Path(workdir) / "server.log").open("wb") as log:
         port = common.free_port()
         env = {**os.environ, "CITYOS_LOG_LEVEL": "warning", "CITYOS_DEMO": "false",
-               **(settings or {})}
+               "CITYOS_DEV": "true", **(settings or {})}
         process = subprocess.Popen(
-            [sys.executable, "-m", "cityos", "serve", "--port", str(port), "--database", url,
-             "--dev"],
+            [sys.executable, "-m", "cityos", "serve", "--port", str(port), "--database", url],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
         server = common.Server("cityos", port, process, Path(workdir),
                                log_path=Path(workdir) / "server.log")

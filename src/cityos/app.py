@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Route
 
 from cityos.api import (
+    admin_security,
     batch,
     contexts,
     discovery,
@@ -23,6 +24,7 @@ from cityos.api import (
     system,
 )
 from cityos.api import temporal as temporal_api
+from cityos.api.gate import gated
 from cityos.api.routing import IndexedRouter
 from cityos.api.state import ApiState
 from cityos.broker.context_persistence import PersistedContexts
@@ -39,6 +41,8 @@ from cityos.metrics import Counters
 from cityos.ngsild.errors import NgsiLdError
 from cityos.plugins import CityPlugin, Platform, installed_plugins
 from cityos.security import wiring
+from cityos.security.access import AccessControl, owner_rights
+from cityos.security.apikeys import ApiKeyAuthenticator
 from cityos.security.audit import AuditSelfCheck
 from cityos.security.audit_middleware import AuditMiddleware
 from cityos.security.authentication import AuthenticationMiddleware, Authenticator
@@ -46,9 +50,11 @@ from cityos.security.body_limit import BodyLimitMiddleware
 from cityos.security.events import SecurityEvents
 from cityos.security.headers import SecurityHeadersMiddleware
 from cityos.security.identity import Identity
+from cityos.security.personal import PersonalAttributes
 from cityos.security.rate_limit import RateLimitMiddleware
 from cityos.storage.base import ContextRecords, EntityStore, SubscriptionStore, TemporalStore
 from cityos.storage.delivery import DeliveryLog
+from cityos.storage.grants import SecurityStore
 from cityos.storage.security import SecurityRecords
 
 log = logging.getLogger(__name__)
@@ -70,6 +76,25 @@ def open_store(settings: Settings) -> Store:
                              pool_max=settings.postgres_pool_max)
     raise ValueError(f"unsupported database URL {settings.database_url!r}; "
                      "use sqlite:///PATH or postgresql://…")
+
+
+def open_security_store(store: Store) -> SecurityStore:
+    """API keys and policies beside the entity store (before it opens, on SQLite)."""
+    from cityos.storage.sqlite.store import SqliteStore
+    if isinstance(store, SqliteStore):
+        from cityos.storage.sqlite.grants import SqliteSecurityStore
+        return SqliteSecurityStore(store)
+    from cityos.storage.postgres.grants import PostgresSecurityStore
+    from cityos.storage.postgres.store import PostgresStore
+    assert isinstance(store, PostgresStore)
+    return PostgresSecurityStore(store)
+
+
+def access_control(settings: Settings, store: Store) -> AccessControl:
+    return AccessControl(open_security_store(store),
+                         personal=PersonalAttributes.parse(settings.personal_attributes),
+                         public_types=settings.public_types,
+                         policy_file=settings.policies_file, dev=settings.dev)
 
 
 def open_subscription_store(store: Store) -> SubscriptionStore:
@@ -163,6 +188,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     """The whole City OS as one ASGI app; `plugins` defaults to the installed ones."""
     keys = wiring.key_ring(settings)  # refuses to start on a key file others may read
     store = open_store(settings)
+    access = access_control(settings, store)
     temporal_svc, retention = temporal_service(settings, store)
     entity_store = wiring.field_encryption(settings, store, keys)  # personal data sealed
     wiring.seal_temporal(temporal_svc, entity_store)
@@ -182,9 +208,11 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     audit_check = AuditSelfCheck(audit, security_events, settings.audit_verify_interval)
     platform = Platform(settings=settings, entities=service, bus=bus, resolver=resolver,
                         counters=counters, security_events=security_events,
-                        subscriptions=subscription_svc, temporal=temporal_svc, audit=audit)
+                        subscriptions=subscription_svc, temporal=temporal_svc, audit=audit,
+                        access=access)
     platform.identity = Identity(settings, open_security_records(store), counters,
                                  platform.security_events)
+    subscription_svc.owner_rights = owner_rights(access)
     plugins = installed_plugins() if plugins is None else plugins
 
     @contextlib.asynccontextmanager
@@ -193,6 +221,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
         await bus.start()
         await audit.start()
         audit_check.start()
+        await access.load()
+        access.start()
         await resolver.load()
         sweeper.start()
         if retention is not None:
@@ -220,6 +250,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
             if delivery is not None:
                 await delivery.stop()
             await resolver.aclose()
+            await access.stop()
             await audit_check.stop()
             await audit.stop()
             await store.close()
@@ -231,7 +262,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     )
     plugin_routes = [route for plugin in plugins for route in plugin.routes(platform)]
     app.router = IndexedRouter([*_ngsi_routes(), *system.routes, *openapi.routes,
-                                *openapi_docs.routes, *plugin_routes],
+                                *openapi_docs.routes, *admin_security.routes,
+                                *plugin_routes],
                                root=NGSI_LD_ROOT, lifespan=lifespan)
     app.state.api = ApiState(entities=service, resolver=resolver,
                              max_body_bytes=settings.max_body_bytes,
@@ -240,6 +272,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     app.state.settings = settings
     app.state.delivery = delivery
     app.state.platform = platform
+    app.state.access = access
     app.state.plugins = plugins
     app.state.metrics = system.RequestMetrics()
     app.state.audit = audit
@@ -258,15 +291,19 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
 def security_authenticators(platform: Platform) -> list[Authenticator]:
     """How callers prove who they are, tried in this order (cityos.security)."""
     from cityos.security.identity_authenticators import identity_authenticators
-    return [*identity_authenticators(platform.identity)] if platform.identity else []
+    assert platform.access is not None
+    identity = [*identity_authenticators(platform.identity)] if platform.identity else []
+    # Bearer JWTs first: the API key authenticator also reads the Authorization header.
+    return [*identity, ApiKeyAuthenticator(platform.access.keys)]
 
 
 def _ngsi_routes() -> list[BaseRoute]:
-    """All NGSI-LD routes under /ngsi-ld/v1, flat: one routing pass per request."""
+    """All NGSI-LD routes under /ngsi-ld/v1, flat: one routing pass per request; each
+    checked by the authorization gate before its handler runs."""
     routes = (entities.routes + batch.routes + discovery.routes + contexts.routes
               + subscriptions.routes + temporal_api.routes)
-    return [Route(NGSI_LD_ROOT + r.path, r.endpoint, methods=list(r.methods or ()))
-            for r in routes]
+    return [Route(NGSI_LD_ROOT + r.path, gated(r.endpoint, NGSI_LD_ROOT + r.path),
+                  methods=list(r.methods or ())) for r in routes]
 
 
 def _outer(metrics: system.RequestMetrics) -> system.ASGIApp:

@@ -8,6 +8,7 @@ import click
 
 from cityos.cli_database import db, export_command, import_group
 from cityos.cli_identity import clients, oidc, operators
+from cityos.cli_security import apikeys, policies
 from cityos.config import load_settings
 from cityos.security.cli import audit, keys
 
@@ -41,6 +42,8 @@ main.add_command(keys)
 main.add_command(operators)
 main.add_command(clients)
 main.add_command(oidc)
+main.add_command(apikeys)
+main.add_command(policies)
 
 
 @main.command()

@@ -59,6 +59,15 @@ class Settings:
         "doc": "Attributes that hold personal data, comma-separated: NAME (any entity "
                "type) or TYPE.NAME, as terms of the core @context or full IRIs. They are "
                "never readable without an explicit grant and are stored encrypted."})
+    public_types: str = field(default="EvacuationShelter,CrowdFlowObserved,WaterObserved",
+                              metadata={
+        "doc": "Entity types everyone, anonymous callers included, may read (comma-separated "
+               "terms of the core @context or IRIs), so the public map works without "
+               "login; empty for none. Personal attributes stay hidden."})
+    policies_file: str = field(default="", metadata={
+        "doc": "A TOML file of authorization grants ([[grant]] tables: audience, "
+               "operations, tenant, entityType, idPattern, attributes) added to the stored "
+               "ones (docs/security.md)."})
     log_level: str = field(default="info", metadata={"doc": "debug, info, warning or error."})
     key_file: str = field(default="", metadata={
         "doc": "Path of the key file (outside the database, mode 0600; `cityos keys "

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from cityos.broker.temporal import TemporalService
     from cityos.config import Settings
     from cityos.metrics import Counters
+    from cityos.security.access import AccessControl
     from cityos.security.audit import AuditTrail
     from cityos.security.events import SecurityEvents
     from cityos.security.identity import Identity
@@ -50,6 +51,7 @@ class Platform:
     # `audit.record_admin_action(principal, action, target, result)` (cityos.security.audit)
     audit: AuditTrail = field(default_factory=lambda: _audit_off())
     identity: Identity | None = None
+    access: AccessControl | None = None  # grants and API keys (cityos.security.access)
 
 
 def _audit_off() -> AuditTrail:

@@ -12,7 +12,7 @@ CONTEXT = {"@context": {"shelterName": "https://kaga.example.org/ns#shelterName"
 
 
 def _app(database: str):  # type: ignore[no-untyped-def]
-    settings = load_settings({"database_url": database}, environ={})
+    settings = load_settings({"database_url": database, "dev": True}, environ={})
     return build_app(settings)
 
 

@@ -17,8 +17,8 @@ from cityos.config import load_settings
 @pytest.fixture
 def sqlite_client(tmp_path: Path) -> Iterator[TestClient]:
     """Subscriptions and delivery live on the SQLite backend so far."""
-    settings = load_settings({"database_url": f"sqlite:///{tmp_path / 'cityos.db'}"},
-                             environ={})
+    settings = load_settings({"database_url": f"sqlite:///{tmp_path / 'cityos.db'}",
+                              "dev": True}, environ={})
     with TestClient(build_app(settings), base_url="http://127.0.0.1:1026") as test_client:
         yield test_client
 

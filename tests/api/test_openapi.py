@@ -36,9 +36,9 @@ REFUSALS = {("PUT", f"{API}/entities"), ("PATCH", f"{API}/entities"),
 
 
 def app_with_openapi(database: Path) -> Starlette:
-    """The City OS app with every built-in plugin; the OpenAPI routes are added here only if
-    app.py does not yet."""
-    app = build_app(load_settings({"database_url": f"sqlite:///{database}"}, environ={}))
+    """The City OS app; the OpenAPI routes are added here only if app.py does not yet."""
+    app = build_app(load_settings({"database_url": f"sqlite:///{database}", "dev": True},
+                                  environ={}))
     if not any(getattr(route, "path", None) == "/openapi.json" for route in app.router.routes):
         app.router.routes.extend(openapi.routes)
     return app

@@ -64,7 +64,7 @@ def offline_contexts() -> Iterator[None]:
 
 def fuzz_app(database: Path) -> Starlette:
     settings_ = load_settings({"database_url": f"sqlite:///{database}",
-                               "max_body_bytes": 262_144}, environ={})
+                               "max_body_bytes": 262_144, "dev": True}, environ={})
     app = build_app(settings_)
     if not any(getattr(route, "path", None) == "/openapi.json" for route in app.router.routes):
         app.router.routes.extend(openapi.routes)

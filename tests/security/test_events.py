@@ -12,7 +12,8 @@ from cityos.security.events import ADMIN_TENANT, SecurityEvent
 
 
 def test_security_event_is_stored_as_alert_and_counted(tmp_path: Path) -> None:
-    settings = load_settings({"database_url": f"sqlite:///{tmp_path / 'c.db'}"}, environ={})
+    settings = load_settings({"database_url": f"sqlite:///{tmp_path / 'c.db'}", "dev": True},
+                             environ={})
     app = build_app(settings, plugins=[])
     with TestClient(app) as client:
         event = SecurityEvent(sub_category="deviceSignatureInvalid", severity="high",

@@ -21,7 +21,17 @@ def _flag(request: Request, name: str) -> bool:
     return raw == "true"
 
 
+def _require_admin(request: Request) -> None:
+    """Changing the @context store changes how every client's terms expand: it takes an
+    `admin` grant in the tenant. Reading hosted @contexts stays open to all (clients and
+    other brokers fetch them by URL)."""
+    authz = api_state(request).authz
+    if authz is not None:
+        authz.require_any("admin")
+
+
 async def add_context(request: Request) -> Response:
+    _require_admin(request)
     media.require_content_type(request)
     body = await media.read_body(request, api_state(request).max_body_bytes)
     local_id = await api_state(request).resolver.add(body, tenant_of(request))
@@ -46,6 +56,7 @@ async def serve_context(request: Request) -> Response:
 
 
 async def delete_context(request: Request) -> Response:
+    _require_admin(request)
     await api_state(request).resolver.delete(request.path_params["context_id"],
                                              reload=_flag(request, "reload"),
                                              tenant=tenant_of(request))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from cityos.ngsild.errors import BadRequestData, ResourceNotFound
 from cityos.ngsild.model.entity import check_attribute_name
 from cityos.ngsild.model.names import RESERVED_ATTRIBUTE_NAMES, require_type_name
 from cityos.ngsild.types import JsonObject
+from cityos.storage.base import AttributeSummary, TypeSummary
 
 Compact = Callable[[str], str]
 
@@ -55,14 +57,44 @@ async def _prepare(request: Request, allowed: frozenset[str]
     accept = media.choose_response_type(request)
     ctx = await context_for_read(request)
     tenant = tenant_of(request)
-    await api_state(request).entities.require_tenant(tenant)
+    state = api_state(request)
+    if state.authz is not None:
+        state.authz.require_any("read")
+    await state.entities.require_tenant(tenant)
     return params, accept, ctx, tenant
+
+
+async def _types(request: Request, tenant: str) -> list[TypeSummary]:
+    """The tenant's types the caller may read, with the attributes it may read."""
+    state = api_state(request)
+    summaries = await state.entities.store.type_summaries(tenant)
+    authz = state.authz
+    if authz is None or authz.unrestricted:
+        return summaries
+    return [replace(s, attributes={a: k for a, k in s.attributes.items()
+                                   if authz.attribute_visible(s.type_iri, a)})
+            for s in summaries if authz.type_readable(s.type_iri)]
+
+
+async def _attributes(request: Request, tenant: str) -> list[AttributeSummary]:
+    """The tenant's attributes the caller may read, with the types it may read."""
+    state = api_state(request)
+    summaries = await state.entities.store.attribute_summaries(tenant)
+    authz = state.authz
+    if authz is None or authz.unrestricted:
+        return summaries
+    shown = []
+    for s in summaries:
+        types = {t for t in s.types if authz.attribute_visible(t, s.attribute_iri)}
+        if types:
+            shown.append(replace(s, types=types))
+    return shown
 
 
 async def list_types(request: Request) -> Response:
     """§5.7.5 EntityTypeList, or with details=true §5.7.6 a list of EntityType."""
     params, accept, ctx, tenant = await _prepare(request, _LIST_PARAMS)
-    summaries = await api_state(request).entities.store.type_summaries(tenant)
+    summaries = await _types(request, tenant)
     compact = ctx.compiled.compact_iri
     payload: object
     if _boolean(params, "details"):
@@ -80,7 +112,7 @@ async def type_info(request: Request) -> Response:
     _, accept, ctx, tenant = await _prepare(request, _ITEM_PARAMS)
     name = request.path_params["type"]
     type_iri = ctx.compiled.expand_term(require_type_name(name))
-    summaries = await api_state(request).entities.store.type_summaries(tenant)
+    summaries = await _types(request, tenant)
     found = next((s for s in summaries if s.type_iri == type_iri), None)
     if found is None:
         raise ResourceNotFound(f"no entity of type {name[:200]} exists")
@@ -98,7 +130,7 @@ async def list_attributes(request: Request) -> Response:
     """§5.7.8 AttributeList, or with details=true §5.7.9 a list of Attribute (with the
     typeNames, but neither attributeCount nor attributeTypes)."""
     params, accept, ctx, tenant = await _prepare(request, _LIST_PARAMS)
-    summaries = await api_state(request).entities.store.attribute_summaries(tenant)
+    summaries = await _attributes(request, tenant)
     compact = ctx.compiled.compact_iri
     payload: object
     if _boolean(params, "details"):
@@ -120,7 +152,7 @@ async def attribute_info(request: Request) -> Response:
     if name in RESERVED_ATTRIBUTE_NAMES:
         raise ResourceNotFound(f"{name} is an entity member, not an attribute")
     attr_iri = ctx.compiled.expand_term(check_attribute_name(name))
-    summaries = await api_state(request).entities.store.attribute_summaries(tenant)
+    summaries = await _attributes(request, tenant)
     found = next((s for s in summaries if s.attribute_iri == attr_iri), None)
     if found is None:
         raise ResourceNotFound(f"no entity has an attribute {name[:200]}")

@@ -68,8 +68,13 @@ async def render_payload(request: Request, entities: list[JsonObject], ctx: Requ
     opts = with_join(params, opts)
     linked = {}
     if opts.join is not None:
-        linked = await linked_entities(api_state(request).entities.store, tenant_of(request),
+        state = api_state(request)
+        linked = await linked_entities(state.entities.store, tenant_of(request),
                                        entities, opts.join_level)
+        if state.authz is not None and not state.authz.unrestricted:
+            authz = state.authz
+            linked = {i: shown for i, e in linked.items()
+                      if (shown := authz.readable(e)) is not None}
     rendered = [render_entity(e, ctx.compiled, opts, linked) for e in entities]
     if opts.join == "flat":
         views = _flat_views(entities, linked, opts)

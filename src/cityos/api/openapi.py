@@ -410,8 +410,21 @@ def _system_paths() -> dict[str, Schema]:
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every operation the City OS serves (a fresh copy)."""
     from cityos.api.openapi_identity import IDENTITY_TAGS, identity_parameters, identity_paths
+    from cityos.api.openapi_security import (
+        AUTH_RESPONSES,
+        SCHEMES,
+        admin_parameters,
+        admin_paths,
+        declare_security,
+    )
     from cityos.api.openapi_subscriptions import subscription_paths, subscription_schemas
     from cityos.api.openapi_temporal import temporal_parameters, temporal_paths
+    paths = {**_entity_paths(), **_batch_paths(), **_discovery_paths(),
+             **subscription_paths(), **temporal_paths(), **_system_paths(), **admin_paths()}
+    declare_security(paths)
+    # The login pages and the OIDC provider declare what they need themselves (they are
+    # how a caller gets credentials in the first place).
+    paths.update(identity_paths())
     problem = _content(_s("ProblemDetails"), JSON)
     document = {
         "openapi": "3.1.0",
@@ -424,15 +437,15 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/", "description": "This server"}],
         "tags": [{"name": n} for n in ("Entities", "Batch", "Discovery",
                                        "JSON-LD @contexts", "Subscriptions", "Temporal",
-                                       "System", *IDENTITY_TAGS)],
-        "paths": {**_entity_paths(), **_batch_paths(), **_discovery_paths(),
-                  **subscription_paths(), **temporal_paths(), **_system_paths(),
-                  **identity_paths()},
+                                       "System", "Administration", *IDENTITY_TAGS)],
+        "paths": paths,
         "components": {
             "schemas": {**_schemas(), **subscription_schemas()},
-            "parameters": {**_parameters(), **temporal_parameters(), **identity_parameters()},
+            "parameters": {**_parameters(), **temporal_parameters(), **admin_parameters(),
+                           **identity_parameters()},
             "responses": {code: {"description": title, "content": problem}
-                          for code, title in ERROR_TITLES.items()},
+                          for code, title in {**ERROR_TITLES, **AUTH_RESPONSES}.items()},
+            "securitySchemes": SCHEMES,
         },
     }
     copied: dict[str, Any] = orjson.loads(orjson.dumps(document))  # no shared sub-objects

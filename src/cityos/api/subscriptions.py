@@ -17,6 +17,7 @@ from cityos.api.params import DEFAULT_LIMIT, MAX_LIMIT, options_of
 from cityos.api.responses import empty, ngsi_response, page_links
 from cityos.api.state import api_state, tenant_of
 from cityos.broker.subscriptions import SubscriptionService
+from cityos.broker.subscriptions.caller import CallerSubscriptions
 from cityos.ngsild.errors import BadRequestData, TooManyResults
 from cityos.ngsild.subscription import DeliveryCounters, render_subscription
 from cityos.ngsild.types import JsonObject
@@ -31,7 +32,7 @@ RETRIEVE_PARAMETERS = frozenset({"options"})
 _VERSION_PREFERENCE = re.compile(r"1\.\d+(?:\.\d+)?")
 
 
-def _service(request: Request) -> SubscriptionService:
+def _service(request: Request) -> SubscriptionService | CallerSubscriptions:
     service = api_state(request).subscriptions
     assert service is not None, "the subscription service is not assembled"
     return service

@@ -7,10 +7,11 @@ one event per changed entity.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cityos.broker.events import EntityEvent, EventBus, EventKind
 from cityos.ngsild.errors import (
@@ -27,6 +28,9 @@ from cityos.ngsild.model.names import now_timestamp
 from cityos.ngsild.query import evaluate_types
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import EntityQuery, EntityStore, MutationResult, Mutator, QueryPage
+
+if TYPE_CHECKING:
+    from cityos.security.policy import Authorizer
 
 
 @dataclass
@@ -77,9 +81,24 @@ def _require(entity: JsonObject | None, entity_id: str, gate: Any = None) -> Jso
 
 
 class EntityService:
+    """Entity operations. The service the platform holds acts with full rights; handlers
+    act through `for_caller(authorizer)`, a view that applies the caller's grants to every
+    read (what it may see, down to attributes) and every write (checked inside the
+    store's transaction, on the entity as it stands)."""
+
+    authz: Authorizer | None = None
+
     def __init__(self, store: EntityStore, bus: EventBus) -> None:
         self.store = store
         self.bus = bus
+
+    def for_caller(self, authz: Authorizer) -> EntityService:
+        """This service limited to what `authz` allows (itself when unrestricted)."""
+        if authz.unrestricted:
+            return self
+        bound = copy.copy(self)
+        bound.authz = authz
+        return bound
 
     # -- reads -------------------------------------------------------------------------
     async def require_tenant(self, tenant: str) -> None:
@@ -88,17 +107,31 @@ class EntityService:
             raise NonexistentTenant(f"tenant {tenant!r} does not exist")
 
     async def retrieve(self, tenant: str, entity_id: str, gate: Any = None) -> JsonObject:
+        if self.authz is not None:
+            self.authz.require_any("read")
         await self.require_tenant(tenant)
-        return _require(_live(await self.store.get_entity(tenant, entity_id)), entity_id, gate)
+        entity = _require(_live(await self.store.get_entity(tenant, entity_id)), entity_id, gate)
+        if self.authz is None:
+            return entity
+        shown = self.authz.readable(entity)
+        if shown is None:  # never reveal that an entity one may not read exists
+            raise ResourceNotFound(f"entity {entity_id} does not exist")
+        return shown
 
     async def query(self, tenant: str, query: EntityQuery) -> QueryPage:
         """Expired entities and instances (V1.9.1 §4.22) are hidden from the moment they
         expire; the sweeper removes them from storage (and from counts) shortly after."""
+        if self.authz is not None:
+            from cityos.security.scoping import scoped_query
+            query = scoped_query(self.authz, query)
         await self.require_tenant(tenant)
         page = await self.store.query_entities(tenant, query)
         now = datetime.now(UTC)
         page.entities = [live for entity in page.entities
                          if (live := without_expired(entity, now)) is not None]
+        if self.authz is not None:
+            page.entities = [shown for entity in page.entities
+                             if (shown := self.authz.readable(entity)) is not None]
         return page
 
     async def sweep_expired(self, limit: int = 500) -> int:
@@ -123,6 +156,9 @@ class EntityService:
 
     async def _run(self, tenant: str, mutations: Sequence[tuple[str, Mutator]],
                    kind: EventKind) -> list[MutationResult]:
+        if self.authz is not None:
+            self.authz.require_any("write")
+            mutations = [(i, _guarded(self.authz, m)) for i, m in mutations]
         # Every operation sees the entity as it stands now: what has expired is absent.
         results = await self.store.apply(tenant, [(entity_id, _on_live(mutator))
                                                   for entity_id, mutator in mutations])
@@ -337,6 +373,21 @@ def _live(entity: JsonObject | None) -> JsonObject | None:
 
 def _on_live(mutator: Mutator) -> Mutator:
     return lambda old: mutator(_live(old))
+
+
+def _guarded(authz: Authorizer, mutator: Mutator) -> Mutator:
+    """The mutation, allowed only if the caller may write the entity as it is, as it
+    becomes, and every attribute it changes. An entity it may not even read is reported
+    as absent."""
+    def mutate(old: JsonObject | None) -> JsonObject | None:
+        if old is not None and not authz.may("write", old["id"], old["type"]):
+            if authz.readable(old) is None:
+                raise ResourceNotFound(f"entity {old['id']} does not exist")
+            raise authz.denied("write", f"entity {old['id']}")
+        new = mutator(old)
+        authz.check_write(old, new)
+        return new
+    return mutate
 
 
 def _sweep(live: JsonObject | None) -> JsonObject | None:

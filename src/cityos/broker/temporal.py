@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cityos.ngsild.errors import NonexistentTenant, ResourceNotFound
 from cityos.ngsild.geo import GeoQuery, matches_any
@@ -30,6 +30,9 @@ from cityos.ngsild.temporal.params import TemporalQuery
 from cityos.ngsild.temporal.render import AggregatedSeries
 from cityos.ngsild.temporal.times import format_micros
 from cityos.ngsild.types import JsonObject
+
+if TYPE_CHECKING:
+    from cityos.security.policy import Authorizer
 from cityos.storage.base import (
     AggregateRequest,
     EntityQuery,
@@ -106,11 +109,40 @@ class TemporalFilter:
 
 
 class TemporalService:
+    """Temporal operations; `for_caller` gives the view limited to a caller's grants
+    (as EntityService.for_caller)."""
+
+    authz: Authorizer | None = None
+
     def __init__(self, entities: EntityStore, history: TemporalStore,
                  instance_limit: int) -> None:
         self.entities = entities
         self.history = history
         self.instance_limit = instance_limit
+
+    def for_caller(self, authz: Authorizer) -> TemporalService:
+        if authz.unrestricted:
+            return self
+        bound = copy.copy(self)
+        bound.authz = authz
+        return bound
+
+    def _may_write(self, entity_id: str, types: list[str],
+                   attrs: JsonObject | None = None) -> None:
+        if self.authz is None:
+            return
+        self.authz.require_any("write")
+        if attrs is None and not self.authz.may("write", entity_id, types):
+            if not self.authz.may("read", entity_id, types):
+                raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
+            raise self.authz.denied("write", f"entity {entity_id}")
+        self.authz.check_write(None, {"id": entity_id, "type": types, "attrs": attrs or {}})
+
+    def _shown(self, page: TemporalPage) -> TemporalPage:
+        if self.authz is not None:
+            page.entities = [shown for entity in page.entities
+                             if (shown := self.authz.readable(entity)) is not None]
+        return page
 
     async def _require_tenant(self, tenant: str) -> None:
         if tenant and not await self.entities.tenant_exists(tenant):
@@ -126,6 +158,7 @@ class TemporalService:
     # -- writes (§5.6.11–§5.6.18) ------------------------------------------------------
     async def upsert(self, tenant: str, entity: JsonObject) -> bool:
         """§5.6.11: True when the Temporal Evolution was created (201), False (204)."""
+        self._may_write(entity["id"], entity["type"], entity["attrs"])
         now = now_timestamp()
         return await self.history.append(tenant, entity["id"], entity["type"],
                                          _records(entity, now), _current_mutator(entity, now))
@@ -133,6 +166,7 @@ class TemporalService:
     async def append(self, tenant: str, entity_id: str, attrs: JsonObject) -> None:
         """§5.6.12: add instances to an existing Temporal Evolution."""
         types = await self._require(tenant, entity_id)
+        self._may_write(entity_id, types, attrs)
         entity: JsonObject = {"id": entity_id, "type": types, "attrs": attrs}
         now = now_timestamp()
         await self.history.append(tenant, entity_id, types, _records(entity, now),
@@ -140,6 +174,8 @@ class TemporalService:
 
     async def delete(self, tenant: str, entity_id: str) -> None:
         """§5.6.16: the Temporal Evolution and the current entity."""
+        if self.authz is not None:
+            self._may_write(entity_id, await self._require(tenant, entity_id))
         await self._require_tenant(tenant)
         if not await self.history.delete_entity(tenant, entity_id, lambda old: None):
             raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
@@ -147,7 +183,7 @@ class TemporalService:
     async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
                                dataset_id: str | None, delete_all: bool) -> None:
         """§5.6.13: every instance of the attribute (one datasetId, or all)."""
-        await self._require(tenant, entity_id)
+        self._may_write(entity_id, await self._require(tenant, entity_id), {attribute: []})
         if not await self.history.delete_attribute(tenant, entity_id, attribute,
                                                    dataset_id, delete_all):
             raise ResourceNotFound(f"entity {entity_id} has no history of {attribute}")
@@ -155,7 +191,7 @@ class TemporalService:
     async def update_instance(self, tenant: str, entity_id: str, attribute: str,
                               instance_id: str, patch: JsonObject) -> None:
         """§5.6.14: members of one instance replaced; it keeps its instanceId."""
-        await self._require(tenant, entity_id)
+        self._may_write(entity_id, await self._require(tenant, entity_id), {attribute: []})
         now = now_timestamp()
 
         def change(old: JsonObject) -> JsonObject:
@@ -171,7 +207,7 @@ class TemporalService:
     async def delete_instance(self, tenant: str, entity_id: str, attribute: str,
                               instance_id: str) -> None:
         """§5.6.15."""
-        await self._require(tenant, entity_id)
+        self._may_write(entity_id, await self._require(tenant, entity_id), {attribute: []})
         if not await self.history.delete_instance(tenant, entity_id, attribute, instance_id):
             raise ResourceNotFound(f"instance {instance_id} of {attribute} does not exist")
 
@@ -187,9 +223,13 @@ class TemporalService:
     async def retrieve(self, tenant: str, entity_id: str, query: TemporalQuery,
                        attrs: frozenset[str] | None,
                        dataset_ids: frozenset[str] | None) -> TemporalPage:
+        if self.authz is not None:
+            self.authz.require_any("read")
         types = await self._require(tenant, entity_id)
+        if self.authz is not None and not self.authz.may("read", entity_id, types):
+            raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
         selection = self.selection(query, attrs, dataset_ids)
-        page = await self._load(tenant, [(entity_id, types)], query, selection)
+        page = self._shown(await self._load(tenant, [(entity_id, types)], query, selection))
         empty = not any(e.get("attrs") or e.get("aggregates") for e in page.entities)
         if attrs is not None and empty and not await self.history.candidates(
                 tenant, (entity_id,), replace(selection, lower=None, upper=None), True):
@@ -199,8 +239,11 @@ class TemporalService:
     async def query(self, tenant: str, flt: TemporalFilter, query: TemporalQuery,
                     dataset_ids: frozenset[str] | None) -> TemporalPage:
         """§5.7.4: entities matching the filter within the window, paged."""
-        await self._require_tenant(tenant)
         entity_query = flt.query
+        if self.authz is not None:
+            from cityos.security.scoping import scoped_query
+            entity_query = scoped_query(self.authz, entity_query)
+        await self._require_tenant(tenant)
         selection = self.selection(query, entity_query.attrs, dataset_ids)
         windowed = query.timerel is not None or entity_query.attrs is not None
         heads = await self.history.candidates(tenant, entity_query.ids, selection, windowed)
@@ -213,7 +256,7 @@ class TemporalService:
         elif entity_query.order_by is not None:
             matching.sort(key=lambda pair: pair[0])
         chosen = matching[entity_query.offset:entity_query.offset + entity_query.limit]
-        page = await self._load(tenant, chosen, query, selection)
+        page = self._shown(await self._load(tenant, chosen, query, selection))
         page.total = len(matching) if entity_query.count else None
         page.more = entity_query.offset + len(chosen) < len(matching)
         return page

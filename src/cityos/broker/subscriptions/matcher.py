@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from cityos.broker.context_resolver import ContextResolver
 from cityos.broker.notification import ChangeRecord, OutgoingNotification
@@ -35,6 +36,32 @@ from cityos.ngsild.subscription import (
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import EntityQuery, EntityStore
 
+if TYPE_CHECKING:
+    from cityos.security.policy import Authorizer
+
+# What a Subscription's owner may read (None: no owner recorded, nothing to narrow).
+OwnerRights = Callable[[LiveSubscription], "Authorizer | None"]
+
+
+def owner_view(rights: Authorizer | None, change: ChangeRecord) -> ChangeRecord | None:
+    """The change as the owner may see it: entities it may not read vanish, attributes
+    it may not read are left out (None: it may see nothing of it)."""
+    if rights is None:
+        return change
+    before = rights.readable(change.before) if change.before is not None else None
+    after = rights.readable(change.after) if change.after is not None else None
+    if before is None and after is None:
+        return None
+    return replace(change, before=before, after=after)
+
+
+def readable_linked(rights: Authorizer | None,
+                    linked: dict[str, JsonObject]) -> dict[str, JsonObject]:
+    if rights is None:
+        return linked
+    return {i: shown for i, entity in linked.items()
+            if (shown := rights.readable(entity)) is not None}
+
 
 class SubscriptionMatcher:
     """`NotificationMatcher` over the live Subscription index."""
@@ -49,6 +76,7 @@ class SubscriptionMatcher:
         self._clock = clock
         self._monotonic = monotonic
         self.checks = 0  # candidate Subscriptions examined (for tests and metrics)
+        self.owner_rights: OwnerRights | None = None
 
     async def match(self, changes: Sequence[ChangeRecord]) -> list[OutgoingNotification]:
         """The notifications these changes cause, in change order."""
@@ -58,16 +86,25 @@ class SubscriptionMatcher:
         return out
 
     async def _match_one(self, change: ChangeRecord) -> list[OutgoingNotification]:
-        summary = summarize(change.before, change.after)
-        if summary.entity is None:
+        full_summary = summarize(change.before, change.after)
+        if full_summary.entity is None:
             return []
-        target = change.after if change.after is not None else change.before
-        assert target is not None
+        full_change = change
         types = {*(change.before or {}).get("type", ()), *(change.after or {}).get("type", ())}
         now = self._clock()
         notifications = []
-        for live in self._index.candidates(change.tenant, types, summary.attributes):
+        for live in self._index.candidates(change.tenant, types, full_summary.attributes):
             self.checks += 1
+            rights = self.owner_rights(live) if self.owner_rights is not None else None
+            seen = owner_view(rights, full_change)
+            if seen is None:
+                continue
+            change = seen
+            summary = full_summary if rights is None else summarize(seen.before, seen.after)
+            if summary.entity is None:
+                continue
+            target = change.after if change.after is not None else change.before
+            assert target is not None
             hits = fired(summary, live.plan.triggers, live.plan.watched)
             if not hits or subscription_status(live.doc, now) != "active":
                 continue
@@ -75,7 +112,8 @@ class SubscriptionMatcher:
                 continue
             if self._throttled(live):
                 continue
-            notifications.append(await self._notification(live, change, summary, hits))
+            notifications.append(await self._notification(live, change, summary, hits,
+                                                          rights))
         return notifications
 
     async def _filters(self, live: LiveSubscription, change: ChangeRecord,
@@ -103,10 +141,11 @@ class SubscriptionMatcher:
 
     async def _notification(self, live: LiveSubscription, change: ChangeRecord,
                             summary: ChangeSummary,
-                            hits: frozenset[str]) -> OutgoingNotification:
+                            hits: frozenset[str],
+                            rights: Authorizer | None = None) -> OutgoingNotification:
         ctx = await compiled_context(live, self._resolver)
         shown = deleted_shown(live, summary, hits)
-        linked = await linked_for(live, self._entities, change.after) \
+        linked = readable_linked(rights, await linked_for(live, self._entities, change.after)) \
             if change.after is not None else {}
         entity = notified_entity(change.before, change.after, summary, shown, live.view, ctx,
                                  change.committed_at, linked)

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from cityos.broker.context_resolver import ContextResolver
 from cityos.broker.notification import Outbox, OutgoingNotification
@@ -36,6 +37,7 @@ class PeriodicNotifier:
         self._tick, self._monotonic, self._clock = tick, monotonic, clock
         self.outbox: Outbox | None = None
         self._task: asyncio.Task[None] | None = None
+        self.owner_rights: Callable[[LiveSubscription], Any] | None = None
 
     def schedule(self, live: LiveSubscription) -> None:
         if live.plan.time_interval is not None:
@@ -83,6 +85,10 @@ class PeriodicNotifier:
     async def notification(self, live: LiveSubscription) -> OutgoingNotification | None:
         """The current matching entities as one Notification (None when nothing matches)."""
         entities = await self.matching_entities(live)
+        rights = self.owner_rights(live) if self.owner_rights is not None else None
+        if rights is not None:
+            entities = [shown for entity in entities
+                        if (shown := rights.readable(entity)) is not None]
         if not entities:
             return None
         ctx = await compiled_context(live, self._resolver)

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cityos.broker.context_resolver import ContextResolver
+from cityos.broker.subscriptions.caller import OWNER, CallerSubscriptions
 from cityos.broker.subscriptions.index import LiveSubscription, SubscriptionIndex
-from cityos.broker.subscriptions.matcher import SubscriptionMatcher
+from cityos.broker.subscriptions.matcher import OwnerRights, SubscriptionMatcher
 from cityos.broker.subscriptions.periodic import PeriodicNotifier
 from cityos.broker.subscriptions.status import StoredDeliveryStatus
 from cityos.ngsild.context import CORE_CONTEXT_URL, is_core_context_url
@@ -22,11 +23,13 @@ from cityos.ngsild.errors import AlreadyExists, ResourceNotFound
 from cityos.ngsild.model.names import format_timestamp, require_uri
 from cityos.ngsild.model.terms import TermMapper
 from cityos.ngsild.subscription import apply_update, parse_subscription, parse_update
+from cityos.security.policy import Authorizer
 from cityos.storage.base import EntityStore, SubscriptionRecord, SubscriptionStore
 
 log = logging.getLogger(__name__)
 TargetCheck = Callable[[str], Awaitable[None]]
 PresenceHook = Callable[[bool], None]
+DocumentCheck = Callable[[dict[str, Any]], None]
 
 
 class SubscriptionService:
@@ -77,15 +80,36 @@ class SubscriptionService:
         self._present = present
 
     # -- operations -----------------------------------------------------------------------
-    async def create(self, tenant: str, body: Any, ctx: TermMapper, reference: Any) -> str:
+    @property
+    def owner_rights(self) -> OwnerRights | None:
+        return self.matcher.owner_rights
+
+    @owner_rights.setter
+    def owner_rights(self, rights: OwnerRights | None) -> None:
+        """What a Subscription's owner may read: notifications carry no more."""
+        self.matcher.owner_rights = rights
+        self.periodic.owner_rights = rights
+
+    def for_caller(self, authz: Authorizer) -> SubscriptionService | CallerSubscriptions:
+        return self if authz.unrestricted else CallerSubscriptions(self, authz)
+
+    async def create(self, tenant: str, body: Any, ctx: TermMapper, reference: Any,
+                     owner: dict[str, Any] | None = None,
+                     check: DocumentCheck | None = None) -> str:
         """§5.8.1 Create Subscription; returns its id. `ctx` is the request's compiled
-        @context and `reference` the @context itself (URL, object or array)."""
+        @context and `reference` the @context itself (URL, object or array); `owner` the
+        caller creating it (caller.owner_of); `check` may refuse the parsed document."""
         now = self._clock()
         doc = parse_subscription(body, ctx, now)
+        doc.pop(OWNER, None)
+        if owner is not None:
+            doc[OWNER] = owner
         stamp = format_timestamp(now)
         doc["createdAt"] = doc["modifiedAt"] = stamp
         context = await self._notification_context(doc, reference, tenant)
         await self._check_endpoint(doc)
+        if check is not None:
+            check(doc)
         record = SubscriptionRecord(tenant, doc, context)
         if not await self.store.insert_subscription(record):
             raise AlreadyExists(f"subscription {doc['id']} already exists")
@@ -94,17 +118,23 @@ class SubscriptionService:
         return str(doc["id"])
 
     async def update(self, tenant: str, subscription_id: str, fragment: Any,
-                     ctx: TermMapper, reference: Any) -> None:
+                     ctx: TermMapper, reference: Any,
+                     check: DocumentCheck | None = None) -> None:
         """§5.8.2 Update Subscription: members of the fragment replace the stored ones."""
         record = await self._require(tenant, subscription_id)
         now = self._clock()
         changes = parse_update(fragment, ctx, now)
         doc = apply_update(record.doc, changes, format_timestamp(now))
+        doc.pop(OWNER, None)
+        if OWNER in record.doc:
+            doc[OWNER] = record.doc[OWNER]
         context = record.context
         if "jsonldContext" in changes:
             context = await self._notification_context(doc, reference, tenant)
         if "notification" in changes:
             await self._check_endpoint(doc)
+        if check is not None:
+            check(doc)
         updated = SubscriptionRecord(tenant, doc, context)
         if not await self.store.replace_subscription(updated):
             raise ResourceNotFound(f"subscription {subscription_id} does not exist")

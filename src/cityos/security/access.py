@@ -1,0 +1,146 @@
+"""Access control as the running platform holds it: the grants in force (stored ones,
+those of the policy file, anonymous read of the public types), API keys, and the one call
+every handler and app uses to learn what its caller may do: `authorizer_for(scope)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tomllib
+from collections.abc import Callable, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from cityos.ngsild.errors import BadRequestData, ResourceNotFound
+from cityos.security.apikeys import ApiKeys
+from cityos.security.personal import PersonalAttributes
+from cityos.security.policy import Authorizer, Grant, public_read_grants
+from cityos.security.principal import Principal, principal_of
+from cityos.storage.grants import SecurityStore
+
+log = logging.getLogger("cityos.security")
+AUTHORIZER_CACHE = 4096
+REFRESH_SECONDS = 10.0  # grants changed by another process or the CLI apply within this
+_AUTHZ_KEY = "cityos.authorizer"
+
+
+def file_grants(path: str) -> list[Grant]:
+    """Grants of a TOML policy file: `[[grant]]` tables with the JSON members (audience,
+    operations, tenant, entityType, idPattern, attributes)."""
+    if not path:
+        return []
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"policy file {path}: {error}") from None
+    entries = doc.get("grant", [])
+    if not isinstance(entries, list):
+        raise ValueError(f"policy file {path}: `grant` must be an array of tables")
+    grants = []
+    for number, entry in enumerate(entries, 1):
+        try:
+            grants.append(Grant.from_json({"id": f"file-{number}", **entry}))
+        except BadRequestData as error:
+            raise ValueError(f"policy file {path}, grant {number}: {error.detail}") from None
+    return grants
+
+
+class AccessControl:
+    """The platform's grants and API keys. `dev` (development mode) lets the developer
+    principal do everything without consulting grants."""
+
+    def __init__(self, store: SecurityStore, *, personal: PersonalAttributes,
+                 public_types: str = "", policy_file: str = "", dev: bool = False) -> None:
+        self.store = store
+        self.keys = ApiKeys(store)
+        self.personal = personal
+        self.dev = dev
+        self._fixed = [*public_read_grants(public_types), *file_grants(policy_file)]
+        self._stored: list[Grant] = []
+        self.grants: tuple[Grant, ...] = tuple(self._fixed)
+        self._refresher: asyncio.Task[None] | None = None
+        self._authorizers: dict[tuple[Principal, str], Authorizer] = {}
+
+    async def load(self) -> None:
+        self._stored = [Grant.from_json(doc) for doc in await self.store.list_policies()]
+        self.grants = (*self._fixed, *self._stored)
+        self._authorizers = {}
+
+    def start(self, interval: float = REFRESH_SECONDS) -> None:
+        """Reload the stored grants every `interval` seconds (other processes, the CLI)."""
+        async def refresh() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.load()
+                except Exception:
+                    log.exception("could not reload the authorization grants")
+        self._refresher = asyncio.create_task(refresh())
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+
+    # -- policies -------------------------------------------------------------------------
+    async def grant(self, doc: Mapping[str, Any]) -> Grant:
+        grant = Grant.from_json({k: v for k, v in doc.items() if k != "id"})
+        await self.store.put_policy(grant.to_json())
+        await self.load()
+        return grant
+
+    async def revoke(self, grant_id: str) -> None:
+        if not await self.store.delete_policy(grant_id):
+            raise ResourceNotFound(f"no stored grant {grant_id}")
+        await self.load()
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every grant in force; `source` says where it comes from."""
+        stored = {g.id for g in self._stored}
+        return [{**g.to_json(), "source": "stored" if g.id in stored else (
+            "public-types" if g.id.startswith("public-") else "policy-file")}
+            for g in self.grants]
+
+    # -- decisions ------------------------------------------------------------------------
+    def authorizer(self, principal: Principal, tenant: str) -> Authorizer:
+        """What `principal` may do in `tenant` under the grants in force (kept until the
+        grants change: callers repeat)."""
+        cache_key = (principal, tenant)
+        found = self._authorizers.get(cache_key)
+        if found is None:
+            if len(self._authorizers) >= AUTHORIZER_CACHE:
+                self._authorizers = {}
+            found = Authorizer(principal, tenant, self.grants, self.personal,
+                               unrestricted=principal.kind == "developer")
+            self._authorizers[cache_key] = found
+        return found
+
+
+def authorizer_for(scope: MutableMapping[str, Any], tenant: str) -> Authorizer:
+    """What the caller of this request may do in `tenant` (computed once per request and
+    tenant). Apps call it with `request.scope` and check `may(...)`, `readable(...)`,
+    `check_write(...)` before acting for the caller."""
+    cached = scope.get(_AUTHZ_KEY)
+    if isinstance(cached, Authorizer) and cached.tenant == tenant:
+        return cached
+    access = scope["app"].state.access
+    authorizer: Authorizer = access.authorizer(principal_of(scope), tenant)
+    scope[_AUTHZ_KEY] = authorizer
+    return authorizer
+
+
+def owner_rights(access: AccessControl) -> Callable[[Any], Authorizer | None]:
+    """For notifications: what a Subscription's recorded owner may read now (None when no
+    owner was recorded or the owner is unrestricted)."""
+    from cityos.broker.subscriptions.caller import owner_principal
+
+    def rights(live: Any) -> Authorizer | None:
+        owner = owner_principal(live.doc)
+        if owner is None:
+            return None
+        authz = access.authorizer(owner, live.tenant)
+        return None if authz.unrestricted else authz
+    return rights
