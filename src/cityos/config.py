@@ -94,6 +94,22 @@ class Settings:
         "doc": "Seconds between safety-net checks of the change journal."})
     notification_drain_timeout: float = field(default=5.0, metadata={
         "doc": "Seconds a shutdown waits for notifications already due to be sent."})
+    iot_mqtt_url: str = field(default="", metadata={
+        "doc": "MQTT broker the IoT ingestion subscribes to: mqtt://[USER[:PASSWORD]@]HOST"
+               "[:PORT] or mqtts://… for TLS; empty turns MQTT ingestion off (HTTP "
+               "ingestion stays on). See docs/iot.md."})
+    iot_mqtt_topic_prefix: str = field(default="", metadata={
+        "doc": "Prefix of the IoT measurement topics: PREFIX/{apikey}/{deviceId}/attrs; "
+               "empty gives the FIWARE IoT Agent topics /{apikey}/{deviceId}/attrs."})
+    iot_mqtt_ca_file: str = field(default="", metadata={
+        "doc": "CA certificate file (PEM) for mqtts:// IoT brokers; empty uses the "
+               "system's trusted CAs."})
+    iot_replay_window: float = field(default=300.0, metadata={
+        "doc": "Seconds a signed IoT payload's timestamp may differ from the server's "
+               "clock; a signature is accepted once inside this window."})
+    iot_secret_key: str = field(default="", metadata={
+        "doc": "Key (a Fernet key or a passphrase) that encrypts device HMAC keys at rest; "
+               "empty keeps a generated key in the database itself (weaker, docs/iot.md)."})
 
     @property
     def sqlite_path(self) -> str | None:

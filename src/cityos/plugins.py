@@ -81,7 +81,8 @@ class CityPlugin:
 def builtin_plugins() -> list[CityPlugin]:
     """The apps that ship with the City OS, in start order."""
     from cityos.apps.demo import DemoPlugin
-    return [DemoPlugin()]
+    from cityos.iot.plugin import IotPlugin
+    return [DemoPlugin(), IotPlugin()]
 
 
 def installed_plugins() -> list[CityPlugin]:
