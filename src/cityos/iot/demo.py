@@ -62,5 +62,10 @@ def demo_devices() -> list[dict[str, Any]]:
     return [{"device_id": s.device_id,
              "group": "people-counters" if s.kind == "people" else "river-levels",
              "location": {"type": "Point", "coordinates": [s.longitude, s.latitude]},
-             "purpose": f"{s.place}: " + ("混雑状況" if s.kind == "people" else "水位")}
+             "purpose": f"{s.place}の" + ("混雑状況を把握し、市民に混雑度を知らせるため"
+                                          if s.kind == "people" else
+                                          "水位を監視し、洪水の危険を早く知らせるため"),
+             "purpose_en": f"{s.place_en}: " + ("how crowded it is, for residents"
+                                               if s.kind == "people" else
+                                               "river level, for early flood warnings")}
             for s in DEMO_SENSORS]
