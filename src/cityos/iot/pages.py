@@ -21,7 +21,7 @@ TEXT = {
     "ja": {"title": "センサー設置状況", "lead": "加賀市のデータ連携基盤にデータを送るセンサーの"
            "設置場所・目的・収集する項目・保存期間・運営者・個人情報の取得の有無を公開しています。",
            "map": "地図", "list": "一覧", "device": "センサー", "purpose": "目的",
-           "items": "収集する項目", "retention": "保存期間", "operator": "運営者",
+           "data_items": "収集する項目", "retention": "保存期間", "operator": "運営者",
            "personal": "個人情報", "installed": "設置日", "last_seen": "最終受信",
            "location": "場所", "yes": "取得する", "no": "取得しない",
            "forever": "期間の定めなし", "days": "日", "never": "未受信",
@@ -32,7 +32,7 @@ TEXT = {
            "platform is, why it is there, what it collects, how long data is kept, who "
            "operates it and whether it can capture personal data.",
            "map": "Map", "list": "List", "device": "Sensor", "purpose": "Purpose",
-           "items": "Data collected", "retention": "Retention", "operator": "Operator",
+           "data_items": "Data collected", "retention": "Retention", "operator": "Operator",
            "personal": "Personal data", "installed": "Installed", "last_seen": "Last seen",
            "location": "Location", "yes": "Yes", "no": "No", "forever": "No limit",
            "days": "days", "never": "Not yet", "download": "Open data",
