@@ -20,13 +20,13 @@ DEVICE = Device("kaga", "gauge-1", "urn:ngsi-ld:WaterObserved:gauge-1", "WaterOb
 
 
 def test_values_are_typed_and_scaled() -> None:
-    found, unmapped = measurements(DEVICE, [Reading("l", "123"), Reading("c", 4.6),
+    found, unmapped, received = measurements(DEVICE, [Reading("l", "123"), Reading("c", 4.6),
                                             Reading("s", 7), Reading("ok", "true"),
                                             Reading("x", 1)], NOW)
     assert [(m.name, m.value, m.unit_code) for m in found] == [
         ("height", 1.23, "MTR"), ("peopleCount", 5, "C62"), ("status", "7", None),
         ("operational", True, None)]
-    assert unmapped == 1
+    assert unmapped == 1 and received == "2026-11-26T09:00:00.000000Z"
     assert found[0].observed_at == "2026-11-26T09:00:00.000000Z"
     assert found[0].property_json() == {"type": "Property", "value": 1.23,
                                         "observedAt": "2026-11-26T09:00:00.000000Z",
@@ -35,7 +35,7 @@ def test_values_are_typed_and_scaled() -> None:
 
 def test_device_time_is_kept() -> None:
     earlier = NOW - timedelta(minutes=3)
-    [found], _ = measurements(DEVICE, [Reading("c", "1", earlier)], NOW)
+    [found], _, _ = measurements(DEVICE, [Reading("c", "1", earlier)], NOW)
     assert found.observed_at == "2026-11-26T08:57:00.000000Z"
 
 

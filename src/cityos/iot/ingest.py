@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from cityos.broker.entities import EntityService
 from cityos.iot.directory import DeviceDirectory, DeviceEntry
@@ -31,8 +30,7 @@ from cityos.iot.signatures import (
 )
 from cityos.metrics import Counters
 from cityos.ngsild.context import core_context
-from cityos.ngsild.model import parse_entity
-from cityos.ngsild.model.names import format_timestamp
+from cityos.ngsild.types import JsonObject
 from cityos.security.events import SecurityEvents
 
 log = logging.getLogger("cityos.iot")
@@ -116,15 +114,15 @@ class Ingester:
             raise Rejected("payloadReplayed", str(error), device_id) from None
         now = datetime.fromtimestamp(self._clock(), UTC)
         try:
-            found, unmapped = measurements(entry.device, decode(body, message.payload_format),
-                                           now)
+            found, unmapped, received = measurements(
+                entry.device, decode(body, message.payload_format), now)
         except MalformedPayload as error:
             raise Rejected("payloadMalformed", str(error), device_id) from None
         if unmapped:
             self._counters.inc("cityos_iot_readings_unmapped_total",
                                "Readings of keys a device was not provisioned for (dropped).",
                                unmapped)
-        self.directory.seen(device_id, format_timestamp(now))
+        self.directory.seen(device_id, received)
         return found
 
     def _check_signature(self, entry: DeviceEntry, signature: Signature | None,
@@ -206,29 +204,34 @@ class Ingester:
         written = 0
         for tenant, rounds in _rounds(found).items():
             for entities in rounds:
-                bodies = [parse_entity(body, core_context()) for body in entities.values()]
-                result, _ = await self._entities.batch_upsert(tenant, bodies, replace=False)
+                result, _ = await self._entities.batch_upsert(tenant, list(entities.values()),
+                                                              replace=False)
                 for entity_id, failure in result.errors:
                     log.warning("IoT measurements for %s refused: %s", entity_id,
                                 failure.detail)
-                written += sum(len(entities[e]) - 2 for e in result.success)
+                written += sum(len(entities[e]["attrs"]) for e in result.success)
         self._counters.inc("cityos_iot_measurements_total",
                            "Measurements written as NGSI-LD Property values.", written)
         return written
 
 
-def _rounds(found: list[Measurement]) -> dict[str, list[dict[str, dict[str, Any]]]]:
-    by_tenant: dict[str, list[dict[str, dict[str, Any]]]] = {}
+def _rounds(found: list[Measurement]) -> dict[str, list[dict[str, JsonObject]]]:
+    """Per tenant, rounds of entities in the internal form (cityos.ngsild.model): names
+    and types expanded with the core @context, each attribute one Property instance."""
+    context = core_context()
+    by_tenant: dict[str, list[dict[str, JsonObject]]] = {}
     for measurement in found:
+        name = context.expand_term(measurement.name)
         rounds = by_tenant.setdefault(measurement.tenant, [])
         for entities in rounds:
             body = entities.get(measurement.entity_id)
-            if body is None or measurement.name not in body:
+            if body is None or name not in body["attrs"]:
                 break
         else:
             entities = {}
             rounds.append(entities)
         body = entities.setdefault(measurement.entity_id, {
-            "id": measurement.entity_id, "type": measurement.entity_type})
-        body[measurement.name] = measurement.property_json()
+            "id": measurement.entity_id,
+            "type": [context.expand_term(measurement.entity_type)], "attrs": {}})
+        body["attrs"][name] = [measurement.property_json()]
     return by_tenant

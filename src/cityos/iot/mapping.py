@@ -70,22 +70,26 @@ def _number(key: str, raw: Scalar) -> float:
 
 
 def measurements(device: Device, readings: list[Reading],
-                 received: datetime) -> tuple[list[Measurement], int]:
-    """The measurements of `readings` and how many readings had no mapping (those are not
-    stored: a device records only the data items it was provisioned and registered for)."""
+                 received: datetime) -> tuple[list[Measurement], int, str]:
+    """The measurements of `readings`, how many readings had no mapping (those are not
+    stored: a device records only the data items it was provisioned and registered for),
+    and the time received as an NGSI-LD DateTime."""
     found: list[Measurement] = []
     unmapped = 0
+    received_text = format_timestamp(received)
     for reading in readings:
         mapping = device.mapping(reading.key)
         if mapping is None:
             unmapped += 1
             continue
-        observed = reading.observed_at or received
-        if observed - received > FUTURE_TOLERANCE:
-            raise MalformedPayload(f"{reading.key}: observed time is in the future")
+        observed = received_text
+        if reading.observed_at is not None:
+            if reading.observed_at - received > FUTURE_TOLERANCE:
+                raise MalformedPayload(f"{reading.key}: observed time is in the future")
+            observed = format_timestamp(reading.observed_at)
         found.append(Measurement(device.tenant, device.entity_id, device.entity_type,
                                  mapping.name, convert(mapping, reading.value),
-                                 format_timestamp(observed), mapping.unit_code))
+                                 observed, mapping.unit_code))
     if not found:
         raise MalformedPayload("none of the payload's keys is a provisioned measurement")
-    return found, unmapped
+    return found, unmapped, received_text
