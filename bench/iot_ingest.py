@@ -39,7 +39,7 @@ BROKER = ("127.0.0.1", 1883)
 DEVICES = 1000
 PUBLISHERS = 4
 TOTAL = 40_000
-RATE = 5_000.0
+RATE = float(os.environ.get("BENCH_IOT_RATE", "5000"))
 LATENCY_SECONDS = 8.0
 PROBE_EVERY = 0.05
 TARGETS = {"measurements_per_s": 5000.0, "p50_ms": 20.0}
@@ -159,17 +159,23 @@ async def written(port: int) -> int:
     return 0
 
 
-async def ingest_rate(port: int, prefix: str, devices: list[tuple[str, str]]) -> dict[str, Any]:
-    before = await written(port)
-    started = await publish(prefix, devices, TOTAL, None)
-    published_in = time.perf_counter() - started
+async def drained(port: int, before: int, expected: int) -> tuple[int, float]:
+    """Measurements written since `before` once `expected` are or nothing more comes for
+    5 s, and when the last one was written (perf_counter)."""
     count, last_change, seen = before, time.perf_counter(), before
-    while count - before < TOTAL and time.perf_counter() - last_change < 5:
+    while count - before < expected and time.perf_counter() - last_change < 5:
         await asyncio.sleep(0.05)
         count = await written(port)
         if count != seen:
             seen, last_change = count, time.perf_counter()
-    done = count - before
+    return count - before, last_change
+
+
+async def ingest_rate(port: int, prefix: str, devices: list[tuple[str, str]]) -> dict[str, Any]:
+    before = await written(port)
+    started = await publish(prefix, devices, TOTAL, None)
+    published_in = time.perf_counter() - started
+    done, last_change = await drained(port, before, TOTAL)
     return {"written": done, "published": TOTAL, "publish_s": round(published_in, 2),
             "per_s": round(done / (last_change - started), 1)}
 
@@ -220,12 +226,13 @@ async def latency(port: int, prefix: str, devices: list[tuple[str, str]]) -> dic
 
     started = time.perf_counter()
     await asyncio.gather(publish(prefix, load_devices, total, RATE), probes())
+    during = await written(port) - before
     elapsed = time.perf_counter() - started
-    await asyncio.sleep(2)
-    done = await written(port) - before
-    return {"rate_offered_per_s": RATE, "published": total, "written": done,
-            "written_per_s_during_run": round(done / elapsed, 1),
-            "probes": len(samples), **common.latency_summary(samples)}
+    done, _ = await drained(port, before, total + len(samples))
+    return {"rate_offered_per_s": RATE, "published": total + len(samples),
+            "written_during_run_per_s": round(during / elapsed, 1),
+            "written_in_the_end": done, "probes": len(samples),
+            **common.latency_summary(samples)}
 
 
 async def run() -> dict[str, Any]:
