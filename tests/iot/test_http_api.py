@@ -140,6 +140,9 @@ def test_invalid_provisioning_is_refused(tmp_path: Path) -> None:
             response = client.post("/iot/devices", json=body)
             assert response.status_code == 400, (body, response.text)
         assert client.post("/iot/devices", content=b"{").status_code == 400
+        mixed = client.post("/iot/devices", json={"devices": [
+            {**RIVER_GAUGE, "device_id": "fine"}, {**RIVER_GAUGE, "apikey": "short"}]})
+        assert mixed.status_code == 400  # the valid one was not provisioned either
         assert iot_service(client).directory.devices == {}
 
 

@@ -409,6 +409,7 @@ def _system_paths() -> dict[str, Schema]:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every operation the City OS serves (a fresh copy)."""
+    from cityos.api.openapi_iot import iot_parameters, iot_paths, iot_schemas
     from cityos.api.openapi_subscriptions import subscription_paths, subscription_schemas
     from cityos.api.openapi_temporal import temporal_parameters, temporal_paths
     problem = _content(_s("ProblemDetails"), JSON)
@@ -423,12 +424,13 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/", "description": "This server"}],
         "tags": [{"name": n} for n in ("Entities", "Batch", "Discovery",
                                        "JSON-LD @contexts", "Subscriptions", "Temporal",
-                                       "System")],
+                                       "System", "IoT", "Sensor registry")],
         "paths": {**_entity_paths(), **_batch_paths(), **_discovery_paths(),
-                  **subscription_paths(), **temporal_paths(), **_system_paths()},
+                  **subscription_paths(), **temporal_paths(), **_system_paths(),
+                  **iot_paths()},
         "components": {
-            "schemas": {**_schemas(), **subscription_schemas()},
-            "parameters": {**_parameters(), **temporal_parameters()},
+            "schemas": {**_schemas(), **subscription_schemas(), **iot_schemas()},
+            "parameters": {**_parameters(), **temporal_parameters(), **iot_parameters()},
             "responses": {code: {"description": title, "content": problem}
                           for code, title in ERROR_TITLES.items()},
         },

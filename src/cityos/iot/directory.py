@@ -133,10 +133,9 @@ class DeviceDirectory:
             raise ResourceNotFound(f"no group {name!r} in service {tenant!r}")
         self.groups.pop((tenant, name), None)
 
-    async def provision_device(self, raw: Any, tenant: str) -> Provisioned:
-        """Create or replace a device and create its entity (type and location) if it is
-        missing. Without an `apikey` (and without a group key to share) a key is generated;
-        `"hmac": true` generates an HMAC key for signed payloads."""
+    def check_device(self, raw: Any, tenant: str) -> Device:
+        """The device `raw` describes, or the BadRequestData provisioning would raise for
+        it (nothing is written: lets a list be checked whole before any of it is)."""
         group_name = raw.get("group") if isinstance(raw, dict) else None
         group = None
         if group_name is not None:
@@ -148,14 +147,23 @@ class DeviceDirectory:
         existing = self.devices.get(device.device_id)
         if existing is not None and existing.device.tenant != tenant:
             raise BadRequestData(f"device id {device.device_id!r} is taken in another service")
-        shares_group_key = group is not None and \
-            self.groups[(tenant, group.name)].apikey_hash is not None
+        _apikey_of(raw.get("apikey"))
+        if device.signed and _hmac_key_of(raw.get("hmac")) is None \
+                and (existing is None or existing.hmac_key is None):
+            raise BadRequestData("a signed device needs an HMAC key (\"hmac\": true)")
+        return device
+
+    async def provision_device(self, raw: Any, tenant: str) -> Provisioned:
+        """Create or replace a device and create its entity (type and location) if it is
+        missing. Without an `apikey` (and without a group key to share) a key is generated;
+        `"hmac": true` generates an HMAC key for signed payloads."""
+        device = self.check_device(raw, tenant)
+        existing = self.devices.get(device.device_id)
+        group = self.groups.get((tenant, device.group)) if device.group else None
+        shares_group_key = group is not None and group.apikey_hash is not None
         apikey = _apikey_of(raw.get("apikey"),
                             generate=existing is None and not shares_group_key)
         hmac_key = _hmac_key_of(raw.get("hmac"))
-        if device.signed and hmac_key is None and (existing is None
-                                                   or existing.hmac_key is None):
-            raise BadRequestData("a signed device needs an HMAC key (\"hmac\": true)")
         stored_hash = _device_key_hash(apikey, existing, group is not None)
         key_bytes = hmac_key.encode() if hmac_key else (existing.hmac_key if existing else None)
         await self._store.put_device(StoredDevice(

@@ -136,6 +136,8 @@ class IotRoutes:
         _authorize(request)
         tenant = _tenant(request)
         items = _items(await _json(request), "devices")
+        for raw in items:  # all or nothing: credentials are shown once
+            self.directory.check_device(raw, tenant)
         created = [(await self.directory.provision_device(raw, tenant)).as_json()
                    for raw in items]
         return JSONResponse({"devices": created}, status_code=201)
