@@ -4,14 +4,17 @@ A real `cityos serve` (SQLite, development mode) subscribes to the shared Mosqui
 127.0.0.1:1883 under a topic prefix of its own; DEVICES devices are provisioned.
 
 1. baseline: a bare aiomqtt subscriber loop (receive and count, nothing else) takes
-   TOTAL UltraLight messages that PUBLISHERS publish as fast as they can;
+   TOTAL UltraLight messages that PUBLISHERS processes (paho, QoS 0) publish as fast as
+   they can; its rate, and messages per CPU second of its process;
 2. throughput: the same publishing into the City OS; rate = measurements written (read
-   from /metrics) per second from the first publish to the last write;
+   from /metrics) per second from the first publish to the last write, and measurements
+   per CPU second of the server process (less sensitive to a shared machine's load);
 3. latency: PUBLISHERS publish at RATE messages/s for LATENCY_SECONDS while a probe device
    publishes a new value every 50 ms and the value is polled through the NGSI-LD API
    (GET /entities/{id}); publish-to-query latency = first GET that shows the value.
 
-Run: python -m bench.iot_ingest   (stops by itself; targets 127.0.0.1 only)
+Run: python -m bench.iot_ingest   (stops by itself; targets 127.0.0.1 only;
+BENCH_IOT_RATE sets the offered rate of part 3, default 5000/s)
 """
 
 from __future__ import annotations
@@ -141,11 +144,14 @@ async def bare_subscriber_rate() -> dict[str, Any]:
                     return
 
         counter = asyncio.create_task(count())
+        cpu_before = time.process_time()  # the publishers are other processes
         started = await publish(prefix, devices, TOTAL, None)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(counter, 30)
+        cpu = time.process_time() - cpu_before
     return {"received": received, "published": TOTAL,
-            "per_s": round(received / (last - started), 1) if last else 0.0}
+            "per_s": round(received / (last - started), 1) if last else 0.0,
+            "cpu_s": round(cpu, 2), "per_cpu_second": round(received / cpu, 1)}
 
 
 async def written(port: int) -> int:
@@ -171,13 +177,25 @@ async def drained(port: int, before: int, expected: int) -> tuple[int, float]:
     return count - before, last_change
 
 
-async def ingest_rate(port: int, prefix: str, devices: list[tuple[str, str]]) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def ingest_rate(server: common.Server, prefix: str,
+                      devices: list[tuple[str, str]]) -> dict[str, Any]:
+    port = server.port
     before = await written(port)
+    cpu_before = cpu_seconds(server.pid)
     started = await publish(prefix, devices, TOTAL, None)
     published_in = time.perf_counter() - started
     done, last_change = await drained(port, before, TOTAL)
+    cpu = cpu_seconds(server.pid) - cpu_before
     return {"written": done, "published": TOTAL, "publish_s": round(published_in, 2),
-            "per_s": round(done / (last_change - started), 1)}
+            "per_s": round(done / (last_change - started), 1),
+            "server_cpu_s": round(cpu, 2),
+            "per_server_cpu_second": round(done / cpu, 1) if cpu else None}
 
 
 class Poller:
@@ -241,13 +259,15 @@ async def run() -> dict[str, Any]:
     with iot_server(prefix) as server:
         devices = provision(server.port)
         await asyncio.sleep(1.0)  # the subscriber is connected well before this
-        throughput = await ingest_rate(server.port, prefix, devices)
+        throughput = await ingest_rate(server, prefix, devices)
         paced = await latency(server.port, prefix, devices)
     return {
         "scenario": "iot_ingest", "at": common.now_iso(), "machine": common.machine_info(),
         "devices": DEVICES, "publishers": PUBLISHERS, "targets": TARGETS,
         "bare_subscriber": baseline, "ingest": throughput, "latency": paced,
         "ingest_to_bare_ratio": common.ratio(throughput["per_s"], baseline["per_s"]),
+        "cpu_efficiency_ratio": common.ratio(throughput["per_server_cpu_second"] or 0.0,
+                                             baseline["per_cpu_second"]),
     }
 
 

@@ -76,9 +76,11 @@ class PrivateMosquitto:
 
 
 @contextmanager
-def iot_app(database: Path, *, mqtt_url: str = "", prefix: str = "",
+def iot_app(database: Path | str, *, mqtt_url: str = "", prefix: str = "",
             **settings: Any) -> Iterator[TestClient]:
-    values = {"database_url": f"sqlite:///{database}", "dev": True, "iot_mqtt_url": mqtt_url,
+    """A City OS on `database` (a SQLite file, or a postgresql:// URL)."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    values = {"database_url": url, "dev": True, "iot_mqtt_url": mqtt_url,
               "iot_mqtt_topic_prefix": prefix, **settings}
     app = build_app(load_settings(values, environ={}))
     with TestClient(app, base_url="http://127.0.0.1:1026") as client:

@@ -14,6 +14,7 @@ from cityos.iot.http_api import may_provision_devices
 from cityos.iot.signatures import sign
 from cityos.security.principal import ANONYMOUS, DEVELOPER, Principal
 from tests.iot.support import RIVER_GAUGE, entity, iot_app, iot_service, provision
+from tests.postgres_support import fresh_schema
 
 GAUGE = "urn:ngsi-ld:WaterObserved:gauge-1"
 
@@ -114,6 +115,21 @@ def test_devices_listed_read_removed_and_kept_across_restart(tmp_path: Path) -> 
         assert client.get("/iot/devices/gauge-1").status_code == 404
     raw = database.read_bytes()
     assert created["apikey"].encode() not in raw and created["hmac_key"].encode() not in raw
+
+
+def test_devices_and_ingestion_on_postgresql() -> None:
+    with fresh_schema() as url:
+        with iot_app(url, iot_secret_key="a passphrase for the tests") as client:
+            created = provision(client, hmac=True)
+            line = sign(created["hmac_key"].encode(), "gauge-1", b"l|42", int(time.time()))
+            assert client.post("/iot/d", params={"k": created["apikey"], "i": "gauge-1"},
+                               content=line.encode() + b"\nl|42").status_code == 200
+        with iot_app(url, iot_secret_key="a passphrase for the tests") as client:
+            assert entity(client, GAUGE)["height"]["value"] == 0.42  # type: ignore[index]
+            line = sign(created["hmac_key"].encode(), "gauge-1", b"l|43", int(time.time()))
+            assert client.post("/iot/d", params={"k": created["apikey"], "i": "gauge-1"},
+                               content=line.encode() + b"\nl|43").status_code == 200
+            assert client.get("/sensors.geojson").json()["features"][0]["id"] == "gauge-1"
 
 
 def test_csv_import(tmp_path: Path) -> None:
