@@ -237,7 +237,7 @@ async def latency(port: int, prefix: str, devices: list[tuple[str, str]]) -> dic
                 while await poller.value() != value:
                     if time.perf_counter() - sent > 5:
                         break
-                    await asyncio.sleep(0.0005)
+                    await asyncio.sleep(0.002)
                 else:
                     samples.append(time.perf_counter() - sent)
                 await asyncio.sleep(PROBE_EVERY)

@@ -72,6 +72,8 @@ class DeviceDirectory:
         self.devices: dict[str, DeviceEntry] = {}
         self.groups: dict[tuple[str, str], GroupEntry] = {}
         self.last_seen: dict[str, str] = {}
+        self._loaded: dict[str, tuple[Any, DeviceEntry]] = {}
+        self._generation = 0  # changes made by this process, so a reload never undoes one
 
     async def load(self) -> None:
         """Read every record from the store (at start, then every RELOAD_SECONDS)."""
@@ -79,17 +81,27 @@ class DeviceDirectory:
             key = (KeyVault.key_from_setting(self._secret_setting) if self._secret_setting
                    else await self._store.secret_key(new_encryption_key()))
             self._vault = KeyVault(key)
+        generation = self._generation
         groups = {(g.tenant, g.name): GroupEntry(group_from_json(g.doc), g.apikey_hash)
                   for g in await self._store.all_groups()}
-        devices: dict[str, DeviceEntry] = {}
+        loaded: dict[str, tuple[Any, DeviceEntry]] = {}
         for stored in await self._store.all_devices():
-            hmac_key = None if stored.hmac_key is None \
-                else self._vault.decrypt(stored.hmac_key)
-            devices[stored.device_id] = DeviceEntry(device_from_json(stored.doc),
-                                                    stored.apikey_hash, hmac_key)
+            record = (stored.doc, stored.apikey_hash, stored.hmac_key)
+            known = self._loaded.get(stored.device_id)
+            if known is not None and known[0] == record:  # unchanged: not parsed again
+                loaded[stored.device_id] = known
+            else:
+                hmac_key = None if stored.hmac_key is None \
+                    else self._vault.decrypt(stored.hmac_key)
+                loaded[stored.device_id] = (record, DeviceEntry(
+                    device_from_json(stored.doc), stored.apikey_hash, hmac_key))
             if stored.last_seen and stored.device_id not in self.last_seen:
                 self.last_seen[stored.device_id] = stored.last_seen
-        self.groups, self.devices = groups, devices
+        if generation != self._generation:
+            return  # provisioned meanwhile in this process: this snapshot may be older
+        self._loaded = loaded
+        self.groups = groups
+        self.devices = {device_id: entry for device_id, (_, entry) in loaded.items()}
 
     # -- the per-message lookup --------------------------------------------------------
     def authenticate(self, apikey: str, device_id: str) -> DeviceEntry | None:
@@ -121,6 +133,7 @@ class DeviceDirectory:
         apikey = _apikey_of(raw.get("apikey"))
         await self._store.put_group(StoredGroup(tenant, group.name, group.as_json(),
                                                 None if apikey is None else apikey_hash(apikey)))
+        self._generation += 1
         self.groups[(tenant, group.name)] = GroupEntry(
             group, None if apikey is None else apikey_hash(apikey))
         return group, apikey
@@ -131,6 +144,7 @@ class DeviceDirectory:
             raise BadRequestData(f"group {name!r} still has devices; remove them first")
         if not await self._store.delete_group(tenant, name):
             raise ResourceNotFound(f"no group {name!r} in service {tenant!r}")
+        self._generation += 1
         self.groups.pop((tenant, name), None)
 
     def check_device(self, raw: Any, tenant: str) -> Device:
@@ -170,6 +184,7 @@ class DeviceDirectory:
             device.device_id, tenant, device.as_json(), stored_hash,
             None if key_bytes is None else self._require_vault().encrypt(key_bytes.decode())))
         await self._create_entity(device)
+        self._generation += 1
         self.devices[device.device_id] = DeviceEntry(device, stored_hash, key_bytes)
         return Provisioned(device, apikey, hmac_key)
 
@@ -177,6 +192,7 @@ class DeviceDirectory:
         entry = self.devices.get(device_id)
         if entry is None or not await self._store.delete_device(device_id):
             raise ResourceNotFound(f"no device {device_id!r}")
+        self._generation += 1
         del self.devices[device_id]
         self.last_seen.pop(device_id, None)
         return entry.device
