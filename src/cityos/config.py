@@ -101,6 +101,10 @@ class Settings:
     iot_mqtt_topic_prefix: str = field(default="", metadata={
         "doc": "Prefix of the IoT measurement topics: PREFIX/{apikey}/{deviceId}/attrs; "
                "empty gives the FIWARE IoT Agent topics /{apikey}/{deviceId}/attrs."})
+    iot_mqtt_shared_group: str = field(default="", metadata={
+        "doc": "MQTT shared subscription group ($share/GROUP/…): processes with the same "
+               "group split the IoT messages between them instead of each taking all; "
+               "empty: an ordinary subscription."})
     iot_mqtt_ca_file: str = field(default="", metadata={
         "doc": "CA certificate file (PEM) for mqtts:// IoT brokers; empty uses the "
                "system's trusted CAs."})

@@ -143,3 +143,32 @@ async def test_many_measurements_are_written_together(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
         assert stats.written == 500
         assert stats.batches < 250, orjson.dumps(stats.__dict__)
+
+
+async def test_processes_of_a_shared_group_split_the_messages(tmp_path: Path) -> None:
+    prefix, group = unique_prefix(), unique_prefix()
+    key = "shared-apikey-for-the-test"
+    devices = [{"device_id": f"s{n}", "entity_type": "CrowdFlowObserved", "apikey": key,
+                "attributes": [{"object_id": "c", "name": "count", "type": "Integer"}]}
+               for n in range(10)]
+    options = {"mqtt_url": "mqtt://127.0.0.1:1883", "prefix": prefix,
+               "iot_mqtt_shared_group": group}
+    with iot_app(tmp_path / "a.sqlite", **options) as first, \
+            iot_app(tmp_path / "b.sqlite", **options) as second:
+        for client in (first, second):
+            for device in devices:
+                provision(client, device)
+            wait_connected(client)
+        await publish(PORT, f"{prefix}/{key}/s0/attrs", b"c|0")
+        async with aiomqtt.Client("127.0.0.1", PORT) as publisher:
+            for n in range(1, 40):
+                await publisher.publish(f"{prefix}/{key}/s{n % 10}/attrs", f"c|{n}".encode(),
+                                        qos=1)
+        stats = [iot_service(client).ingester.stats for client in (first, second)]
+        deadline = time.monotonic() + 15
+        while sum(s.written for s in stats) < 40:
+            assert time.monotonic() < deadline, [s.written for s in stats]
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert sum(s.written for s in stats) == 40  # each message once
+        assert all(0 < s.written < 40 for s in stats)  # both took a share

@@ -50,8 +50,11 @@ class BrokerSettings:
                    unquote(parts.password) if parts.password else None, tls)
 
 
-def subscriptions(prefix: str) -> list[str]:
-    return [f"{prefix}/+/+/attrs", f"{prefix}/ul/+/+/attrs", f"{prefix}/json/+/+/attrs"]
+def subscriptions(prefix: str, shared_group: str = "") -> list[str]:
+    """The topic filters; with a shared group, as shared subscriptions, so processes of
+    one group split the messages between them."""
+    filters = [f"{prefix}/+/+/attrs", f"{prefix}/ul/+/+/attrs", f"{prefix}/json/+/+/attrs"]
+    return [f"$share/{shared_group}/{f}" for f in filters] if shared_group else filters
 
 
 def parse_topic(topic: str, prefix: str) -> tuple[str, str, PayloadFormat] | None:
@@ -70,9 +73,10 @@ class MqttIngestion:
     """Keeps a subscription open and hands every message to the ingester."""
 
     def __init__(self, broker: BrokerSettings, prefix: str, ingester: Ingester,
-                 counters: Counters) -> None:
+                 counters: Counters, shared_group: str = "") -> None:
         self._broker = broker
         self._prefix = prefix.rstrip("/")
+        self._shared_group = shared_group
         self._ingester = ingester
         self._counters = counters
         self._task: asyncio.Task[None] | None = None
@@ -121,7 +125,7 @@ class MqttIngestion:
                                   tls_context=b.tls, timeout=10, keepalive=30,
                                   identifier=f"cityos-iot-{uuid.uuid4().hex[:12]}",
                                   max_queued_incoming_messages=100_000) as client:
-            for topic in subscriptions(self._prefix):
+            for topic in subscriptions(self._prefix, self._shared_group):
                 await client.subscribe(topic, qos=1)
             self.connections += 1
             self._was_up = True

@@ -45,7 +45,8 @@ class IotService:
         if settings.iot_mqtt_url:
             self.mqtt = MqttIngestion(
                 BrokerSettings.parse(settings.iot_mqtt_url, settings.iot_mqtt_ca_file),
-                settings.iot_mqtt_topic_prefix, self.ingester, platform.counters)
+                settings.iot_mqtt_topic_prefix, self.ingester, platform.counters,
+                settings.iot_mqtt_shared_group)
         self._upkeep: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
