@@ -12,6 +12,7 @@ import aiomqtt
 import orjson
 import pytest
 
+from cityos.iot.mqtt import BrokerSettings, parse_topic, subscriptions
 from cityos.iot.signatures import sign
 from tests.iot.support import (
     SHARED_BROKER,
@@ -172,3 +173,26 @@ async def test_processes_of_a_shared_group_split_the_messages(tmp_path: Path) ->
         await asyncio.sleep(0.5)
         assert sum(s.written for s in stats) == 40  # each message once
         assert all(0 < s.written < 40 for s in stats)  # both took a share
+
+
+def test_topics_of_the_fiware_convention() -> None:
+    assert parse_topic("/k1/d1/attrs", "") == ("k1", "d1", "auto")
+    assert parse_topic("/ul/k1/d1/attrs", "") == ("k1", "d1", "ul")
+    assert parse_topic("kaga/json/k1/d1/attrs", "kaga") == ("k1", "d1", "json")
+    for other in ("/k1/d1/cmd", "/k1/attrs", "kaga/k1/d1/attrs", "/xml/k1/d1/attrs",
+                  "/k1/d1/attrs/extra"):
+        assert parse_topic(other, "" if not other.startswith("kaga") else "other") is None
+    assert subscriptions("kaga", "g") == ["$share/g/kaga/+/+/attrs",
+                                          "$share/g/kaga/ul/+/+/attrs",
+                                          "$share/g/kaga/json/+/+/attrs"]
+
+
+def test_broker_urls() -> None:
+    plain = BrokerSettings.parse("mqtt://iot%40kaga:p%2Fw@broker.example:1884")
+    assert (plain.host, plain.port, plain.username, plain.password, plain.tls) == (
+        "broker.example", 1884, "iot@kaga", "p/w", None)
+    secure = BrokerSettings.parse("mqtts://broker.example")
+    assert secure.port == 8883 and secure.tls is not None
+    for bad in ("http://broker", "mqtt://", "broker:1883"):
+        with pytest.raises(ValueError):
+            BrokerSettings.parse(bad)
