@@ -29,7 +29,10 @@ def test_registry_page_on_a_phone(browser: Any, tmp_path: Path) -> None:
         page.keyboard.press("Enter")
         page.wait_for_url("**/sensors?lang=en")
         assert page.locator("h1").inner_text() == "Sensor registry"
-        page.locator(".leaflet-marker-icon").first.click()
+        page.wait_for_selector("#sensor-map[data-markers='5']", timeout=15_000)
+        marker = page.locator(".leaflet-marker-icon").first
+        marker.focus()  # markers are reachable by keyboard; Enter opens the popup
+        page.keyboard.press("Enter")
         assert page.locator(".leaflet-popup-content h3").inner_text().startswith("people-")
         page.wait_for_timeout(600)  # let the popup finish panning into view
         page.screenshot(path=str(screenshot_path("sensor-registry-en-phone")))

@@ -42,7 +42,9 @@
         var c = f.geometry.coordinates;
         var marker = L.marker([c[1], c[0]], { title: f.properties.device_id,
                                               alt: f.properties.device_id });
-        marker.bindPopup(popup(el, f.properties));
+        marker.bindPopup(popup(el, f.properties), {
+          maxWidth: 230, autoPanPaddingTopLeft: [50, 10], autoPanPaddingBottomRight: [10, 10]
+        });
         marker.addTo(map);
         points.push([c[1], c[0]]);
       });
