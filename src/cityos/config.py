@@ -138,11 +138,12 @@ class Settings:
         "doc": "Seconds between safety-net checks of the change journal."})
     notification_drain_timeout: float = field(default=5.0, metadata={
         "doc": "Seconds a shutdown waits for notifications already due to be sent."})
-    shelters_tile_url: str = field(
+    map_tile_url: str = field(
         default="https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png", metadata={
-            "doc": "Base map tile URL template ({z}/{x}/{y}) of the shelter map; empty for "
-                   "no tiles (markers and the city outline still show)."})
-    shelters_tile_attribution: str = field(
+            "doc": "Base map tile URL template ({z}/{x}/{y}) of the map pages (shelters, "
+                   "sensors); empty for no tiles (markers and the city outline still "
+                   "show)."})
+    map_tile_attribution: str = field(
         default="<a href=\"https://maps.gsi.go.jp/development/ichiran.html\">地理院タイル</a>",
         metadata={"doc": "Attribution (HTML) shown for the base map tiles."})
     shelters_crowding_thresholds: str = field(default="30/60/80", metadata={
@@ -194,6 +195,26 @@ class Settings:
         "doc": "File holding the key that encrypts TOTP secrets and signing keys in the "
                "database (created, mode 0600, if missing); default identity.key beside the "
                "SQLite file, or var/identity.key."})
+    iot_mqtt_url: str = field(default="", metadata={
+        "doc": "MQTT broker the IoT ingestion subscribes to: mqtt://[USER[:PASSWORD]@]HOST"
+               "[:PORT] or mqtts://… for TLS; empty turns MQTT ingestion off (HTTP "
+               "ingestion stays on). See docs/iot.md."})
+    iot_mqtt_topic_prefix: str = field(default="", metadata={
+        "doc": "Prefix of the IoT measurement topics: PREFIX/{apikey}/{deviceId}/attrs; "
+               "empty gives the FIWARE IoT Agent topics /{apikey}/{deviceId}/attrs."})
+    iot_mqtt_shared_group: str = field(default="", metadata={
+        "doc": "MQTT shared subscription group ($share/GROUP/…): processes with the same "
+               "group split the IoT messages between them instead of each taking all; "
+               "empty: an ordinary subscription."})
+    iot_mqtt_ca_file: str = field(default="", metadata={
+        "doc": "CA certificate file (PEM) for mqtts:// IoT brokers; empty uses the "
+               "system's trusted CAs."})
+    iot_replay_window: float = field(default=300.0, metadata={
+        "doc": "Seconds a signed IoT payload's timestamp may differ from the server's "
+               "clock; a signature is accepted once inside this window."})
+    iot_secret_key: str = field(default="", metadata={
+        "doc": "Key (a Fernet key or a passphrase) that encrypts device HMAC keys at rest; "
+               "empty keeps a generated key in the database itself (weaker, docs/iot.md)."})
 
     @property
     def sqlite_path(self) -> str | None:

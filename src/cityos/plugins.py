@@ -99,8 +99,9 @@ def builtin_plugins() -> list[CityPlugin]:
     """The apps that ship with the City OS, in start order."""
     from cityos.apps.shelters.plugin import SheltersPlugin
     from cityos.apps.twin import TwinPlugin
+    from cityos.iot.plugin import IotPlugin
     from cityos.security.identity_plugin import IdentityPlugin
-    return [IdentityPlugin(), SheltersPlugin(), TwinPlugin()]
+    return [IdentityPlugin(), IotPlugin(), SheltersPlugin(), TwinPlugin()]
 
 
 def installed_plugins() -> list[CityPlugin]:

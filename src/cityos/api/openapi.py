@@ -410,6 +410,7 @@ def _system_paths() -> dict[str, Schema]:
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every operation the City OS serves (a fresh copy)."""
     from cityos.api.openapi_identity import IDENTITY_TAGS, identity_parameters, identity_paths
+    from cityos.api.openapi_iot import iot_parameters, iot_paths, iot_schemas
     from cityos.api.openapi_security import (
         AUTH_RESPONSES,
         SCHEMES,
@@ -425,6 +426,7 @@ def openapi_document() -> dict[str, Any]:
     # The login pages and the OIDC provider declare what they need themselves (they are
     # how a caller gets credentials in the first place).
     paths.update(identity_paths())
+    paths.update(iot_paths())  # device keys and public registry pages: their own rules
     problem = _content(_s("ProblemDetails"), JSON)
     document = {
         "openapi": "3.1.0",
@@ -437,12 +439,13 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/", "description": "This server"}],
         "tags": [{"name": n} for n in ("Entities", "Batch", "Discovery",
                                        "JSON-LD @contexts", "Subscriptions", "Temporal",
-                                       "System", "Administration", *IDENTITY_TAGS)],
+                                       "System", "Administration", *IDENTITY_TAGS, "IoT",
+                                       "Sensor registry")],
         "paths": paths,
         "components": {
-            "schemas": {**_schemas(), **subscription_schemas()},
+            "schemas": {**_schemas(), **subscription_schemas(), **iot_schemas()},
             "parameters": {**_parameters(), **temporal_parameters(), **admin_parameters(),
-                           **identity_parameters()},
+                           **identity_parameters(), **iot_parameters()},
             "responses": {code: {"description": title, "content": problem}
                           for code, title in {**ERROR_TITLES, **AUTH_RESPONSES}.items()},
             "securitySchemes": SCHEMES,

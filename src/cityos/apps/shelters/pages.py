@@ -41,7 +41,7 @@ class SheltersWeb:
         self.hub = hub
         self._pages: dict[str, bytes] = {}
         # The strict policy, plus the base-map tile server the page loads images from.
-        self._policy = content_security_policy([origin_of(settings.shelters_tile_url)])
+        self._policy = content_security_policy([origin_of(settings.map_tile_url)])
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -67,8 +67,8 @@ class SheltersWeb:
         labels = LABELS[lang]
         return _env.get_template(template).render(
             lang=lang, t=labels, hazards=list(HAZARDS.values()), levels=CROWDING_LEVELS,
-            kinds=SHELTER_KINDS, towns=towns(), tile_url=self.settings.shelters_tile_url,
-            tile_attribution=self.settings.shelters_tile_attribution, **extra).encode()
+            kinds=SHELTER_KINDS, towns=towns(), tile_url=self.settings.map_tile_url,
+            tile_attribution=self.settings.map_tile_attribution, **extra).encode()
 
     async def map_page(self, request: Request) -> Response:
         """The public page is the same for everyone of a language: rendered once."""

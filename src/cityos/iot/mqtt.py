@@ -1,0 +1,145 @@
+"""MQTT ingestion: one subscriber connection to the broker (CITYOS_IOT_MQTT_URL), topics of
+the FIWARE IoT Agent convention, reconnecting by itself with exponential back-off.
+
+Topics (under an optional prefix, CITYOS_IOT_MQTT_TOPIC_PREFIX):
+`/{apikey}/{deviceId}/attrs` (JSON or UltraLight, told apart by the first byte),
+`/ul/{apikey}/{deviceId}/attrs` and `/json/{apikey}/{deviceId}/attrs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import uuid
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+
+from cityos.iot.ingest import Ingester, Message
+from cityos.iot.payloads import PayloadFormat
+from cityos.metrics import Counters
+
+log = logging.getLogger("cityos.iot.mqtt")
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 30.0
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: ssl.SSLContext | None
+
+    @classmethod
+    def parse(cls, url: str, ca_file: str = "") -> BrokerSettings:
+        """mqtt://[user[:password]@]host[:port] or mqtts://… (TLS, CA from `ca_file` or
+        the system store)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"IoT MQTT URL {url!r} must be mqtt://host[:port] or mqtts://…")
+        secure = parts.scheme == "mqtts"
+        tls = ssl.create_default_context(cafile=ca_file or None) if secure else None
+        return cls(parts.hostname, parts.port or (8883 if secure else 1883),
+                   unquote(parts.username) if parts.username else None,
+                   unquote(parts.password) if parts.password else None, tls)
+
+
+def subscriptions(prefix: str, shared_group: str = "") -> list[str]:
+    """The topic filters; with a shared group, as shared subscriptions, so processes of
+    one group split the messages between them."""
+    filters = [f"{prefix}/+/+/attrs", f"{prefix}/ul/+/+/attrs", f"{prefix}/json/+/+/attrs"]
+    return [f"$share/{shared_group}/{f}" for f in filters] if shared_group else filters
+
+
+def parse_topic(topic: str, prefix: str) -> tuple[str, str, PayloadFormat] | None:
+    """(apikey, device id, payload format) of a measurement topic, None for any other."""
+    if not topic.startswith(prefix + "/"):
+        return None
+    levels = topic[len(prefix) + 1:].split("/")
+    if len(levels) == 3 and levels[2] == "attrs":
+        return levels[0], levels[1], "auto"
+    if len(levels) == 4 and levels[3] == "attrs" and levels[0] in ("ul", "json"):
+        return levels[1], levels[2], "ul" if levels[0] == "ul" else "json"
+    return None
+
+
+class MqttIngestion:
+    """Keeps a subscription open and hands every message to the ingester."""
+
+    def __init__(self, broker: BrokerSettings, prefix: str, ingester: Ingester,
+                 counters: Counters, shared_group: str = "") -> None:
+        self._broker = broker
+        self._prefix = prefix.rstrip("/")
+        self._shared_group = shared_group
+        self._ingester = ingester
+        self._counters = counters
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self._was_up = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="iot-mqtt")
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        delay = BACKOFF_INITIAL
+        while True:
+            self._was_up = False
+            try:
+                await self._session()
+                problem = "connection closed"
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # broker down or connection lost: retry
+                problem = str(error) or type(error).__name__
+            self.connected.clear()
+            if self._was_up:  # it worked until now: try again soon
+                delay = BACKOFF_INITIAL
+            log.warning("IoT MQTT broker %s:%s: %s; reconnecting in %.1f s",
+                        self._broker.host, self._broker.port, problem, delay)
+            self._counters.inc("cityos_iot_mqtt_disconnects_total",
+                               "Times the IoT MQTT subscriber lost or could not open its "
+                               "broker connection.")
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _session(self) -> None:
+        b = self._broker
+        async with aiomqtt.Client(b.host, b.port, username=b.username, password=b.password,
+                                  tls_context=b.tls, timeout=10, keepalive=30,
+                                  identifier=f"cityos-iot-{uuid.uuid4().hex[:12]}",
+                                  max_queued_incoming_messages=100_000) as client:
+            for topic in subscriptions(self._prefix, self._shared_group):
+                await client.subscribe(topic, qos=1)
+            self.connections += 1
+            self._was_up = True
+            self.connected.set()
+            log.info("IoT MQTT subscriber connected to %s:%s", b.host, b.port)
+            async for message in client.messages:
+                await self._handle(str(message.topic), message.payload)
+
+    async def _handle(self, topic: str, payload: object) -> None:
+        route = parse_topic(topic, self._prefix)
+        if route is None:
+            return
+        apikey, device_id, payload_format = route
+        if not isinstance(payload, bytes | bytearray):
+            payload = str(payload).encode()
+        await self._ingester.ingest(Message(apikey, device_id, bytes(payload), "mqtt",
+                                            payload_format))
