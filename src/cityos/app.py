@@ -56,6 +56,7 @@ from cityos.storage.base import ContextRecords, EntityStore, SubscriptionStore, 
 from cityos.storage.delivery import DeliveryLog
 from cityos.storage.grants import SecurityStore
 from cityos.storage.security import SecurityRecords
+from cityos.storage.siblings import sibling_store
 
 log = logging.getLogger(__name__)
 NGSI_LD_ROOT = "/ngsi-ld/v1"
@@ -79,15 +80,9 @@ def open_store(settings: Settings) -> Store:
 
 
 def open_security_store(store: Store) -> SecurityStore:
-    """API keys and policies beside the entity store (before it opens, on SQLite)."""
-    from cityos.storage.sqlite.store import SqliteStore
-    if isinstance(store, SqliteStore):
-        from cityos.storage.sqlite.grants import SqliteSecurityStore
-        return SqliteSecurityStore(store)
-    from cityos.storage.postgres.grants import PostgresSecurityStore
-    from cityos.storage.postgres.store import PostgresStore
-    assert isinstance(store, PostgresStore)
-    return PostgresSecurityStore(store)
+    """API keys and grants beside the entity store (before it opens)."""
+    result: SecurityStore = sibling_store(store, "grants", "SecurityStore")
+    return result
 
 
 def access_control(settings: Settings, store: Store) -> AccessControl:
@@ -98,50 +93,27 @@ def access_control(settings: Settings, store: Store) -> AccessControl:
 
 
 def open_subscription_store(store: Store) -> SubscriptionStore:
-    from cityos.storage.sqlite.store import SqliteStore
-    if isinstance(store, SqliteStore):
-        from cityos.storage.sqlite.subscriptions import SqliteSubscriptionStore
-        return SqliteSubscriptionStore(store)
-    from cityos.storage.postgres.store import PostgresStore
-    from cityos.storage.postgres.subscriptions import PostgresSubscriptionStore
-    assert isinstance(store, PostgresStore)
-    return PostgresSubscriptionStore(store)
+    """Subscriptions beside the entity store (before it opens)."""
+    result: SubscriptionStore = sibling_store(store, "subscriptions", "SubscriptionStore")
+    return result
 
 
 def open_delivery_log(store: Store) -> DeliveryLog:
     """The change journal and outbox beside the entity store (before it opens)."""
-    from cityos.storage.sqlite.store import SqliteStore
-    if isinstance(store, SqliteStore):
-        from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
-        return SqliteDeliveryLog(store)
-    from cityos.storage.postgres.delivery_log import PostgresDeliveryLog
-    from cityos.storage.postgres.store import PostgresStore
-    assert isinstance(store, PostgresStore)
-    return PostgresDeliveryLog(store)
+    result: DeliveryLog = sibling_store(store, "delivery_log", "DeliveryLog")
+    return result
 
 
 def open_temporal_store(store: Store) -> TemporalStore:
     """The temporal history beside the entity store (before it opens)."""
-    from cityos.storage.sqlite.store import SqliteStore
-    if isinstance(store, SqliteStore):
-        from cityos.storage.sqlite.temporal import SqliteTemporalStore
-        return SqliteTemporalStore(store)
-    from cityos.storage.postgres.store import PostgresStore
-    from cityos.storage.postgres.temporal import PostgresTemporalStore
-    assert isinstance(store, PostgresStore)
-    return PostgresTemporalStore(store)
+    result: TemporalStore = sibling_store(store, "temporal", "TemporalStore")
+    return result
 
 
 def open_security_records(store: Store) -> SecurityRecords:
-    """Operators, sessions, OIDC clients and keys beside the entities (before open())."""
-    from cityos.storage.sqlite.store import SqliteStore
-    if isinstance(store, SqliteStore):
-        from cityos.storage.sqlite.security import SqliteSecurityRecords
-        return SqliteSecurityRecords(store)
-    from cityos.storage.postgres.security import PostgresSecurityRecords
-    from cityos.storage.postgres.store import PostgresStore
-    assert isinstance(store, PostgresStore)
-    return PostgresSecurityRecords(store)
+    """Operators, sessions, OIDC clients and keys beside the entities (before it opens)."""
+    result: SecurityRecords = sibling_store(store, "security", "SecurityRecords")
+    return result
 
 
 def subscription_service(settings: Settings, store: Store, resolver: ContextResolver,

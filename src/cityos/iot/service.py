@@ -20,16 +20,9 @@ log = logging.getLogger("cityos.iot")
 
 def device_store(platform: Platform) -> DeviceStore:
     """The DeviceStore beside the platform's entity store (built before it opens)."""
-    from cityos.storage.postgres.store import PostgresStore
-    from cityos.storage.sqlite.store import SqliteStore
-    store = platform.entities.store
-    if isinstance(store, SqliteStore):
-        from cityos.storage.sqlite.devices import SqliteDeviceStore
-        return SqliteDeviceStore(store)
-    if isinstance(store, PostgresStore):
-        from cityos.storage.postgres.devices import PostgresDeviceStore
-        return PostgresDeviceStore(store)
-    raise ValueError(f"no IoT device store for {type(store).__name__}")
+    from cityos.storage.siblings import sibling_store
+    result: DeviceStore = sibling_store(platform.entities.store, "devices", "DeviceStore")
+    return result
 
 
 class IotService:

@@ -33,15 +33,9 @@ def open_audit_log(settings: Settings, store: Any) -> AuditLog | None:
     """The audit log beside the entity store (construct before the store opens)."""
     if not settings.audit:
         return None
-    from cityos.storage.sqlite.store import SqliteStore
-    if isinstance(store, SqliteStore):
-        from cityos.storage.sqlite.audit_log import SqliteAuditLog
-        return SqliteAuditLog(store)
-    from cityos.storage.postgres.audit_log import PostgresAuditLog
-    from cityos.storage.postgres.store import PostgresStore
-    if isinstance(store, PostgresStore):
-        return PostgresAuditLog(store)
-    raise ValueError(f"no audit log for {type(store).__name__}")
+    from cityos.storage.siblings import sibling_store
+    result: AuditLog = sibling_store(store, "audit_log", "AuditLog")
+    return result
 
 
 def audit_trail(settings: Settings, store: Any, counters: Counters,
@@ -72,12 +66,9 @@ def field_encryption(settings: Settings, store: Any, keys: KeyRing | None) -> An
 
 def data_key_store(store: Any) -> DataKeyStore:
     """Where the wrapped data keys live (construct before the store opens)."""
-    from cityos.storage.sqlite.store import SqliteStore
-    if isinstance(store, SqliteStore):
-        from cityos.storage.sqlite.data_keys import SqliteDataKeyStore
-        return SqliteDataKeyStore(store)
-    from cityos.storage.postgres.data_keys import PostgresDataKeyStore
-    return PostgresDataKeyStore(store)
+    from cityos.storage.siblings import sibling_store
+    result: DataKeyStore = sibling_store(store, "data_keys", "DataKeyStore")
+    return result
 
 
 def seal_temporal(temporal: Any, entity_store: Any) -> None:
