@@ -86,10 +86,12 @@ def serve(host: str | None, port: int | None, database_url: str | None,
     scheme = "https" if settings.tls_cert else "http"
     base = f"{scheme}://{settings.host}:{settings.port}"
     click.echo(f"Kaga City OS listening on {base}")
-    click.echo(f"  NGSI-LD API   {base}/ngsi-ld/v1/entities?type=EvacuationShelter")
-    click.echo(f"  API reference {base}/docs")
-    click.echo(f"  Health        {base}/health")
-    click.echo(f"  Metrics       {base}/metrics")
+    links = [("NGSI-LD API", "/ngsi-ld/v1/entities?type=EvacuationShelter"),
+             ("API reference", "/docs"),
+             *(link for plugin in app.state.plugins for link in plugin.links()),
+             ("Health", "/health"), ("Metrics", "/metrics")]
+    for label, path in links:
+        click.echo(f"  {label:<16}{base}{path}")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                 access_log=False, ssl_certfile=settings.tls_cert or None,
                 ssl_keyfile=settings.tls_key or None)

@@ -90,6 +90,10 @@ class CityPlugin:
         """Extra Prometheus text for /metrics (counters kept outside `Platform.counters`)."""
         return ""
 
+    def links(self) -> Sequence[tuple[str, str]]:
+        """Pages worth printing when the server starts: (label, path) pairs."""
+        return ()
+
     def commands(self) -> Sequence[click.Command]:
         """Commands added to the `cityos` command line."""
         return ()

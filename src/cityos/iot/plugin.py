@@ -23,6 +23,10 @@ class IotPlugin(CityPlugin):
     name = "iot"
     in_platform_openapi = True
 
+
+    def links(self) -> Sequence[tuple[str, str]]:
+        return [("Sensor registry", "/sensors")]
+
     def __init__(self) -> None:
         self.service: IotService | None = None
 

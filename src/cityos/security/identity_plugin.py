@@ -33,6 +33,10 @@ class IdentityPlugin(CityPlugin):
     name = "identity"
     in_platform_openapi = True
 
+
+    def links(self) -> Sequence[tuple[str, str]]:
+        return [("Operator login", "/auth/login")]
+
     def __init__(self) -> None:
         self._purger: asyncio.Task[None] | None = None
 

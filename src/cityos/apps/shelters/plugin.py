@@ -33,6 +33,10 @@ DEMO_FILES = ("gsi_designated_shelters_172065.geojson",
 class SheltersPlugin(CityPlugin):
     name = "shelters"
 
+
+    def links(self) -> Sequence[tuple[str, str]]:
+        return [("Shelter map", "/shelters"), ("Shelter staff", "/shelters/staff")]
+
     def __init__(self) -> None:
         self.hub: LiveHub | None = None
         self.feed: ShelterFeed | None = None

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 class TwinPlugin(CityPlugin):
     name = "twin"
 
+    def links(self) -> Sequence[tuple[str, str]]:
+        return [("Digital twin", "/twin")]
+
     def routes(self, platform: Platform) -> Sequence[BaseRoute]:
         from cityos.apps.twin.web import twin_routes
         return twin_routes(platform)
