@@ -206,3 +206,15 @@ def test_dataset_id_selects_attribute_instances(client: TestClient) -> None:
     default = client.get(url, params={"datasetId": "@none", "attrs": "name"}).json()
     assert default["name"]["value"] == "錦城小学校"
     assert client.get(url, params={"datasetId": "not a uri"}).status_code == 400
+
+
+def test_a_concise_list_value_whose_items_carry_a_list_as_type_is_a_plain_value(
+        client: TestClient) -> None:
+    """Found by fuzzing: `"type": [...]` inside the items of a concise attribute used to
+    raise a TypeError (500) while the server decided whether the list held attribute
+    instances. Such items are not instances, so the list is the Property's value."""
+    value = [{"type": [1, 2], "note": "x"}, {"type": {"a": 1}}]
+    body = {"id": "urn:ngsi-ld:T:list-type", "type": "T", "k": value}
+    assert client.post("/ngsi-ld/v1/entities", json=body).status_code == 201
+    stored = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:T:list-type").json()
+    assert stored["k"] == {"type": "Property", "value": value}

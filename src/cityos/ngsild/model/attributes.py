@@ -291,8 +291,11 @@ def parse_attribute(raw: Any, ctx: TermMapper, *, mode: Mode = "create") -> list
 
 
 def _is_instance_object(item: Any) -> bool:
-    return isinstance(item, dict) and (item.get("type") in ATTRIBUTE_KINDS
-                                       or bool(_concise_kind(item)) or "datasetId" in item)
+    if not isinstance(item, dict):
+        return False
+    kind = item.get("type")
+    return (isinstance(kind, str) and kind in ATTRIBUTE_KINDS) or bool(_concise_kind(item)) \
+        or "datasetId" in item
 
 
 def instance_is_null(instance: JsonObject) -> bool:
