@@ -64,6 +64,9 @@ def audit_records(client: TestClient) -> list[dict[str, Any]]:
 
 
 def test_each_api_call_is_audited_with_caller_operation_and_result(client: TestClient) -> None:
+    access = client.app.state.access  # type: ignore[attr-defined]
+    client.portal.call(access.grant, {"audience": "subject:client:shelter-app",
+                                      "operations": ["read", "write"], "tenant": "kaga"})
     created = client.post("/ngsi-ld/v1/entities", content=orjson.dumps(ENTITY),
                           headers={**JSON, "X-Test-Subject": "client:shelter-app",
                                    "X-Purpose": "shelter-operations",

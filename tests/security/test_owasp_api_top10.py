@@ -225,9 +225,13 @@ def test_api9_every_served_operation_is_in_the_openapi_document(tmp_path: Path) 
 
     document = openapi_document()
     documented = {(shape(p), m.upper()) for p, ops in document["paths"].items() for m in ops}
+    # Apps (shelters, twin) document their pages themselves; platform services are here.
+    app_paths = {route.path for plugin in app.state.plugins if not plugin.in_platform_openapi
+                 for route in plugin.routes(app.state.platform)}
     served = {(shape(route.path), method) for route in app.router.routes
               for method in getattr(route, "methods", None) or ()
-              if method != "HEAD" and route.endpoint.__name__ not in REFUSING}  # type: ignore[attr-defined]
+              if method != "HEAD" and route.endpoint.__name__ not in REFUSING  # type: ignore[attr-defined]
+              and route.path not in app_paths}
     assert served - documented == set()
     assert documented - served == set()
     schemes = document["components"]["securitySchemes"]

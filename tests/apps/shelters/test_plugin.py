@@ -211,3 +211,19 @@ def test_the_earlier_demo_ids_are_replaced(tmp_path: Path) -> None:
                                                     "demo": True}))) as after:
         assert after.get(f"/ngsi-ld/v1/entities/{old}").status_code == 404
         assert feature_of(after, KINMEI) is not None
+
+
+def test_a_shelter_the_map_cannot_show_stays_off_the_feed(client: TestClient) -> None:
+    """Anyone with a write grant may store an EvacuationShelter without a Point location
+    through the NGSI-LD API: it stays in the broker, off the map, and breaks nothing."""
+    before = client.get("/shelters/feed.geojson").json()["features"]
+    broken = {"id": "urn:ngsi-ld:EvacuationShelter:no-location", "type": "EvacuationShelter",
+              "name": {"type": "Property", "value": "位置のない避難所"},
+              "peopleCapacity": {"type": "Property", "value": "many"}}
+    assert client.post("/ngsi-ld/v1/entities", json=broken).status_code == 201
+    client.portal.call(client.app.state.platform.bus.drain)  # type: ignore[attr-defined]
+    after = client.get("/shelters/feed.geojson")
+    assert after.status_code == 200
+    assert len(after.json()["features"]) == len(before)
+    staff = client.get("/shelters/api/staff/shelters")
+    assert staff.status_code == 200

@@ -3,6 +3,7 @@ read back from an entity (internal form, rendered with the core @context)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from cityos.apps.shelters.model import SHELTER_TYPE, Shelter
@@ -25,6 +26,8 @@ _LISTS = {"hazards": "hazardTypes", "responsible_staff": "responsibleStaff"}
 # Fields staff change: written as a merge, absent values deleted with NGSI-LD Null.
 STAFF_FIELDS = ("status", "occupancy", "capacity", "crowding_level", "crowding_source",
                 "notes", "pets_allowed", "accessibility", "updated_by")
+
+log = logging.getLogger(__name__)
 
 
 def _property(value: Any) -> JsonObject:
@@ -99,6 +102,18 @@ def shelter_from_entity(entity: JsonObject) -> Shelter:
                    street_address=address.get("streetAddress")
                    if isinstance(address, dict) else None,
                    modified_at=entity.get("modifiedAt"), **values, **lists)
+
+
+def shelter_or_none(entity: JsonObject) -> Shelter | None:
+    """The shelter, or None when the entity lacks what the map needs (a Point location,
+    values of the expected kinds). Anyone allowed to write EvacuationShelter entities
+    through the NGSI-LD API can store such an entity: it stays in the broker, it is just
+    not on the map."""
+    try:
+        return shelter_from_entity(entity)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        log.info("EvacuationShelter %s left off the map: %r", entity.get("id"), error)
+        return None
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from cityos.apps.shelters.entities import is_shelter, shelter_from_entity
+from cityos.apps.shelters.entities import is_shelter, shelter_or_none
 from cityos.apps.shelters.exports import feature, geojson_bytes
 from cityos.apps.shelters.live import LiveHub
 from cityos.apps.shelters.model import Shelter
@@ -62,15 +62,16 @@ class ShelterFeed:
         for event in events:
             if event.tenant != TENANT:
                 continue
-            if is_shelter(event.after):
-                assert event.after is not None
-                shelter = shelter_from_entity(event.after)
+            shelter = shelter_or_none(event.after) \
+                if event.after is not None and is_shelter(event.after) else None
+            if shelter is not None:
                 self._shelters[shelter.id] = shelter
                 self._body = None
                 self.hub.publish("shelter", json.dumps(
                     feature(shelter), ensure_ascii=False, separators=(",", ":")).encode())
-            elif is_shelter(event.before):
-                assert event.before is not None
-                self._shelters.pop(event.before["id"], None)
+            elif is_shelter(event.before) or is_shelter(event.after):
+                # deleted, or changed into something the map cannot show
+                gone = (event.after or event.before or {})["id"]
+                self._shelters.pop(gone, None)
                 self._body = None
-                self.hub.publish("removed", json.dumps({"id": event.before["id"]}).encode())
+                self.hub.publish("removed", json.dumps({"id": gone}).encode())

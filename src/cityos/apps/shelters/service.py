@@ -14,7 +14,7 @@ from cityos.apps.shelters.entities import (
     is_shelter,
     registry_entity,
     shelter_entity,
-    shelter_from_entity,
+    shelter_or_none,
     staff_fragment,
 )
 from cityos.apps.shelters.importers.merge import merge_shelters
@@ -32,6 +32,7 @@ from cityos.apps.shelters.model import (
 )
 from cityos.broker.entities import BatchResult, EntityService
 from cityos.ngsild.context import core_context
+from cityos.ngsild.errors import BadRequestData
 from cityos.ngsild.query import parse_type_expression
 from cityos.storage.base import EntityQuery
 
@@ -56,13 +57,18 @@ class ShelterService:
         while True:
             page = await self.entities.store.query_entities(
                 TENANT, EntityQuery(types=types, limit=PAGE, offset=offset))
-            shelters.extend(shelter_from_entity(e) for e in page.entities if is_shelter(e))
+            found = (shelter_or_none(e) for e in page.entities if is_shelter(e))
+            shelters.extend(shelter for shelter in found if shelter is not None)
             offset += len(page.entities)
             if len(page.entities) < PAGE:
                 return shelters
 
     async def get(self, shelter_id: str) -> Shelter:
-        return shelter_from_entity(await self.entities.retrieve(TENANT, shelter_id))
+        shelter = shelter_or_none(await self.entities.retrieve(TENANT, shelter_id))
+        if shelter is None:
+            raise BadRequestData(f"{shelter_id} has no Point location or values of the "
+                                 "expected kinds; fix it through the NGSI-LD API")
+        return shelter
 
     async def update(self, shelter_id: str, update: StaffUpdate, subject: str) -> Shelter:
         before = await self.get(shelter_id)
