@@ -161,6 +161,7 @@ def notification_delivery(settings: Settings, store: Store, bus: ProcessBus,
     delivery.listen(bus)
     subscriptions.on_presence_changed = delivery.on_presence_changed
     subscriptions.periodic.outbox = delivery
+    subscriptions.periodic.sends_here = delivery.matches_here
     share_subscriptions(subscriptions, bus, delivery.on_presence_changed)
     return delivery
 

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
+from tests.broker.test_bus_nats import NATS_URL, _nats_reachable
+from tests.postgres_support import fresh_schema
+from tests.test_event_bus_nodes import _delete_stream
 
 from cityos.app import build_app
 from cityos.broker.subscriptions import SubscriptionService
 from cityos.config import load_settings
-from tests.broker.test_bus_nats import NATS_URL, _nats_reachable
-from tests.postgres_support import fresh_schema
-from tests.test_event_bus_nodes import _delete_stream
 
 SUBSCRIPTION = {"id": "urn:ngsi-ld:Subscription:shared", "type": "Subscription",
                 "entities": [{"type": "Counter"}],
@@ -98,3 +98,20 @@ def test_without_nats_refresh_reloads_what_another_process_changed() -> None:
                 f"/ngsi-ld/v1/subscriptions/{SUBSCRIPTION['id']}").status_code == 204
             assert node_b.portal.call(on_b.refresh) is True
             assert not on_b.exists(tenant, SUBSCRIPTION["id"])
+
+
+def test_only_the_matching_process_sends_periodic_notifications() -> None:
+    with fresh_schema() as url:
+        settings = load_settings({"database_url": url, "dev": True}, environ={})
+        with TestClient(build_app(settings, plugins=[])) as node_a, \
+                TestClient(build_app(settings, plugins=[])) as node_b:
+            periodic = {**SUBSCRIPTION, "timeInterval": 1}
+            assert node_b.post("/ngsi-ld/v1/subscriptions", json=periodic).status_code == 201
+            node_a.portal.call(service_of(node_a).refresh)
+            wait_until(lambda: node_a.app.state.delivery.matches_here(),  # type: ignore[attr-defined]
+                       "node A (started first) never became the matching process")
+            assert not node_b.app.state.delivery.matches_here()  # type: ignore[attr-defined]
+            assert not service_of(node_b).periodic.sends_here()
+            assert service_of(node_a).periodic.sends_here()
+            time.sleep(1.2)  # both timers are due now; only A enqueues
+            assert node_b.portal.call(service_of(node_b).periodic.send_due) == 0
