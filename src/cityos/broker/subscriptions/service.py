@@ -184,9 +184,10 @@ class SubscriptionService:
         if check is not None:
             check(doc)
         record = SubscriptionRecord(tenant, doc, context)
-        if not await self.store.insert_subscription(record):
-            raise AlreadyExists(f"subscription {doc['id']} already exists")
-        self._index(record)
+        async with self._reload_lock:  # a reload running meanwhile must not drop it
+            if not await self.store.insert_subscription(record):
+                raise AlreadyExists(f"subscription {doc['id']} already exists")
+            self._index(record)
         self._presence_changed()
         await self._changed()
         return str(doc["id"])
@@ -210,9 +211,10 @@ class SubscriptionService:
         if check is not None:
             check(doc)
         updated = SubscriptionRecord(tenant, doc, context)
-        if not await self.store.replace_subscription(updated):
-            raise ResourceNotFound(f"subscription {subscription_id} does not exist")
-        self._index(updated)
+        async with self._reload_lock:
+            if not await self.store.replace_subscription(updated):
+                raise ResourceNotFound(f"subscription {subscription_id} does not exist")
+            self._index(updated)
         await self._changed()
 
     async def retrieve(self, tenant: str, subscription_id: str) -> SubscriptionRecord:
@@ -227,9 +229,10 @@ class SubscriptionService:
     async def delete(self, tenant: str, subscription_id: str) -> None:
         """§5.8.5 Delete Subscription."""
         require_uri(subscription_id, "the subscription id")
-        if not await self.store.delete_subscription(tenant, subscription_id):
-            raise ResourceNotFound(f"subscription {subscription_id} does not exist")
-        self.index.remove((tenant, subscription_id))
+        async with self._reload_lock:
+            if not await self.store.delete_subscription(tenant, subscription_id):
+                raise ResourceNotFound(f"subscription {subscription_id} does not exist")
+            self.index.remove((tenant, subscription_id))
         self._presence_changed()
         await self._changed()
 
