@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
+from bench.cpu_share import cpu_share
 from bench.postgres import bench_schema, postgres_server
 
 N_ENTITIES = 1000
@@ -94,9 +95,14 @@ def _patch_rate(base: str) -> dict[str, Any]:
     return common.wrk_summary(common.run_wrk(base, common.LUA_DIR / "patch.lua", env=env))
 
 
-def _through_nginx(ports: Sequence[int]) -> dict[str, Any]:
-    with nginx_in_front(ports) as proxy:
-        return _patch_rate(proxy.base)
+def _through_nginx(ports: Sequence[int],
+                   nodes: Sequence[common.Server] = ()) -> dict[str, Any]:
+    """The PATCH rate through nginx, with the cores each process group used meanwhile."""
+    cores: dict[str, Any] = {}
+    named = {f"node_{chr(ord('a') + i)}": node.process.pid for i, node in enumerate(nodes)}
+    with nginx_in_front(ports) as proxy, cpu_share(named, cores):
+        result = _patch_rate(proxy.base)
+    return {**result, "cores_used": cores}
 
 
 def measure() -> dict[str, Any]:
@@ -104,11 +110,16 @@ def measure() -> dict[str, Any]:
     settings = {"CITYOS_EVENT_BUS": NATS_URL, "CITYOS_EVENT_BUS_STREAM": stream}
     with common.bare_server() as bare:
         baseline = _through_nginx([bare.port])
+    with bench_schema() as url, postgres_server(url) as alone:
+        # One node without NATS: no event stream and no change journal while nobody
+        # subscribes (what a single-node installation pays).
+        common.load_entities(alone.port, N_ENTITIES)
+        single = _through_nginx([alone.port], [alone])
     with bench_schema() as url, postgres_server(url, settings) as node_a, \
             postgres_server(url, settings) as node_b:
         _, load_s = common.load_entities(node_a.port, N_ENTITIES)
-        one = _through_nginx([node_a.port])
-        two = _through_nginx([node_a.port, node_b.port])
+        one = _through_nginx([node_a.port], [node_a])
+        two = _through_nginx([node_a.port, node_b.port], [node_a, node_b])
     one_rps, two_rps = one["requests_per_s"], two["requests_per_s"]
     scaling = common.ratio(two_rps, one_rps)
     return {
@@ -125,7 +136,10 @@ def measure() -> dict[str, Any]:
         "baseline": baseline["requests_per_s"],
         "baseline_name": "nginx in front of the bare ASGI app (204), same wrk load",
         "ratio": common.ratio(two_rps, baseline["requests_per_s"]),
-        "details": {"one_node": one, "two_nodes": two, "bare_behind_nginx": baseline},
+        "one_node_without_nats": single["requests_per_s"],
+        "multinode_cost_ratio": common.ratio(one_rps, single["requests_per_s"]),
+        "details": {"one_node": one, "two_nodes": two, "bare_behind_nginx": baseline,
+                    "one_node_without_nats": single},
         "entities": N_ENTITIES,
         "setup_load_s": round(load_s, 3),
         "machine": common.machine_info(),

@@ -34,6 +34,7 @@ from cityos.broker.entities import EntityService
 from cityos.broker.events import InProcessBus, ProcessBus
 from cityos.broker.expiry import ExpirySweeper
 from cityos.broker.subscriptions import SubscriptionService, target_checker
+from cityos.broker.subscriptions.sharing import FreshMatcher, share_subscriptions
 from cityos.broker.temporal import TemporalService
 from cityos.broker.temporal_retention import RetentionJob, RetentionPolicy
 from cityos.config import Settings
@@ -132,6 +133,8 @@ def notification_delivery(settings: Settings, store: Store, bus: ProcessBus,
     delivery.listen(bus)
     subscriptions.on_presence_changed = delivery.on_presence_changed
     subscriptions.periodic.outbox = delivery
+    subscriptions.periodic.sends_here = delivery.matches_here
+    share_subscriptions(subscriptions, bus, delivery.on_presence_changed)
     return delivery
 
 
@@ -201,7 +204,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
             retention.start()
         if subscription_svc is not None and delivery is not None:
             await subscription_svc.load()
-            await delivery.start(subscription_svc.matcher, subscription_svc.status,
+            await delivery.start(FreshMatcher(subscription_svc), subscription_svc.status,
                                  subscription_svc.exists)
         for plugin in plugins:
             await plugin.startup(platform)

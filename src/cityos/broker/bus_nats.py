@@ -12,6 +12,10 @@ JetStream stream. Two ways to consume it:
   (or the restarted) process after `ack_wait`, so nothing is lost while a node restarts.
   Handlers of a work queue must therefore be idempotent (at-least-once).
 
+Beside the stream, a plain NATS subject (`<stream subject>.subscriptions`) carries "a
+Subscription changed" announcements: nothing is stored for them, since a process that
+missed one catches up from the store (cityos.broker.subscriptions.sharing).
+
 Publishing never blocks the write path: events are queued and published in order by a
 background task; each message carries a `Nats-Msg-Id` (process id + sequence) so a retried
 publish is stored once (JetStream de-duplication window).
@@ -23,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +54,11 @@ class NatsBusConfig:
     @property
     def stream_subject(self) -> str:
         return self.subject or f"{SUBJECT}.{self.stream}"
+
+    @property
+    def notice_subject(self) -> str:
+        """Subscription change announcements (not a subject of the stream)."""
+        return f"{self.stream_subject}.subscriptions"
 
 
 def encode_events(events: Sequence[EntityEvent]) -> list[bytes]:
@@ -86,6 +95,7 @@ class NatsEventBus:
         self.process_id = uuid.uuid4().hex[:12]
         self._handlers: list[EventHandler] = []
         self._groups: list[tuple[str, EventHandler]] = []
+        self._notice_handlers: list[Callable[[], Awaitable[None]]] = []
         self._outgoing: asyncio.Queue[list[bytes]] | None = None
         self._sequence = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -101,6 +111,22 @@ class NatsEventBus:
         """Handle each event in exactly one process of `group` (call before start)."""
         self._groups.append((group, handler))
 
+    def on_subscription_change(self, handler: Callable[[], Awaitable[None]]) -> None:
+        """Be told whenever any process announces a Subscription change."""
+        self._notice_handlers.append(handler)
+
+    async def announce_subscription_change(self) -> None:
+        """Tell every process (this one too) that a Subscription changed."""
+        if self._nc is not None:
+            await self._nc.publish(self.config.notice_subject, self.process_id.encode())
+
+    async def _on_notice(self, message: Any) -> None:
+        for handler in self._notice_handlers:
+            try:
+                await handler()
+            except Exception:
+                log.exception("subscription change handler failed")
+
     async def start(self) -> None:
         import nats
         self._nc = await nats.connect(servers=[self.config.url], name=f"cityos-{self.process_id}",
@@ -112,6 +138,7 @@ class NatsEventBus:
         # Listeners may register after start (plugins do in their startup hook): the
         # fan-out consumer always runs and dispatches to whoever listens by then.
         await self._start_fanout()
+        await self._nc.subscribe(self.config.notice_subject, cb=self._on_notice)
         for group, handler in self._groups:
             self._tasks.append(asyncio.create_task(self._work_loop(group, handler)))
 

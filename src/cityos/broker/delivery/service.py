@@ -102,6 +102,12 @@ class NotificationDelivery:
         """Journal entity changes only while at least one subscription exists."""
         self._log.set_journal_active(present)
 
+    def matches_here(self) -> bool:
+        """Whether this process is the one matching changes (always, unless several
+        processes share the delivery log and another holds the matcher lock)."""
+        session = getattr(self._log, "session", None)
+        return session is None or bool(session.leader)
+
     def listen(self, bus: EventBus) -> None:
         """Be woken by every commit announced on `bus` (call before the app starts)."""
         bus.listen(self._on_events)

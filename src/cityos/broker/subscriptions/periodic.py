@@ -38,6 +38,9 @@ class PeriodicNotifier:
         self.outbox: Outbox | None = None
         self._task: asyncio.Task[None] | None = None
         self.owner_rights: Callable[[LiveSubscription], Any] | None = None
+        # Several processes on one database: only the matching one sends (else one
+        # periodic notification per process and interval).
+        self.sends_here: Callable[[], bool] = lambda: True
 
     def schedule(self, live: LiveSubscription) -> None:
         if live.plan.time_interval is not None:
@@ -64,7 +67,7 @@ class PeriodicNotifier:
 
     async def send_due(self) -> int:
         """Send every due periodic notification; how many were enqueued."""
-        if self.outbox is None:
+        if self.outbox is None or not self.sends_here():
             return 0
         now, wall = self._monotonic(), self._clock()
         due: list[OutgoingNotification] = []

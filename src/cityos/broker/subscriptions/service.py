@@ -2,11 +2,19 @@
 retrieve, query and delete Subscriptions per tenant, keep the live index the matcher uses,
 run the periodic-notification timer, and tell delivery whether any Subscription exists
 (the change journal is only written while one does).
+
+Several processes on one PostgreSQL share the Subscriptions through the store: each
+change increments a generation counter in its own transaction, and a process whose index
+was loaded at another generation reloads it — before every matching pass (so the process
+matching the journal never matches a change committed after a Subscription it has not
+loaded) and whenever another process announces a change (cityos.broker.subscriptions.
+sharing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -29,6 +37,7 @@ from cityos.storage.base import EntityStore, SubscriptionRecord, SubscriptionSto
 log = logging.getLogger(__name__)
 TargetCheck = Callable[[str], Awaitable[None]]
 PresenceHook = Callable[[bool], None]
+Announce = Callable[[], Awaitable[None]]
 DocumentCheck = Callable[[dict[str, Any]], None]
 
 
@@ -50,21 +59,85 @@ class SubscriptionService:
         self.on_presence_changed = on_presence_changed
         self._clock = clock
         self._present: bool | None = None
+        self.announce: Announce | None = None  # tells other processes of a change
+        self.reconcile_interval = 30.0  # seconds between generation checks (shared store)
+        self._generation: int | None = None
+        self._reload_lock = asyncio.Lock()
+        self._reconciler: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     async def load(self) -> int:
         """Index every stored Subscription and start the timer; how many were loaded."""
-        for record in await self.store.all_subscriptions():
+        self._generation = await self._stored_generation()
+        self._index_all(await self.store.all_subscriptions())
+        self.periodic.start()
+        self._presence_changed(force=True)
+        if self._generation is not None:
+            self._reconciler = asyncio.create_task(self._reconcile(),
+                                                   name="subscription-reconcile")
+        return len(self.index)
+
+    async def close(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
+            self._reconciler = None
+        await self.periodic.close()
+
+    def _index_all(self, records: list[SubscriptionRecord]) -> None:
+        for record in records:
             try:
                 self._index(record)
             except Exception:  # one unreadable record must not stop the broker
                 log.exception("subscription %s could not be loaded", record.doc.get("id"))
-        self.periodic.start()
-        self._presence_changed(force=True)
-        return len(self.index)
 
-    async def close(self) -> None:
-        await self.periodic.close()
+    async def _stored_generation(self) -> int | None:
+        """The shared store's subscription generation; None for a single-process store."""
+        generation = getattr(self.store, "generation", None)
+        return None if generation is None else int(await generation())
+
+    async def refresh(self) -> bool:
+        """Reload the index if another process changed a Subscription since it was
+        loaded; whether it did. The generation is read before the Subscriptions, so a
+        change committed in between only causes one more reload later."""
+        async with self._reload_lock:
+            generation = await self._stored_generation()
+            if generation is None or generation == self._generation:
+                return False
+            records = await self.store.all_subscriptions()
+            stored = {(r.tenant, str(r.doc["id"])) for r in records}
+            for live in self.index.all():
+                if live.key not in stored:
+                    self.index.remove(live.key)
+            self._index_all([r for r in records if self._differs(r)])
+            self._generation = generation
+            self._presence_changed()
+            return True
+
+    def _differs(self, record: SubscriptionRecord) -> bool:
+        """Whether a stored record is new or changed (unchanged ones keep their timers)."""
+        live = self.index.get((record.tenant, str(record.doc["id"])))
+        return live is None or live.doc != record.doc or live.context != record.context
+
+    async def _reconcile(self) -> None:
+        """Safety net for lost announcements (and the way without a shared bus)."""
+        while True:
+            await asyncio.sleep(self.reconcile_interval)
+            try:
+                if await self.refresh():
+                    log.info("subscriptions reloaded: changed by another process")
+            except Exception:
+                log.exception("could not check the stored subscriptions for changes")
+
+    async def _changed(self) -> None:
+        """This process changed a Subscription: note the generation it caused (ours) is
+        known, and tell the other processes."""
+        if self.announce is not None:
+            try:
+                await self.announce()
+            except Exception:  # the periodic reconciliation still catches up
+                log.exception("could not announce a subscription change")
 
     def _index(self, record: SubscriptionRecord) -> LiveSubscription:
         live = LiveSubscription(record.tenant, record.doc, record.context,
@@ -111,10 +184,12 @@ class SubscriptionService:
         if check is not None:
             check(doc)
         record = SubscriptionRecord(tenant, doc, context)
-        if not await self.store.insert_subscription(record):
-            raise AlreadyExists(f"subscription {doc['id']} already exists")
-        self._index(record)
+        async with self._reload_lock:  # a reload running meanwhile must not drop it
+            if not await self.store.insert_subscription(record):
+                raise AlreadyExists(f"subscription {doc['id']} already exists")
+            self._index(record)
         self._presence_changed()
+        await self._changed()
         return str(doc["id"])
 
     async def update(self, tenant: str, subscription_id: str, fragment: Any,
@@ -136,9 +211,11 @@ class SubscriptionService:
         if check is not None:
             check(doc)
         updated = SubscriptionRecord(tenant, doc, context)
-        if not await self.store.replace_subscription(updated):
-            raise ResourceNotFound(f"subscription {subscription_id} does not exist")
-        self._index(updated)
+        async with self._reload_lock:
+            if not await self.store.replace_subscription(updated):
+                raise ResourceNotFound(f"subscription {subscription_id} does not exist")
+            self._index(updated)
+        await self._changed()
 
     async def retrieve(self, tenant: str, subscription_id: str) -> SubscriptionRecord:
         """§5.8.3 Retrieve Subscription."""
@@ -152,10 +229,12 @@ class SubscriptionService:
     async def delete(self, tenant: str, subscription_id: str) -> None:
         """§5.8.5 Delete Subscription."""
         require_uri(subscription_id, "the subscription id")
-        if not await self.store.delete_subscription(tenant, subscription_id):
-            raise ResourceNotFound(f"subscription {subscription_id} does not exist")
-        self.index.remove((tenant, subscription_id))
+        async with self._reload_lock:
+            if not await self.store.delete_subscription(tenant, subscription_id):
+                raise ResourceNotFound(f"subscription {subscription_id} does not exist")
+            self.index.remove((tenant, subscription_id))
         self._presence_changed()
+        await self._changed()
 
     def exists(self, tenant: str, subscription_id: str) -> bool:
         """Whether the subscription exists (delivery drops what deleted ones left queued)."""

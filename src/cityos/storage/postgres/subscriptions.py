@@ -25,6 +25,8 @@ _PAGE = (f"SELECT {_COLUMNS} FROM subscriptions WHERE tenant = %s ORDER BY pk "
          "LIMIT %s OFFSET %s")
 _COUNT = "SELECT count(*) FROM subscriptions WHERE tenant = %s"
 _ALL = f"SELECT {_COLUMNS} FROM subscriptions ORDER BY pk"
+_BUMP = "UPDATE subscription_generation SET generation = generation + 1"
+_GENERATION = "SELECT generation FROM subscription_generation"
 _DELIVERED = ("UPDATE subscriptions SET times_sent = times_sent + 1, consecutive_errors = 0, "
               "last_notification = %s, last_success = %s, last_status = 'ok' "
               "WHERE tenant = %s AND id = %s")
@@ -53,9 +55,21 @@ class PostgresSubscriptionStore:
         self._store = store
 
     async def _changed(self, sql: str, params: tuple[Any, ...]) -> bool:
+        """Run one subscription change; a change that happened also increments the
+        generation, in the same transaction (other processes reload when it moved)."""
         async def work(conn: AsyncConnection[Any]) -> bool:
-            return (await conn.execute(sql, params)).rowcount == 1
+            changed = (await conn.execute(sql, params)).rowcount == 1
+            if changed:
+                await conn.execute(_BUMP)
+            return changed
         return await self._store.write(work)
+
+    async def generation(self) -> int:
+        """How many subscription changes were ever committed (any process)."""
+        async def work(conn: AsyncConnection[Any]) -> int:
+            row = await (await conn.execute(_GENERATION)).fetchone()
+            return 0 if row is None else int(row[0])
+        return await self._store.read(work)
 
     async def insert_subscription(self, record: SubscriptionRecord) -> bool:
         return await self._changed(_INSERT, (record.tenant, record.id, _json(record.doc),
