@@ -41,6 +41,8 @@ from cityos.storage.sqlite.temporal_rows import (
 
 _INSERT = ("INSERT INTO temporal_instances (ek, ak, observed, created, modified, deleted, "
            "dataset, num, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_TOUCH_ENTITY = ("UPDATE temporal_entities SET modified = ? WHERE tenant = ? AND id = ? "
+                 "RETURNING ek, types")
 
 
 def _entity_key(conn: sqlite3.Connection, tenant: str, entity_id: str) -> int | None:
@@ -59,8 +61,8 @@ def append_records(conn: sqlite3.Connection, tenant: str, entity_id: str,
     a series (attribute + datasetId) at an observedAt the series already holds replaces
     the stored one: a series has one value per instant."""
     now = parse_micros(now_timestamp())
-    row = conn.execute("SELECT ek, types FROM temporal_entities WHERE tenant = ? AND id = ?",
-                       (tenant, entity_id)).fetchone()
+    # One statement for the usual case (a known entity of known types): touch and read.
+    row = conn.execute(_TOUCH_ENTITY, (now, tenant, entity_id)).fetchone()
     if row is None:
         ek = conn.execute("INSERT INTO temporal_entities (tenant, id, types, created, "
                           "modified) VALUES (?, ?, ?, ?, ?) RETURNING ek",
@@ -68,9 +70,11 @@ def append_records(conn: sqlite3.Connection, tenant: str, entity_id: str,
                           ).fetchone()[0]
     else:
         ek = row[0]
-        merged = list(dict.fromkeys([*orjson.loads(row[1]), *types]))
-        conn.execute("UPDATE temporal_entities SET types = ?, modified = ? WHERE ek = ?",
-                     (orjson.dumps(merged).decode(), now, ek))
+        stored = orjson.loads(row[1])
+        merged = list(dict.fromkeys([*stored, *types]))
+        if merged != stored:
+            conn.execute("UPDATE temporal_entities SET types = ? WHERE ek = ?",
+                         (orjson.dumps(merged).decode(), ek))
     keys: dict[str, int] = {}
     rows = []
     for record in records:
