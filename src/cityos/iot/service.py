@@ -20,9 +20,12 @@ log = logging.getLogger("cityos.iot")
 
 def device_store(platform: Platform) -> DeviceStore:
     """The DeviceStore beside the platform's entity store (built before it opens)."""
+    from cityos.security.encrypting_store import EncryptingStore
     from cityos.storage.postgres.store import PostgresStore
     from cityos.storage.sqlite.store import SqliteStore
     store = platform.entities.store
+    if isinstance(store, EncryptingStore):  # personal attributes sealed: devices beside
+        store = store.inner
     if isinstance(store, SqliteStore):
         from cityos.storage.sqlite.devices import SqliteDeviceStore
         return SqliteDeviceStore(store)

@@ -36,7 +36,9 @@ def _may_expire(instance: JsonObject) -> bool:
     if EXPIRES_AT in instance:
         return True
     subs = instance.get("attrs")
-    return bool(subs) and any(_may_expire(sub) for sub in subs.values())
+    if not subs:
+        return False
+    return any(_may_expire(sub) for sub in subs.values())
 
 
 def next_expiry(entity: JsonObject | None) -> datetime | None:

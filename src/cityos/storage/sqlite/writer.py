@@ -15,7 +15,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,11 @@ STATISTICS_EVERY = 200  # groups between planner statistics checks
 
 class WriterThread:
     def __init__(self, conn: sqlite3.Connection,
-                 maintenance: Callable[[sqlite3.Connection], object] | None = None) -> None:
+                 maintenance: Callable[[sqlite3.Connection], object] | None = None, *,
+                 on_rollback: Sequence[Callable[[], object]] = ()) -> None:
         self._conn = conn
         self._maintenance = maintenance
+        self._on_rollback = on_rollback
         self._groups = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="cityos-sqlite-writer",
@@ -98,6 +100,8 @@ class WriterThread:
         except BaseException:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+            for forget in self._on_rollback:
+                forget()
             raise
         return results
 
