@@ -284,5 +284,5 @@ def _ngsi_routes() -> list[BaseRoute]:
 def _outer(metrics: system.RequestMetrics) -> system.ASGIApp:
     """Path normalisation and request metrics, around everything else."""
     def wrap(inner: system.ASGIApp) -> system.ASGIApp:
-        return system.strip_trailing_slash(metrics.middleware(inner))
+        return system.request_rules(inner, metrics)
     return wrap  # type: ignore[return-value]

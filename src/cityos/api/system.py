@@ -87,68 +87,73 @@ routes = [Route("/health", health, methods=["GET"]), Route("/metrics", metrics, 
 
 
 _BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
+_LENGTH_REQUIRED = ({"type": "http.response.start", "status": 411,
+                     "headers": [(b"content-length", b"0")]},
+                    {"type": "http.response.body", "body": b""})
 
 
-def require_content_length(app: ASGIApp) -> ASGIApp:
-    """§6.3.4: POST, PATCH and PUT requests must carry Content-Length; otherwise the answer
-    is 411 Length Required with no payload body. Chunked transfer is no exemption. This is
-    decided before anything else, the tenant included."""
+def request_rules(app: ASGIApp, metrics: RequestMetrics | None = None) -> ASGIApp:
+    """The request-level HTTP rules that hold for every resource, in one layer (one pass
+    over the request headers, one wrapper of `send`):
 
-    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _BODY_METHODS and not any(
-                name.lower() == b"content-length" for name, _ in scope["headers"]):
-            await send({"type": "http.response.start", "status": 411,
-                        "headers": [(b"content-length", b"0")]})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await app(scope, receive, send)
+    - `/ngsi-ld/v1/entities/` and `/ngsi-ld/v1/entities` are the same resource; clients
+      (and the ETSI test suite) use both: a trailing slash is dropped;
+    - §6.3.14: an NGSILD-Tenant header of the request is present in the response too,
+      errors included;
+    - §6.3.4: POST, PATCH and PUT requests must carry Content-Length; otherwise the
+      answer is 411 Length Required with no payload body (chunked transfer is no
+      exemption), decided before anything else, the tenant included;
+    - the request is counted in `metrics` by method and status class (411 answers are
+      not: they never reach the application)."""
 
-    return checked
-
-
-def echo_tenant(app: ASGIApp) -> ASGIApp:
-    """§6.3.14: an NGSILD-Tenant header of the request is present in the response too,
-    errors included."""
-
-    async def echoed(scope: Scope, receive: Receive, send: Send) -> None:
+    async def handled(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        tenant = next((value for name, value in scope["headers"]
-                       if name.lower() == b"ngsild-tenant"), None)
-        if tenant is None:
-            await app(scope, receive, send)
-            return
+        path: str = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            scope = dict(scope)
+            scope["path"] = path.rstrip("/") or "/"
+            scope["raw_path"] = scope["path"].encode()
+        tenant: bytes | None = None
+        has_length = False
+        for name, value in scope["headers"]:
+            lowered = name.lower()
+            if lowered == b"ngsild-tenant":
+                if tenant is None:
+                    tenant = value
+            elif lowered == b"content-length":
+                has_length = True
+        status = 500
 
-        async def with_tenant(message: Message) -> None:
+        async def answered(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(name.lower() == b"ngsild-tenant" for name, _ in headers):
-                    headers.append((b"ngsild-tenant", tenant))
-                message = {**message, "headers": headers}
+                status = message["status"]
+                if tenant is not None:
+                    headers = list(message.get("headers", []))
+                    if not any(name.lower() == b"ngsild-tenant" for name, _ in headers):
+                        headers.append((b"ngsild-tenant", tenant))
+                    message = {**message, "headers": headers}
             await send(message)
 
-        await app(scope, receive, with_tenant)
+        if not has_length and scope["method"] in _BODY_METHODS:
+            for message in _LENGTH_REQUIRED:
+                await answered(dict(message))
+            return
+        if metrics is None:
+            await app(scope, receive, answered)
+            return
+        try:
+            await app(scope, receive, answered)
+        finally:
+            metrics.requests[(scope["method"], f"{status // 100}xx")] += 1
+            if status >= 400:
+                metrics.errors[status] += 1
 
-    return echoed
+    return handled
 
 
 def strip_trailing_slash(app: ASGIApp) -> ASGIApp:
-    """`/ngsi-ld/v1/entities/` and `/ngsi-ld/v1/entities` are the same resource; clients
-    (and the ETSI test suite) use both.
-
-    The request-level HTTP rules of §6.3 that hold for every resource — the NGSILD-Tenant
-    echo (§6.3.14) and Content-Length (§6.3.4) — are applied here too, so the application
-    wiring needs only this one wrapper."""
-    app = echo_tenant(require_content_length(app))
-
-    async def normalised(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            if len(path) > 1 and path.endswith("/"):
-                scope = dict(scope)
-                scope["path"] = path.rstrip("/") or "/"
-                scope["raw_path"] = scope["path"].encode()
-        await app(scope, receive, send)
-
-    return normalised
+    """The request-level rules (`request_rules`) without request metrics."""
+    return request_rules(app)

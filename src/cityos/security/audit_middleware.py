@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from cityos.security.audit import AuditTrail, now_text
+from cityos.security.authentication import header_map
 from cityos.security.principal import principal_of
 from cityos.storage.audit import AuditEntry
 
@@ -93,11 +94,9 @@ class AuditMiddleware:
             result=str(status), remote=client[0] if client else None, request_id=request_id)
 
 
+_WANTED = (b"ngsild-tenant", PURPOSE_HEADER, REQUEST_ID_HEADER)
+
+
 def _headers(scope: Scope) -> dict[bytes, str]:
-    wanted = {b"ngsild-tenant", PURPOSE_HEADER, REQUEST_ID_HEADER}
-    found: dict[bytes, str] = {}
-    for name, value in scope.get("headers", ()):
-        key = bytes(name).lower()
-        if key in wanted:
-            found[key] = bytes(value)[:_MAX_HEADER].decode("latin-1")
-    return found
+    present = header_map(scope)
+    return {name: present[name][:_MAX_HEADER] for name in _WANTED if name in present}

@@ -30,12 +30,30 @@ class Authenticator(Protocol):
         ...
 
 
+_HEADERS_KEY = "cityos.headers"
+
+
+def header_map(scope: Scope) -> dict[bytes, str]:
+    """The request headers by lower-case name (the first of repeated ones), decoded as
+    Latin-1 as HTTP defines. Built once per request and kept in the scope, so the layers
+    that read headers (audit, authenticators, body limit) do not each scan them."""
+    raw = scope.get("headers", ())
+    cached = scope.get(_HEADERS_KEY)
+    if cached is not None and cached[0] is raw:
+        found: dict[bytes, str] = cached[1]
+        return found
+    found = {}
+    for key, value in raw:
+        name = bytes(key).lower()
+        if name not in found:
+            found[name] = bytes(value).decode("latin-1")
+    scope[_HEADERS_KEY] = (raw, found)
+    return found
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     """One request header (lower-case name), decoded as Latin-1 as HTTP defines."""
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return None
+    return header_map(scope).get(name)
 
 
 def bearer_token(scope: Scope) -> str | None:

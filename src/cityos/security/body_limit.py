@@ -3,7 +3,7 @@ ones that read their body through the API layer: a declared Content-Length over 
 is answered 413 at once; a body that grows past it while streaming (a client that lies
 about its length) makes the route's read fail with PayloadTooLarge, answered 413 as
 ProblemDetails. Chunked bodies never get this far: POST/PATCH/PUT without Content-Length
-are answered 411 (cityos.api.system.require_content_length)."""
+are answered 411 (cityos.api.system.request_rules)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from cityos.ngsild.errors import PayloadTooLarge
+from cityos.security.authentication import header_map
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -22,11 +23,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def _declared_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if bytes(name).lower() == b"content-length":
-            text = bytes(value).decode("latin-1").strip()
-            return int(text) if text.isdigit() else None
-    return None
+    value = header_map(scope).get(b"content-length")
+    if value is None:
+        return None
+    text = value.strip()
+    return int(text) if text.isdigit() else None
 
 
 class BodyLimitMiddleware:

@@ -94,6 +94,8 @@ def _no_json_null(value: Any, path: str) -> None:
 def _check_depth(value: Any, member: str) -> None:
     """Values nested deeper than MAX_VALUE_DEPTH are refused: nobody needs them, and every
     later step (merge, rendering, SQL json functions) would pay for them."""
+    if not isinstance(value, (dict, list)):
+        return  # a scalar (most values): nothing nested
     level: list[Any] = [value]
     for _ in range(MAX_VALUE_DEPTH):
         level = [child for item in level if isinstance(item, (dict, list))

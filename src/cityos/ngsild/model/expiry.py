@@ -32,9 +32,23 @@ def _instance_expiries(instance: JsonObject) -> list[datetime]:
     return found
 
 
+def _may_expire(instance: JsonObject) -> bool:
+    if EXPIRES_AT in instance:
+        return True
+    subs = instance.get("attrs")
+    if not subs:
+        return False
+    return any(_may_expire(sub) for sub in subs.values())
+
+
 def next_expiry(entity: JsonObject | None) -> datetime | None:
     """The earliest instant at which something in `entity` expires, if anything does."""
     if entity is None:
+        return None
+    # Most entities carry no expiresAt at all: find that out without building lists.
+    if EXPIRES_AT not in entity and not any(
+            _may_expire(instance) for instances in entity["attrs"].values()
+            for instance in instances):
         return None
     found = [_moment(entity[EXPIRES_AT])] if EXPIRES_AT in entity else []
     for instances in entity["attrs"].values():

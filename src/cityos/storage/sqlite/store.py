@@ -49,6 +49,9 @@ class SqliteStore:
         # Sibling stores (temporal history, change journal) add theirs before open().
         self.write_observers: list[WriteObserver] = []
         self.extra_schema: list[str] = []  # their tables, created by open()
+        # Called on the writer thread after it rolled a transaction back (caches of rows
+        # written in it must forget them).
+        self.rollback_listeners: list[Callable[[], None]] = []
 
     async def open(self) -> None:
         if self.path != ":memory:":
@@ -58,7 +61,8 @@ class SqliteStore:
         for ddl in self.extra_schema:
             writer_conn.executescript(ddl)
         refresh_statistics(writer_conn)
-        self._writer = WriterThread(writer_conn, refresh_statistics)
+        self._writer = WriterThread(writer_conn, refresh_statistics,
+                                    on_rollback=self.rollback_listeners)
         self._writer.start()
         self._pool = ThreadPoolExecutor(self._readers, thread_name_prefix="cityos-sqlite-read")
         self._loop_conn = connect(self.path, writer=False)

@@ -41,6 +41,9 @@ from cityos.storage.sqlite.temporal_rows import (
 
 _INSERT = ("INSERT INTO temporal_instances (ek, ak, observed, created, modified, deleted, "
            "dataset, num, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_SERIES = "INSERT OR IGNORE INTO temporal_series (ek, ak, dataset) VALUES (?, ?, ?)"
+_TOUCH_ENTITY = ("UPDATE temporal_entities SET modified = ? WHERE tenant = ? AND id = ? "
+                 "RETURNING ek, types")
 
 
 def _entity_key(conn: sqlite3.Connection, tenant: str, entity_id: str) -> int | None:
@@ -51,7 +54,8 @@ def _entity_key(conn: sqlite3.Connection, tenant: str, entity_id: str) -> int | 
 
 def append_records(conn: sqlite3.Connection, tenant: str, entity_id: str,
                    types: list[str], records: Sequence[HistoryRecord], *,
-                   replace_same_time: bool = False) -> bool:
+                   replace_same_time: bool = False,
+                   known_keys: dict[str, int] | None = None) -> bool:
     """Write job: append instances (creating the temporal entity on first use, its types
     the union of all seen). Returns whether the temporal entity was created.
 
@@ -59,8 +63,8 @@ def append_records(conn: sqlite3.Connection, tenant: str, entity_id: str,
     a series (attribute + datasetId) at an observedAt the series already holds replaces
     the stored one: a series has one value per instant."""
     now = parse_micros(now_timestamp())
-    row = conn.execute("SELECT ek, types FROM temporal_entities WHERE tenant = ? AND id = ?",
-                       (tenant, entity_id)).fetchone()
+    # One statement for the usual case (a known entity of known types): touch and read.
+    row = conn.execute(_TOUCH_ENTITY, (now, tenant, entity_id)).fetchone()
     if row is None:
         ek = conn.execute("INSERT INTO temporal_entities (tenant, id, types, created, "
                           "modified) VALUES (?, ?, ?, ?, ?) RETURNING ek",
@@ -68,34 +72,39 @@ def append_records(conn: sqlite3.Connection, tenant: str, entity_id: str,
                           ).fetchone()[0]
     else:
         ek = row[0]
-        merged = list(dict.fromkeys([*orjson.loads(row[1]), *types]))
-        conn.execute("UPDATE temporal_entities SET types = ?, modified = ? WHERE ek = ?",
-                     (orjson.dumps(merged).decode(), now, ek))
+        stored = orjson.loads(row[1])
+        merged = list(dict.fromkeys([*stored, *types]))
+        if merged != stored:
+            conn.execute("UPDATE temporal_entities SET types = ? WHERE ek = ?",
+                         (orjson.dumps(merged).decode(), ek))
     keys: dict[str, int] = {}
     rows = []
+    series = []
     for record in records:
         if record.attribute not in keys:
-            keys[record.attribute] = attribute_key(conn, record.attribute)
+            keys[record.attribute] = attribute_key(conn, record.attribute, known_keys)
         ak = keys[record.attribute]
-        conn.execute("INSERT OR IGNORE INTO temporal_series (ek, ak, dataset) VALUES (?, ?, ?)",
-                     (ek, ak, record.instance.get("datasetId", "")))
+        series.append((ek, ak, record.instance.get("datasetId", "")))
         row_values = instance_row(ek, ak, record.instance)
         if replace_same_time and row is not None and row_values[2] is not None:
             conn.execute("DELETE FROM temporal_instances WHERE ek = ? AND ak = ? AND "
                          "observed = ? AND dataset IS ?",
                          (ek, ak, row_values[2], row_values[6]))
         rows.append(row_values)
+    conn.executemany(_INSERT_SERIES, series)
     conn.executemany(_INSERT, rows)
     return row is None
 
 
 def observe_change(conn: sqlite3.Connection, tenant: str, entity_id: str,
-                   before: JsonObject | None, after: JsonObject | None) -> None:
+                   before: JsonObject | None, after: JsonObject | None,
+                   known_keys: dict[str, int] | None = None) -> None:
     """The write observer: append what the change added to the entity's history."""
     records = history_records(before, after, now_timestamp())
     current = after if after is not None else before
     if records and current is not None:
-        append_records(conn, tenant, entity_id, list(current["type"]), records)
+        append_records(conn, tenant, entity_id, list(current["type"]), records,
+                       known_keys=known_keys)
 
 
 def _purge_entity(conn: sqlite3.Connection, ek: int) -> None:
@@ -111,8 +120,15 @@ class SqliteTemporalStore:
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
         self._names = AttributeNames()
+        # Attribute keys as the writer knows them (emptied whenever it rolls back).
+        self._keys: dict[str, int] = {}
         store.extra_schema.append(TEMPORAL_SCHEMA)
-        store.write_observers.append(observe_change)
+        store.write_observers.append(self._observe)
+        store.rollback_listeners.append(self._keys.clear)
+
+    def _observe(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
+                 before: JsonObject | None, after: JsonObject | None) -> None:
+        observe_change(conn, tenant, entity_id, before, after, self._keys)
 
     # -- writes ------------------------------------------------------------------------
     def _without_observers(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
@@ -127,7 +143,7 @@ class SqliteTemporalStore:
         def job(conn: sqlite3.Connection) -> bool:
             self._without_observers(conn, tenant, entity_id, mutator)
             return append_records(conn, tenant, entity_id, types, records,
-                                  replace_same_time=True)
+                                  replace_same_time=True, known_keys=self._keys)
         return await self._store.write(job)
 
     async def delete_entity(self, tenant: str, entity_id: str,

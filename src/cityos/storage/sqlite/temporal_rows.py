@@ -120,13 +120,20 @@ def instance_key(instance_id: str) -> int | None:
     return int(suffix) if suffix != instance_id and suffix.isdigit() else None
 
 
-def attribute_key(conn: sqlite3.Connection, iri: str) -> int:
-    """The key of an attribute IRI, created on first use (writer thread only). Not cached:
-    a group commit that rolls back would leave a cached key pointing at nothing."""
+def attribute_key(conn: sqlite3.Connection, iri: str,
+                  known: dict[str, int] | None = None) -> int:
+    """The key of an attribute IRI, created on first use (writer thread only). `known`
+    caches keys across write jobs; its owner must empty it whenever the writer rolls a
+    transaction back (a key created in that transaction would point at nothing). Keys
+    are never deleted, so a committed one stays valid."""
+    if known is not None and iri in known:
+        return known[iri]
     row = conn.execute("SELECT ak FROM temporal_attributes WHERE iri = ?", (iri,)).fetchone()
     if row is None:
         row = conn.execute("INSERT INTO temporal_attributes (iri) VALUES (?) RETURNING ak",
                            (iri,)).fetchone()
+    if known is not None:
+        known[iri] = int(row[0])
     return int(row[0])
 
 

@@ -62,12 +62,13 @@ def reindex_values(conn: sqlite3.Connection, pk: int, before: JsonObject | None,
         conn.execute("DELETE FROM attr_values WHERE pk = ?", (pk,))
         return
     changed = [attr for attr in old.keys() | new.keys() if old.get(attr) != new.get(attr)]
-    for attr in changed:
-        if old.get(attr):
-            conn.execute("DELETE FROM attr_values WHERE pk = ? AND attr = ?", (pk, attr))
-        if new.get(attr):
-            conn.executemany("INSERT INTO attr_values (pk, attr, num, txt) "
-                             "VALUES (?, ?, ?, ?)", [(pk, *row) for row in new[attr]])
+    stale = [(pk, attr) for attr in changed if old.get(attr)]
+    if stale:
+        conn.executemany("DELETE FROM attr_values WHERE pk = ? AND attr = ?", stale)
+    rows = [(pk, *row) for attr in changed for row in new.get(attr, ())]
+    if rows:  # one statement for every changed attribute (a new entity: all of them)
+        conn.executemany("INSERT INTO attr_values (pk, attr, num, txt) VALUES (?, ?, ?, ?)",
+                         rows)
 
 
 def _is_number(value: object) -> bool:

@@ -15,11 +15,12 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
 Job = Callable[[sqlite3.Connection], Any]
+Settled = tuple["asyncio.Future[Any]", bool, Any]  # a job's future, success, result/error
 _STOP = object()
 MAX_GROUP = 256
 
@@ -29,9 +30,11 @@ STATISTICS_EVERY = 200  # groups between planner statistics checks
 
 class WriterThread:
     def __init__(self, conn: sqlite3.Connection,
-                 maintenance: Callable[[sqlite3.Connection], object] | None = None) -> None:
+                 maintenance: Callable[[sqlite3.Connection], object] | None = None, *,
+                 on_rollback: Sequence[Callable[[], object]] = ()) -> None:
         self._conn = conn
         self._maintenance = maintenance
+        self._on_rollback = on_rollback
         self._groups = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="cityos-sqlite-writer",
@@ -72,8 +75,16 @@ class WriterThread:
             outcomes = self._run_in_transaction([job for job, _, _ in group])
         except BaseException:
             outcomes = [self._run_alone(job) for job, _, _ in group]
+        # One wake-up per event loop for the whole group (not one per job): each wake-up
+        # is a write to the loop's self-pipe and a pass of its selector.
+        by_loop: dict[asyncio.AbstractEventLoop, list[Settled]] = {}
         for (_, loop, future), (ok, value) in zip(group, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            by_loop.setdefault(loop, []).append((future, ok, value))
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, settled)
+            except RuntimeError:  # that loop has closed: nobody waits for these any more
+                log.warning("write results for a closed event loop were dropped")
         self._groups += 1
         if self._maintenance is not None and self._groups % STATISTICS_EVERY == 0:
             try:
@@ -89,6 +100,8 @@ class WriterThread:
         except BaseException:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+            for forget in self._on_rollback:
+                forget()
             raise
         return results
 
@@ -98,6 +111,11 @@ class WriterThread:
         except BaseException as exc:
             return False, exc
         return outcome
+
+
+def _settle_all(settled: list[Settled]) -> None:
+    for future, ok, value in settled:
+        _settle(future, ok, value)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
