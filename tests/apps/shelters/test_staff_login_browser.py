@@ -134,7 +134,14 @@ def test_staff_signs_in_with_totp_and_the_open_public_map_shows_full(
         assert "避難者数 85 / 収容人数 100" in full.inner_text()
         card.locator(".badge.state-full").wait_for()
         _screenshot_both(staff, "staff_signed_in")
-        _screenshot_both(public, "staff_public_map_full")
+        _screenshot_both(public, "staff_public_map_full", full_page=False)
+        full.scroll_into_view_if_needed()
+        _screenshot_both(public, "staff_public_map_full_item", full_page=False)
+        staff.get_by_role("link", name="アカウント・ログアウト").click()
+        staff.get_by_role("button", name="ログアウト").click()
+        staff.wait_for_url("**/auth/login**")
+        staff.goto(server.url + "/shelters/staff")  # signed out: back to the login
+        staff.wait_for_url("**/auth/login?next=/shelters/staff")
     finally:
         staff_context.close()
         public_context.close()
@@ -177,9 +184,9 @@ def test_anonymous_visit_to_the_staff_page_goes_to_the_login(
         context.close()
 
 
-def _screenshot_both(page: Any, name: str) -> None:
+def _screenshot_both(page: Any, name: str, full_page: bool = True) -> None:
     for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
         page.set_viewport_size(viewport)
         page.wait_for_timeout(300)
-        page.screenshot(path=str(screenshot_path(f"{name}_{label}")), full_page=True)
+        page.screenshot(path=str(screenshot_path(f"{name}_{label}")), full_page=full_page)
     page.set_viewport_size(PHONE)

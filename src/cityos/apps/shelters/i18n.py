@@ -38,6 +38,7 @@ LABELS: dict[str, dict[str, str]] = {
         "communityHall": "公民館・集会所", "ryokan": "旅館", "hotel": "ホテル",
         "school": "学校", "temple": "寺社", "gymnasium": "体育館",
         "publicFacility": "公共施設", "other": "その他", "signed_in_as": "ログイン中",
+        "account": "アカウント・ログアウト",
         "public_map": "公開地図", "none_assigned": "担当の避難所はありません",
     },
     "en": {
@@ -72,6 +73,7 @@ LABELS: dict[str, dict[str, str]] = {
         "add": "Add", "communityHall": "Community hall", "ryokan": "Ryokan", "hotel": "Hotel",
         "school": "School", "temple": "Temple / shrine", "gymnasium": "Gymnasium",
         "publicFacility": "Public facility", "other": "Other", "signed_in_as": "Signed in as",
+        "account": "Account, sign out",
         "public_map": "Public map", "none_assigned": "No shelters are assigned to you",
     },
 }

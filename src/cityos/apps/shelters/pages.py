@@ -86,7 +86,8 @@ class SheltersWeb:
         lang = self._language(request)
         principal = principal_of(request.scope)
         body = self._render("staff.html", lang,
-                            who=principal.display_name or principal.subject)
+                            who=principal.display_name or principal.subject,
+                            operator=principal.kind == "operator")
         return _html(body, lang, request, cache="no-store", policy=self._policy)
 
     # -- public resources --------------------------------------------------------------
