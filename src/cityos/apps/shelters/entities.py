@@ -69,6 +69,13 @@ def staff_fragment(before: Shelter, after: Shelter) -> JsonObject:
     return parse_fragment(fragment, core_context(), mode="merge")
 
 
+def assignment_fragment(subjects: tuple[str, ...]) -> JsonObject:
+    """The merge that sets who is responsible for a shelter (deleted when nobody)."""
+    value: Any = list(subjects) if subjects else NULL
+    return parse_fragment({"responsibleStaff": _property(value)}, core_context(),
+                          mode="merge")
+
+
 def registry_entity(shelter: Shelter) -> JsonObject:
     """What an import writes: the register's attributes only, so an import never resets
     what staff set (status, evacuee count, crowding, notes)."""

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from cityos.apps.shelters.entities import (
+    assignment_fragment,
     is_shelter,
     registry_entity,
     shelter_entity,
@@ -69,6 +70,13 @@ class ShelterService:
         after = apply_update(before, update, self.thresholds, subject)
         await self.entities.merge(TENANT, shelter_id, staff_fragment(before, after))
         log.info("shelter %s updated by %s: %s", shelter_id, subject, update)
+        return await self.get(shelter_id)
+
+    async def assign(self, shelter_id: str, subjects: tuple[str, ...], by: str) -> Shelter:
+        """Make `subjects` (operator:USERNAME) the staff responsible for a shelter."""
+        await self.get(shelter_id)  # ResourceNotFound for an unknown shelter
+        await self.entities.merge(TENANT, shelter_id, assignment_fragment(subjects))
+        log.info("shelter %s assigned to %s by %s", shelter_id, list(subjects), by)
         return await self.get(shelter_id)
 
     async def add_temporary(self, name: str, kind: str, lon: object, lat: object,
