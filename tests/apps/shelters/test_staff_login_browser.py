@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ STAFF = "kaga-staff"
 NEW_PASSWORD = "山代温泉の湯けむり 2026"
 ITEM = "#list li.shelter"
 ASSIGNER_ROLE = "shelter-assigner"
+ADMIN = "kaga-admin"
+ADMIN_PASSWORD: list[str] = []  # the administrator's one-time password, once created
+SECRETS: dict[str, tuple[str, int]] = {}  # username → TOTP key, time step of its last use
 
 
 def cityos(database: Path, *args: str) -> str:
@@ -46,6 +50,10 @@ def secure_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
     database = tmp_path_factory.mktemp("secure-shelters") / "cityos.db"
     added = cityos(database, "operators", "add", STAFF, "--role", "shelter-staff")
     password = re.search(r"one-time password: (\S+)", added)
+    admin = re.search(r"one-time password: (\S+)",
+                      cityos(database, "operators", "add", ADMIN, "--role", "admin"))
+    assert admin
+    ADMIN_PASSWORD.append(admin.group(1))
     key = re.search(r"key: (ck_\S+)", cityos(database, "apikeys", "create", "--name",
                                              "shelter assignments", "--role", ASSIGNER_ROLE))
     assert password and key
@@ -81,17 +89,19 @@ def test_security_is_on(secure_demo: tuple[ServerProcess, str, str]) -> None:
     assert other.status_code == 403, other.text
 
 
-def _sign_in_first_time(page: Any, server: ServerProcess, password: str) -> None:
+def _sign_in_first_time(page: Any, server: ServerProcess, password: str,
+                        username: str = STAFF) -> None:
     """Password, TOTP enrolment, recovery codes, new password, back to the staff page."""
     page.goto(server.url + "/shelters/staff")
     page.wait_for_url("**/auth/login?next=/shelters/staff")
     _screenshot_both(page, "staff_login_password")
-    page.get_by_label("ユーザー名").fill(STAFF)
+    page.get_by_label("ユーザー名").fill(username)
     page.get_by_label("パスワード").fill(password)
     page.get_by_role("button", name="次へ").click()
     page.wait_for_url("**/auth/totp**")
     _screenshot_both(page, "staff_login_enrol")
     secret = page.locator("code.secret").inner_text().replace(" ", "")
+    SECRETS[username] = (secret, int(time.time()) // 30)
     page.get_by_label("確認コード").fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="確認").click()
     page.wait_for_selector("ul.codes")
@@ -187,6 +197,58 @@ def test_anonymous_visit_to_the_staff_page_goes_to_the_login(
         assert page.get_by_label("ユーザー名").is_visible()
     finally:
         context.close()
+
+
+def test_an_administrator_assigns_staff_on_the_staff_page(
+        browser: Any, secure_demo: tuple[ServerProcess, str, str]) -> None:
+    """After the staff member's test: the administrator adds 塩屋地区会館 to their
+    shelters on the staff page; the staff member's list then has both."""
+    server, _, _ = secure_demo
+    admin_context = browser.new_context(viewport=PHONE, locale="ja-JP")
+    staff_context = browser.new_context(viewport=PHONE, locale="ja-JP")
+    try:
+        admin = admin_context.new_page()
+        _sign_in_first_time(admin, server, ADMIN_PASSWORD[0], ADMIN)
+        admin.locator("#staff-list li.card").nth(80).wait_for()  # an admin sees all
+        admin.fill("#search", "加賀市立塩屋地区会館")
+        card = admin.locator("#staff-list li.card", has_text="加賀市立塩屋地区会館")
+        names = card.get_by_label("担当職員（ユーザー名）")
+        assert names.input_value() == ""
+        names.fill(STAFF)
+        card.get_by_role("button", name="担当職員を保存").click()
+        admin.locator("#status-line", has_text="保存しました").wait_for()
+        card.scroll_into_view_if_needed()
+        _screenshot_both(admin, "staff_admin_assignment", full_page=False)
+        admin.reload()  # stored, not only shown
+        admin.fill("#search", "加賀市立金明小学校")
+        kinmei = admin.locator("#staff-list li.card", has_text="加賀市立金明小学校")
+        assert kinmei.get_by_label("担当職員（ユーザー名）").input_value() == STAFF
+        staff = staff_context.new_page()
+        staff.goto(server.url + "/auth/login?next=/shelters/staff")
+        staff.get_by_label("ユーザー名").fill(STAFF)
+        staff.get_by_label("パスワード").fill(NEW_PASSWORD)
+        staff.get_by_role("button", name="次へ").click()
+        staff.wait_for_url("**/auth/totp**")
+        assert staff.locator("code.secret").count() == 0  # enrolled: a code, no QR now
+        staff.get_by_label("確認コード").fill(_fresh_code(STAFF))
+        staff.get_by_role("button", name="確認").click()
+        staff.wait_for_url("**/shelters/staff")
+        staff.locator("#staff-list li.card").nth(1).wait_for()
+        shown = staff.locator("#staff-list li.card .card-name").all_inner_texts()
+        assert sorted(shown) == ["加賀市立塩屋地区会館", "加賀市立金明小学校"]
+        assert staff.locator(".assign-names").count() == 0  # staff do not assign
+    finally:
+        staff_context.close()
+        admin_context.close()
+
+
+def _fresh_code(username: str) -> str:
+    """A TOTP code of a time step not used yet (a code works once per step): the next
+    step's while the last one used is still current (accepted: one step of drift)."""
+    secret, used = SECRETS[username]
+    step = max(int(time.time()) // 30, used + 1)
+    SECRETS[username] = (secret, step)
+    return str(pyotp.TOTP(secret).at(step * 30))
 
 
 def _screenshot_both(page: Any, name: str, full_page: bool = True) -> None:
