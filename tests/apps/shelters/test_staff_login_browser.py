@@ -9,6 +9,7 @@ the real Content-Security-Policy (no bypass). Screenshots at 360 px and desktop 
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -21,8 +22,9 @@ import httpx
 import pyotp
 import pytest
 
+from tests.apps.shelters.browser_helpers import serious_violations
 from tests.apps.shelters.support import KINMEI
-from tests.browser_support import DESKTOP, PHONE, screenshot_path
+from tests.browser_support import ARTIFACTS, DESKTOP, PHONE, screenshot_path
 from tests.e2e.server import ServerProcess
 
 STAFF = "kaga-staff"
@@ -140,9 +142,13 @@ def test_staff_signs_in_with_totp_and_the_open_public_map_shows_full(
         card.locator("button.toggle:has-text('閉鎖する')").wait_for()
         card.locator("input.capacity").fill("100")
         card.locator("input.count").fill("85")
+        saved_at = time.monotonic()
         card.locator("button.save").click()
         full = public.locator(f"{ITEM}[data-id='{KINMEI}'][data-state='full']")
-        full.wait_for(timeout=15_000)  # measured ~0.1–0.5 s; generous for a busy machine
+        full.wait_for(timeout=15_000)  # the target is 2 s; generous for a busy machine
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "shelters_secure_live_latency.json").write_text(json.dumps(
+            {"staff_save_to_public_full_seconds": round(time.monotonic() - saved_at, 3)}))
         assert "満" in full.inner_text()
         assert "避難者数 85 / 収容人数 100" in full.inner_text()
         card.locator(".badge.state-full").wait_for()
@@ -204,7 +210,9 @@ def test_an_administrator_assigns_staff_on_the_staff_page(
     """After the staff member's test: the administrator adds 塩屋地区会館 to their
     shelters on the staff page; the staff member's list then has both."""
     server, _, _ = secure_demo
-    admin_context = browser.new_context(viewport=PHONE, locale="ja-JP")
+    # bypass_csp for axe-core only (a script the policy forbids); the staff member's
+    # test above and tests/test_pages_csp.py run the pages under the policy.
+    admin_context = browser.new_context(viewport=PHONE, locale="ja-JP", bypass_csp=True)
     staff_context = browser.new_context(viewport=PHONE, locale="ja-JP")
     try:
         admin = admin_context.new_page()
@@ -219,6 +227,10 @@ def test_an_administrator_assigns_staff_on_the_staff_page(
         admin.locator("#status-line", has_text="保存しました").wait_for()
         card.scroll_into_view_if_needed()
         _screenshot_both(admin, "staff_admin_assignment", full_page=False)
+        for viewport in (PHONE, DESKTOP):  # the administrator's page, assignment fields
+            admin.set_viewport_size(viewport)
+            assert serious_violations(admin) == []
+        admin.set_viewport_size(PHONE)
         admin.reload()  # stored, not only shown
         admin.fill("#search", "加賀市立金明小学校")
         kinmei = admin.locator("#staff-list li.card", has_text="加賀市立金明小学校")
