@@ -211,3 +211,21 @@ def test_the_earlier_demo_ids_are_replaced(tmp_path: Path) -> None:
                                                     "demo": True}))) as after:
         assert after.get(f"/ngsi-ld/v1/entities/{old}").status_code == 404
         assert feature_of(after, KINMEI) is not None
+
+
+def test_a_shelter_entity_without_location_does_not_break_the_app(
+        client: TestClient, tmp_path: Path) -> None:
+    """An EvacuationShelter written through the NGSI-LD API without a location is left
+    out of the map and the staff app, also when the server starts again."""
+    created = client.post("/ngsi-ld/v1/entities", json={
+        "id": "urn:ngsi-ld:EvacuationShelter:no-place", "type": "EvacuationShelter",
+        "name": {"type": "Property", "value": "場所のない避難所"}},
+        headers={"Content-Type": "application/json"})
+    assert created.status_code == 201, created.text
+    again = load_settings({"database_url": f"sqlite:///{tmp_path / 'c.db'}", "dev": True},
+                          environ={})
+    with TestClient(build_app(again), base_url="http://127.0.0.1:1026") as restarted:
+        for answer in (restarted.get("/shelters/feed.geojson"),
+                       restarted.get("/shelters/api/staff/shelters")):
+            assert answer.status_code == 200
+            assert "no-place" not in answer.text

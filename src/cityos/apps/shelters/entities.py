@@ -3,6 +3,7 @@ read back from an entity (internal form, rendered with the core @context)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from cityos.apps.shelters.model import SHELTER_TYPE, Shelter
@@ -11,6 +12,7 @@ from cityos.ngsild.model import parse_entity, parse_fragment
 from cityos.ngsild.model.render import RenderOptions, render_entity
 from cityos.ngsild.types import JsonObject
 
+log = logging.getLogger(__name__)
 NULL = "urn:ngsi-ld:null"
 # Shelter field → (NGSI-LD term, how to render the value).
 _SCALARS = {
@@ -106,6 +108,19 @@ def shelter_from_entity(entity: JsonObject) -> Shelter:
                    street_address=address.get("streetAddress")
                    if isinstance(address, dict) else None,
                    modified_at=entity.get("modifiedAt"), **values, **lists)
+
+
+def readable_shelter(entity: JsonObject | None) -> Shelter | None:
+    """The shelter an entity holds, or None when it is not a shelter or lacks what the app
+    needs (a Point location): such an entity, written through the NGSI-LD API, is left out
+    of the map and the staff app (and logged) instead of breaking them."""
+    if entity is None or not is_shelter(entity):
+        return None
+    try:
+        return shelter_from_entity(entity)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        log.warning("entity %s is not shown as a shelter: %r", entity.get("id"), error)
+        return None
 
 
 def _as_list(value: Any) -> list[Any]:

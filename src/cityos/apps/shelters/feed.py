@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from cityos.apps.shelters.entities import is_shelter, shelter_from_entity
+from cityos.apps.shelters.entities import is_shelter, readable_shelter
 from cityos.apps.shelters.exports import feature, geojson_bytes
 from cityos.apps.shelters.live import LiveHub
 from cityos.apps.shelters.model import Shelter
@@ -62,9 +62,8 @@ class ShelterFeed:
         for event in events:
             if event.tenant != TENANT:
                 continue
-            if is_shelter(event.after):
-                assert event.after is not None
-                shelter = shelter_from_entity(event.after)
+            shelter = readable_shelter(event.after)
+            if shelter is not None:
                 self._shelters[shelter.id] = shelter
                 self._body = None
                 self.hub.publish("shelter", json.dumps(

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from cityos.apps.shelters.entities import (
     assignment_fragment,
-    is_shelter,
+    readable_shelter,
     registry_entity,
     shelter_entity,
     shelter_from_entity,
@@ -57,7 +57,8 @@ class ShelterService:
         while True:
             page = await self.entities.store.query_entities(
                 TENANT, EntityQuery(types=types, limit=PAGE, offset=offset))
-            shelters.extend(shelter_from_entity(e) for e in page.entities if is_shelter(e))
+            found = (readable_shelter(e) for e in page.entities)
+            shelters.extend(s for s in found if s is not None)
             offset += len(page.entities)
             if len(page.entities) < PAGE:
                 return shelters
