@@ -21,10 +21,11 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`database` is a SQLite file or a database URL; `env` adds CITYOS_* settings."""
+    """`database` is a SQLite file or a database URL; `env` adds CITYOS_* settings;
+    `dev=False` starts the server with security on (no --dev)."""
 
     def __init__(self, database: Path | str, port: int | None = None, *extra: str,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, dev: bool = True) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         database_url = database if isinstance(database, str) else f"sqlite:///{database}"
@@ -33,7 +34,7 @@ class ServerProcess:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cityos", "serve", "--port", str(self.port),
-             "--database", database_url, "--dev", *extra],
+             "--database", database_url, *(["--dev"] if dev else []), *extra],
             env=environment, stdout=subprocess.DEVNULL, stderr=self._log)
         self._wait_ready()
 

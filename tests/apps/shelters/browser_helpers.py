@@ -15,11 +15,10 @@ from tests.browser_support import ARTIFACTS
 
 
 def sign_in_as_staff(page: Any, base_url: str) -> None:
-    """Open the staff app as a shelter staff member. The test server runs in development
-    mode, where everyone is the developer, so there is nothing to fill in. When operator
-    login (TOTP) is in place, this signs in at /auth/login?next=/shelters/staff with a
-    test operator holding the role shelter-staff (username, password, then the TOTP code
-    from pyotp) and every staff-side browser test runs signed in."""
+    """Open the staff app as a shelter staff member. These tests' server runs in
+    development mode, where everyone is the developer, so there is nothing to fill in.
+    The sign-in with password and TOTP (security on) is tested in
+    test_staff_login_browser.py."""
     page.goto(base_url + "/shelters/staff")
 
 

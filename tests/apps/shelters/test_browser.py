@@ -165,6 +165,32 @@ def test_keyboard_reaches_the_list(server: ServerProcess, context: Any) -> None:
     assert focused == "hazard"
 
 
+def test_keyboard_opens_a_shelter_from_the_list(server: ServerProcess, context: Any) -> None:
+    """Markers are not keyboard stops (83 of them); the list is the keyboard route: each
+    shelter's name is a button announced with its state, and Enter shows it on the map."""
+    page = _open_map(context, server.url)
+    first = page.locator(f"{ITEM} button.name").first
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('name')"):
+            break
+    assert page.evaluate("document.activeElement === document.querySelector("
+                         "'#list li.shelter button.name')")
+    name = first.inner_text()
+    described = page.evaluate("""() => {
+        const b = document.activeElement;
+        return document.getElementById(b.getAttribute('aria-describedby')).innerText;
+    }""")
+    state = page.locator(f"{ITEM} .state-line").first.inner_text()
+    assert described == state and state.strip() != ""
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # a visible focus indicator
+    page.keyboard.press("Enter")
+    popup = page.locator(".leaflet-popup-content", has_text=name)
+    popup.wait_for()
+    assert page.evaluate("document.activeElement.classList.contains('name')")  # kept
+
+
 def _screenshots(page: Any, name: str, focus: Any) -> None:
     """The top of the page and the part around `focus`, at phone and desktop widths."""
     for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):

@@ -227,3 +227,19 @@ def test_a_shelter_the_map_cannot_show_stays_off_the_feed(client: TestClient) ->
     assert len(after.json()["features"]) == len(before)
     staff = client.get("/shelters/api/staff/shelters")
     assert staff.status_code == 200
+def test_a_shelter_entity_without_location_does_not_break_the_app(
+        client: TestClient, tmp_path: Path) -> None:
+    """An EvacuationShelter written through the NGSI-LD API without a location is left
+    out of the map and the staff app, also when the server starts again."""
+    created = client.post("/ngsi-ld/v1/entities", json={
+        "id": "urn:ngsi-ld:EvacuationShelter:no-place", "type": "EvacuationShelter",
+        "name": {"type": "Property", "value": "場所のない避難所"}},
+        headers={"Content-Type": "application/json"})
+    assert created.status_code == 201, created.text
+    again = load_settings({"database_url": f"sqlite:///{tmp_path / 'c.db'}", "dev": True},
+                          environ={})
+    with TestClient(build_app(again), base_url="http://127.0.0.1:1026") as restarted:
+        for answer in (restarted.get("/shelters/feed.geojson"),
+                       restarted.get("/shelters/api/staff/shelters")):
+            assert answer.status_code == 200
+            assert "no-place" not in answer.text

@@ -1,37 +1,50 @@
 """The staff API (JSON): the shelters a staff member is responsible for, updates (status,
-evacuee count, capacity, crowding, notes) and temporary shelters. Every call needs a staff
-principal (access.py); writes need the CSRF header and go through the broker."""
+evacuee count, capacity, crowding, notes), temporary shelters, and the assignment of staff
+to shelters (administrators only). Every call needs a staff principal (access.py); writes
+need the CSRF header and go through the broker."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cityos.apps.shelters.access import require_staff, responsible_for
+from cityos.apps.shelters.access import require_staff, responsible_for, sees_all
 from cityos.apps.shelters.geodata import town_of_address
-from cityos.apps.shelters.model import Shelter, ShelterError, parse_staff_update
+from cityos.apps.shelters.model import (
+    Shelter,
+    ShelterError,
+    parse_assignment,
+    parse_staff_update,
+)
 from cityos.apps.shelters.service import ShelterService
 from cityos.metrics import Counters
 from cityos.ngsild.errors import BadRequestData, Forbidden, ResourceNotFound
+
+if TYPE_CHECKING:
+    from cityos.security.identity import Identity
 
 MAX_BODY = 16_384
 
 
 class StaffApi:
-    def __init__(self, service: ShelterService, counters: Counters) -> None:
+    def __init__(self, service: ShelterService, counters: Counters,
+                 identity: Callable[[], Identity | None] = lambda: None) -> None:
         self.service = service
         self.counters = counters
+        self.identity = identity  # the operators, to refuse assigning unknown ones
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/shelters/api/staff/shelters", self.my_shelters, methods=["GET"]),
             Route("/shelters/api/shelters", self.add_temporary, methods=["POST"]),
             Route("/shelters/api/shelters/{shelter_id}", self.update, methods=["PATCH"]),
+            Route("/shelters/api/shelters/{shelter_id}/staff", self.assign, methods=["PUT"]),
             Route("/shelters/api/geocode", self.geocode, methods=["GET"]),
         ]
 
@@ -61,6 +74,34 @@ class StaffApi:
         self.counters.inc("cityos_shelter_updates_total",
                           "Shelter changes made in the staff app", kind="update")
         return JSONResponse(staff_view(shelter), headers={"Cache-Control": "no-store"})
+
+    async def assign(self, request: Request) -> Response:
+        """PUT {"responsibleStaff": [username…]}: who is responsible for the shelter."""
+        principal = require_staff(request, write=True)
+        if not sees_all(principal):
+            raise Forbidden("only an administrator assigns staff to shelters")
+        shelter_id = request.path_params["shelter_id"]
+        try:
+            subjects = parse_assignment(await _json_body(request))
+        except ShelterError as error:
+            raise BadRequestData(str(error)) from None
+        await self._require_operators(subjects)
+        try:
+            shelter = await self.service.assign(shelter_id, subjects, principal.subject)
+        except ResourceNotFound:
+            raise ResourceNotFound(f"no shelter {shelter_id}") from None
+        self.counters.inc("cityos_shelter_updates_total",
+                          "Shelter changes made in the staff app", kind="assignment")
+        return JSONResponse(staff_view(shelter), headers={"Cache-Control": "no-store"})
+
+    async def _require_operators(self, subjects: tuple[str, ...]) -> None:
+        identity = self.identity()
+        if identity is None:
+            return
+        for subject in subjects:
+            username = subject.removeprefix("operator:")
+            if await identity.operators.get(username) is None:
+                raise BadRequestData(f"there is no operator {username}")
 
     async def add_temporary(self, request: Request) -> Response:
         principal = require_staff(request, write=True)

@@ -12,6 +12,7 @@ from cityos.ngsild.model import parse_entity, parse_fragment
 from cityos.ngsild.model.render import RenderOptions, render_entity
 from cityos.ngsild.types import JsonObject
 
+log = logging.getLogger(__name__)
 NULL = "urn:ngsi-ld:null"
 # Shelter field → (NGSI-LD term, how to render the value).
 _SCALARS = {
@@ -72,6 +73,13 @@ def staff_fragment(before: Shelter, after: Shelter) -> JsonObject:
     return parse_fragment(fragment, core_context(), mode="merge")
 
 
+def assignment_fragment(subjects: tuple[str, ...]) -> JsonObject:
+    """The merge that sets who is responsible for a shelter (deleted when nobody)."""
+    value: Any = list(subjects) if subjects else NULL
+    return parse_fragment({"responsibleStaff": _property(value)}, core_context(),
+                          mode="merge")
+
+
 def registry_entity(shelter: Shelter) -> JsonObject:
     """What an import writes: the register's attributes only, so an import never resets
     what staff set (status, evacuee count, crowding, notes)."""
@@ -104,15 +112,16 @@ def shelter_from_entity(entity: JsonObject) -> Shelter:
                    modified_at=entity.get("modifiedAt"), **values, **lists)
 
 
-def shelter_or_none(entity: JsonObject) -> Shelter | None:
-    """The shelter, or None when the entity lacks what the map needs (a Point location,
-    values of the expected kinds). Anyone allowed to write EvacuationShelter entities
-    through the NGSI-LD API can store such an entity: it stays in the broker, it is just
-    not on the map."""
+def readable_shelter(entity: JsonObject | None) -> Shelter | None:
+    """The shelter an entity holds, or None when it is not a shelter or lacks what the app
+    needs (a Point location): such an entity, written through the NGSI-LD API, is left out
+    of the map and the staff app (and logged) instead of breaking them."""
+    if entity is None or not is_shelter(entity):
+        return None
     try:
         return shelter_from_entity(entity)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
-        log.info("EvacuationShelter %s left off the map: %r", entity.get("id"), error)
+        log.warning("entity %s is not shown as a shelter: %r", entity.get("id"), error)
         return None
 
 

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from cityos.apps.shelters.entities import is_shelter, shelter_or_none
+from cityos.apps.shelters.entities import is_shelter, readable_shelter
 from cityos.apps.shelters.exports import feature, geojson_bytes
 from cityos.apps.shelters.live import LiveHub
 from cityos.apps.shelters.model import Shelter
@@ -62,8 +62,7 @@ class ShelterFeed:
         for event in events:
             if event.tenant != TENANT:
                 continue
-            shelter = shelter_or_none(event.after) \
-                if event.after is not None and is_shelter(event.after) else None
+            shelter = readable_shelter(event.after)
             if shelter is not None:
                 self._shelters[shelter.id] = shelter
                 self._body = None

@@ -38,6 +38,10 @@ LABELS: dict[str, dict[str, str]] = {
         "communityHall": "公民館・集会所", "ryokan": "旅館", "hotel": "ホテル",
         "school": "学校", "temple": "寺社", "gymnasium": "体育館",
         "publicFacility": "公共施設", "other": "その他", "signed_in_as": "ログイン中",
+        "account": "アカウント・ログアウト", "assign": "担当職員（ユーザー名）",
+        "assign_save": "担当職員を保存",
+        "assign_hint": "管理者はすべての避難所を見ます。"
+                       "担当職員はユーザー名をカンマで区切って入力します。",
         "public_map": "公開地図", "none_assigned": "担当の避難所はありません",
     },
     "en": {
@@ -72,6 +76,10 @@ LABELS: dict[str, dict[str, str]] = {
         "add": "Add", "communityHall": "Community hall", "ryokan": "Ryokan", "hotel": "Hotel",
         "school": "School", "temple": "Temple / shrine", "gymnasium": "Gymnasium",
         "publicFacility": "Public facility", "other": "Other", "signed_in_as": "Signed in as",
+        "account": "Account, sign out", "assign": "Responsible staff (usernames)",
+        "assign_save": "Save responsible staff",
+        "assign_hint": "Administrators see every shelter. Enter the responsible staff's "
+                       "usernames separated by commas.",
         "public_map": "Public map", "none_assigned": "No shelters are assigned to you",
     },
 }

@@ -8,6 +8,7 @@ evacuee count and the capacity with configurable thresholds, unless staff set it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,6 +26,8 @@ HAZARDS = {"洪水": "flood", "崖崩れ、土石流及び地滑り": "landslide
            "内水氾濫": "inlandFlooding", "火山現象": "volcano"}
 MAX_PEOPLE = 100_000
 MAX_NOTE = 500
+MAX_ASSIGNED = 20
+USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,63}")  # as operators' usernames
 
 
 class ShelterError(ValueError):
@@ -170,6 +173,26 @@ def parse_staff_update(body: Any) -> StaffUpdate:
         else people_count(body["capacity"], "capacity"),
         crowding=crowding, notes=_text(body.get("notes"), "notes"), pets_allowed=pets,
         accessibility=_text(body.get("accessibility"), "accessibility"))
+
+
+def parse_assignment(body: Any) -> tuple[str, ...]:
+    """An administrator's staff assignment `{"responsibleStaff": [USERNAME…]}` → the
+    operators' subjects (`operator:USERNAME`), without repeats; an empty list leaves the
+    shelter to administrators only. `operator:USERNAME` is accepted too."""
+    if not isinstance(body, dict) or set(body) != {"responsibleStaff"}:
+        raise ShelterError('the body must be {"responsibleStaff": [usernames]}')
+    names = body["responsibleStaff"]
+    if not isinstance(names, list) or len(names) > MAX_ASSIGNED:
+        raise ShelterError(f"responsibleStaff must be a list of at most {MAX_ASSIGNED} "
+                           "usernames")
+    subjects: list[str] = []
+    for name in names:
+        username = name.strip().removeprefix("operator:") if isinstance(name, str) else ""
+        if not USERNAME.fullmatch(username):
+            raise ShelterError(f"{name!r} is not an operator's username")
+        if f"operator:{username}" not in subjects:
+            subjects.append(f"operator:{username}")
+    return tuple(subjects)
 
 
 def _text(value: Any, what: str) -> str | None:

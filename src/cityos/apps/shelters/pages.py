@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from cityos.apps.shelters.access import login_redirect
+from cityos.apps.shelters.access import login_redirect, sees_all
 from cityos.apps.shelters.context import context_bytes
 from cityos.apps.shelters.exports import csv_text, ngsi_ld_entities
 from cityos.apps.shelters.feed import ShelterFeed
@@ -86,7 +86,9 @@ class SheltersWeb:
         lang = self._language(request)
         principal = principal_of(request.scope)
         body = self._render("staff.html", lang,
-                            who=principal.display_name or principal.subject)
+                            who=principal.display_name or principal.subject,
+                            operator=principal.kind == "operator",
+                            admin=sees_all(principal))
         return _html(body, lang, request, cache="no-store", policy=self._policy)
 
     # -- public resources --------------------------------------------------------------

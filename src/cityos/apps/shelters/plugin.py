@@ -55,7 +55,8 @@ class SheltersPlugin(CityPlugin):
     def routes(self, platform: Platform) -> Sequence[BaseRoute]:
         service, feed, hub = self._parts(platform)
         web = SheltersWeb(platform.settings, feed, hub)
-        return [*web.routes(), *StaffApi(service, platform.counters).routes()]
+        api = StaffApi(service, platform.counters, lambda: platform.identity)
+        return [*web.routes(), *api.routes()]
 
     async def startup(self, platform: Platform) -> None:
         service, feed, _ = self._parts(platform)

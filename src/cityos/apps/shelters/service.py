@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from cityos.apps.shelters.entities import (
-    is_shelter,
+    assignment_fragment,
+    readable_shelter,
     registry_entity,
     shelter_entity,
-    shelter_or_none,
     staff_fragment,
 )
 from cityos.apps.shelters.importers.merge import merge_shelters
@@ -57,14 +57,14 @@ class ShelterService:
         while True:
             page = await self.entities.store.query_entities(
                 TENANT, EntityQuery(types=types, limit=PAGE, offset=offset))
-            found = (shelter_or_none(e) for e in page.entities if is_shelter(e))
-            shelters.extend(shelter for shelter in found if shelter is not None)
+            found = (readable_shelter(e) for e in page.entities)
+            shelters.extend(s for s in found if s is not None)
             offset += len(page.entities)
             if len(page.entities) < PAGE:
                 return shelters
 
     async def get(self, shelter_id: str) -> Shelter:
-        shelter = shelter_or_none(await self.entities.retrieve(TENANT, shelter_id))
+        shelter = readable_shelter(await self.entities.retrieve(TENANT, shelter_id))
         if shelter is None:
             raise BadRequestData(f"{shelter_id} has no Point location or values of the "
                                  "expected kinds; fix it through the NGSI-LD API")
@@ -75,6 +75,13 @@ class ShelterService:
         after = apply_update(before, update, self.thresholds, subject)
         await self.entities.merge(TENANT, shelter_id, staff_fragment(before, after))
         log.info("shelter %s updated by %s: %s", shelter_id, subject, update)
+        return await self.get(shelter_id)
+
+    async def assign(self, shelter_id: str, subjects: tuple[str, ...], by: str) -> Shelter:
+        """Make `subjects` (operator:USERNAME) the staff responsible for a shelter."""
+        await self.get(shelter_id)  # ResourceNotFound for an unknown shelter
+        await self.entities.merge(TENANT, shelter_id, assignment_fragment(subjects))
+        log.info("shelter %s assigned to %s by %s", shelter_id, list(subjects), by)
         return await self.get(shelter_id)
 
     async def add_temporary(self, name: str, kind: str, lon: object, lat: object,

@@ -56,6 +56,9 @@
     Shelters.fillBadge(badge, state);
     var stateLine = document.createElement("p");
     stateLine.className = "state-line";
+    // A screen reader announces the state with the name when the button takes the focus.
+    stateLine.id = "state-" + f.id.replace(/[^A-Za-z0-9_-]/g, "_");
+    link.setAttribute("aria-describedby", stateLine.id);
     stateLine.appendChild(badge);
     if (p.crowdingLevelSource === "staff") {
       stateLine.appendChild(document.createTextNode(" (" + t.by_staff + ")"));

@@ -47,6 +47,12 @@
     card.querySelector(".crowding").value =
       s.crowding_source === "staff" && s.crowding_level ? s.crowding_level : "auto";
     card.querySelector(".notes").value = s.notes || "";
+    var names = card.querySelector(".assign-names");
+    if (names) {
+      names.value = (s.responsible_staff || []).map(function (subject) {
+        return subject.replace(/^operator:/, "");
+      }).join(", ");
+    }
   }
 
   function save(card, body) {
@@ -91,6 +97,21 @@
       if (capacity !== null) { body.capacity = capacity; }
       save(node, body);
     });
+    var names = node.querySelector(".assign-names");
+    if (names) {  // administrators: who is responsible for this shelter
+      label(node, ".assign-label", names);
+      node.querySelector(".assign-save").addEventListener("click", function () {
+        var list = names.value.split(/[\s,、，]+/).filter(Boolean);
+        var url = "/shelters/api/shelters/" + encodeURIComponent(node.dataset.id) + "/staff";
+        var name = node.querySelector(".card-name").textContent;
+        send("PUT", url, {responsibleStaff: list}).then(function (s) {
+          fill(node, s);
+          Shelters.setStatus(name + ": " + t.saved);
+        }).catch(function (error) {
+          Shelters.setStatus(name + ": " + t.error + " (" + error.message + ")");
+        });
+      });
+    }
     return node;
   }
 
