@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
+from psycopg import sql as pgsql
 
 from cityos.storage.base import AggregateRequest, TemporalEntityRecord, TemporalSelection
 from cityos.storage.postgres.temporal_rows import AttributeKeys
@@ -180,8 +181,10 @@ async def _aggregate_series(conn: AsyncConnection[Any], ek: int, ak: int,
     dataset_sql = " AND dataset IS NOT DISTINCT FROM %s" if several else ""
     base = "FROM temporal_instances WHERE ek = %s AND ak = %s AND " + window + dataset_sql
     base_params: list[Any] = [ek, ak, *window_params, *([dataset_id] if several else [])]
-    bounds = await (await conn.execute(f"SELECT min({column}), max({column}) " + base,
-                                       base_params)).fetchone()
+    # The column is an identifier (one of TIME_COLUMNS), composed by psycopg, never text.
+    bounds_sql = pgsql.SQL("SELECT min({time}), max({time}) ").format(
+        time=pgsql.Identifier(column)) + pgsql.SQL(base)
+    bounds = await (await conn.execute(bounds_sql, base_params)).fetchone()
     if bounds is None or bounds[0] is None:
         return {}
     first, last = bounds
