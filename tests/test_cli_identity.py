@@ -57,7 +57,8 @@ def test_clients_add_list_and_rotate_keys(database: str) -> None:
 
 
 def test_demo_start_creates_an_admin_with_a_random_password(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
     settings = load_settings({"database_url": f"sqlite:///{tmp_path / 'demo.db'}",
                               "demo": True}, environ={})
     with TestClient(build_app(settings), base_url="http://127.0.0.1:1026",
@@ -66,6 +67,8 @@ def test_demo_start_creates_an_admin_with_a_random_password(
         password = re.search(r"one-time password: (\S+)", printed)
         assert password and "http://127.0.0.1:1026/auth/login" in printed
         assert "username: admin" in printed and "TOTP" in printed
+        assert "Demo administrator 'admin' created" in caplog.text
+        assert password.group(1) not in caplog.text  # the terminal only, never the log
         assert submit_password(client, "admin", password.group(1)).status_code == 303
         assert enrolment_secret(client.get("/auth/totp").text)
     assert (tmp_path / "identity.key").stat().st_mode & 0o777 == 0o600

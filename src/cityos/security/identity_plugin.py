@@ -71,9 +71,9 @@ class IdentityPlugin(CityPlugin):
             return
         password = one_time_password()
         await identity.operators.create(DEMO_ADMIN, password, ["admin"], one_time=True)
-        message = demo_login_text(platform.settings.public_url, DEMO_ADMIN, password)
-        log.warning("%s", message)
-        click.echo(message)
+        log.warning("Demo administrator %r created with a one-time password; it is shown "
+                    "on the terminal only, never written to the log.", DEMO_ADMIN)
+        click.echo(demo_login_text(platform.settings.public_url, DEMO_ADMIN, password))
 
 
 def demo_login_text(public_url: str, username: str, password: str) -> str:
