@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 
 from cityos.iot.ingest import Ingester, Message
 from cityos.iot.payloads import PayloadFormat
@@ -26,6 +27,15 @@ from cityos.metrics import Counters
 log = logging.getLogger("cityos.iot.mqtt")
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 30.0
+# CONNACK codes meaning "who you are is not accepted": MQTT 3.1.1 (4 bad user name or
+# password, 5 not authorized) and MQTT 5 (134, 135).
+_CREDENTIALS_REFUSED = frozenset({4, 5, 134, 135})
+_HINTS = {"tls": "the broker's certificate is not trusted or TLS failed (check "
+                 "CITYOS_IOT_MQTT_CA_FILE and the host name in CITYOS_IOT_MQTT_URL)",
+          "credentials": "the broker refused the user name or password (check "
+                         "CITYOS_IOT_MQTT_URL)",
+          "refused": "the broker refused the connection",
+          "unreachable": "the broker cannot be reached"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,18 @@ class BrokerSettings:
         return cls(parts.hostname, parts.port or (8883 if secure else 1883),
                    unquote(parts.username) if parts.username else None,
                    unquote(parts.password) if parts.password else None, tls)
+
+
+def connect_failure(error: BaseException) -> str:
+    """Why a connection could not be opened: `tls`, `credentials`, `refused` (another
+    CONNACK code) or `unreachable`."""
+    if isinstance(error, MqttConnectError):
+        code = error.rc if isinstance(error.rc, int) or error.rc is None else error.rc.value
+        return "credentials" if code in _CREDENTIALS_REFUSED else "refused"
+    text = str(error)
+    if isinstance(error, ssl.SSLError) or "SSL" in text or "certificate" in text.lower():
+        return "tls"
+    return "unreachable"
 
 
 def subscriptions(prefix: str, shared_group: str = "") -> list[str]:
@@ -108,6 +130,8 @@ class MqttIngestion:
                 raise
             except Exception as error:  # broker down or connection lost: retry
                 problem = str(error) or type(error).__name__
+                if not self._was_up:
+                    problem = self._connect_failed(error, problem)
             self.connected.clear()
             if self._was_up:  # it worked until now: try again soon
                 delay = BACKOFF_INITIAL
@@ -118,6 +142,14 @@ class MqttIngestion:
                                "broker connection.")
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, BACKOFF_MAX)
+
+    def _connect_failed(self, error: BaseException, problem: str) -> str:
+        """Count a connection that could not be opened by its reason; the log line."""
+        reason = connect_failure(error)
+        self._counters.inc("cityos_iot_mqtt_connect_failures_total",
+                           "IoT MQTT connections that could not be opened, by reason "
+                           "(tls, credentials, refused, unreachable).", reason=reason)
+        return f"{_HINTS[reason]}: {problem}"
 
     async def _session(self) -> None:
         b = self._broker

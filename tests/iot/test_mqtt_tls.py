@@ -1,0 +1,115 @@
+"""MQTT ingestion over TLS (`mqtts://`) with a user name and password, against a real
+mosquitto with a throwaway CA: measurements arrive; a broker certificate from another CA
+and a wrong password are refused, each with a log line that says what to check and a
+count on cityos_iot_mqtt_connect_failures_total{reason}."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from aiomqtt.exceptions import MqttConnectError
+from starlette.testclient import TestClient
+
+from cityos.iot.mqtt import connect_failure
+from tests.iot.support import iot_app, iot_service, provision, wait_connected, wait_for_value
+from tests.iot.tls_broker import TlsMosquitto, make_authority
+
+USER, PASSWORD = "cityos-ingest", "tls-test-password-7f3a"
+GAUGE = "urn:ngsi-ld:WaterObserved:gauge-1"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[TlsMosquitto]:
+    directory = tmp_path / "broker"
+    directory.mkdir()
+    mosquitto = TlsMosquitto(directory, USER, PASSWORD).start()
+    try:
+        yield mosquitto
+    finally:
+        mosquitto.stop()
+
+
+def url(broker: TlsMosquitto, password: str = PASSWORD) -> str:
+    return f"mqtts://{USER}:{password}@127.0.0.1:{broker.port}"
+
+
+def connect_failures(client: TestClient, reason: str) -> int:
+    return iot_service(client).platform.counters.value(
+        "cityos_iot_mqtt_connect_failures_total", reason=reason)
+
+
+def wait_for_failure(client: TestClient, reason: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while connect_failures(client, reason) == 0:
+        assert time.monotonic() < deadline, f"no connection failure counted as {reason}"
+        time.sleep(0.05)
+
+
+async def test_measurements_arrive_over_tls_with_a_password(
+        tmp_path: Path, broker: TlsMosquitto) -> None:
+    with iot_app(tmp_path / "db.sqlite", mqtt_url=url(broker), prefix="city",
+                 iot_mqtt_ca_file=str(broker.authority.cert_file)) as client:
+        apikey = provision(client)["apikey"]
+        wait_connected(client)
+        async with aiomqtt.Client("127.0.0.1", broker.port, username=USER, password=PASSWORD,
+                                  tls_context=broker.client_context()) as device:
+            await device.publish(f"city/{apikey}/gauge-1/attrs", b"l|321", qos=1)
+        found = await wait_for_value(client, GAUGE, "height", 3.21)
+        assert found["height"]["unitCode"] == "MTR"
+        assert iot_service(client).mqtt.connections == 1  # type: ignore[union-attr]
+        metrics = client.get("/metrics").text
+        assert "cityos_iot_mqtt_connect_failures_total" not in metrics
+
+
+async def test_a_broker_certificate_of_another_ca_is_refused(
+        tmp_path: Path, broker: TlsMosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    stranger = make_authority(tmp_path, "some-other-ca")
+    caplog.set_level(logging.WARNING, logger="cityos.iot.mqtt")
+    with iot_app(tmp_path / "db.sqlite", mqtt_url=url(broker), prefix="city",
+                 iot_mqtt_ca_file=str(stranger.cert_file)) as client:
+        wait_for_failure(client, "tls")
+        mqtt = iot_service(client).mqtt
+        assert mqtt is not None and not mqtt.connected.is_set() and mqtt.connections == 0
+        assert connect_failures(client, "credentials") == 0
+        assert 'cityos_iot_mqtt_connect_failures_total{reason="tls"}' in \
+            client.get("/metrics").text
+    [line] = {r.getMessage() for r in caplog.records if "CERTIFICATE_VERIFY_FAILED" in
+              r.getMessage()} or [""]
+    assert "not trusted" in line and "CITYOS_IOT_MQTT_CA_FILE" in line, caplog.text
+
+
+async def test_a_wrong_password_is_refused(
+        tmp_path: Path, broker: TlsMosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cityos.iot.mqtt")
+    with iot_app(tmp_path / "db.sqlite", mqtt_url=url(broker, "not-the-password"),
+                 prefix="city", iot_mqtt_ca_file=str(broker.authority.cert_file)) as client:
+        wait_for_failure(client, "credentials")
+        mqtt = iot_service(client).mqtt
+        assert mqtt is not None and mqtt.connections == 0
+        assert connect_failures(client, "tls") == 0
+    refused = [r.getMessage() for r in caplog.records if "user name or password" in
+               r.getMessage()]
+    assert refused and "Not authorized" in refused[0], caplog.text
+
+
+async def test_plain_mqtt_to_a_tls_listener_is_not_a_credentials_problem(
+        broker: TlsMosquitto) -> None:
+    with pytest.raises(aiomqtt.MqttError) as raised:
+        async with aiomqtt.Client("127.0.0.1", broker.port, username=USER,
+                                  password=PASSWORD, timeout=3):
+            pass
+    assert connect_failure(raised.value) == "unreachable"
+
+
+def test_connect_failure_reasons() -> None:
+    assert connect_failure(MqttConnectError(5)) == "credentials"
+    assert connect_failure(MqttConnectError(4)) == "credentials"
+    assert connect_failure(MqttConnectError(3)) == "refused"
+    assert connect_failure(aiomqtt.MqttError(
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")) == "tls"
+    assert connect_failure(ConnectionRefusedError(111, "Connection refused")) == "unreachable"
