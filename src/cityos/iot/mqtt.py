@@ -27,6 +27,7 @@ from cityos.metrics import Counters
 log = logging.getLogger("cityos.iot.mqtt")
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 30.0
+BURST_MAX = 500  # messages taken from the receive queue at once
 # CONNACK codes meaning "who you are is not accepted": MQTT 3.1.1 (4 bad user name or
 # password, 5 not authorized) and MQTT 5 (134, 135).
 _CREDENTIALS_REFUSED = frozenset({4, 5, 134, 135})
@@ -91,6 +92,33 @@ def parse_topic(topic: str, prefix: str) -> tuple[str, str, PayloadFormat] | Non
     return None
 
 
+class Inbox(asyncio.Queue[aiomqtt.Message]):
+    """aiomqtt's queue of received messages (its `queue_type`), which can also hand over
+    every message already waiting without a task and an `asyncio.wait` per message (what
+    iterating `client.messages` costs)."""
+
+    def take_waiting(self, limit: int) -> list[aiomqtt.Message]:
+        taken: list[aiomqtt.Message] = []
+        while len(taken) < limit and not self.empty():
+            taken.append(self.get_nowait())
+        return taken
+
+
+class _SessionInbox(Inbox):
+    """The Inbox of one connection: aiomqtt builds it from its class, so the class
+    records the instance for the session that owns it."""
+
+    built: list[Inbox]
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self.built.append(self)
+
+
+def _inbox_class(built: list[Inbox]) -> type[Inbox]:
+    return type("SessionInbox", (_SessionInbox,), {"built": built})
+
+
 class MqttIngestion:
     """Keeps a subscription open and hands every message to the ingester."""
 
@@ -153,25 +181,32 @@ class MqttIngestion:
 
     async def _session(self) -> None:
         b = self._broker
+        built: list[Inbox] = []
         async with aiomqtt.Client(b.host, b.port, username=b.username, password=b.password,
                                   tls_context=b.tls, timeout=10, keepalive=30,
                                   identifier=f"cityos-iot-{uuid.uuid4().hex[:12]}",
-                                  max_queued_incoming_messages=100_000) as client:
+                                  max_queued_incoming_messages=100_000,
+                                  queue_type=_inbox_class(built)) as client:
+            [inbox] = built
             for topic in subscriptions(self._prefix, self._shared_group):
                 await client.subscribe(topic, qos=1)
             self.connections += 1
             self._was_up = True
             self.connected.set()
             log.info("IoT MQTT subscriber connected to %s:%s", b.host, b.port)
-            async for message in client.messages:
-                await self._handle(str(message.topic), message.payload)
+            # wait for a message through aiomqtt's iterator (it also ends on a lost
+            # connection), then take every message already waiting with it
+            async for first in client.messages:
+                burst = [first, *inbox.take_waiting(BURST_MAX - 1)]
+                await self._ingester.ingest_many(
+                    [m for m in map(self._message, burst) if m is not None])
 
-    async def _handle(self, topic: str, payload: object) -> None:
-        route = parse_topic(topic, self._prefix)
+    def _message(self, received: aiomqtt.Message) -> Message | None:
+        route = parse_topic(str(received.topic), self._prefix)
         if route is None:
-            return
+            return None
         apikey, device_id, payload_format = route
+        payload = received.payload
         if not isinstance(payload, bytes | bytearray):
             payload = str(payload).encode()
-        await self._ingester.ingest(Message(apikey, device_id, bytes(payload), "mqtt",
-                                            payload_format))
+        return Message(apikey, device_id, bytes(payload), "mqtt", payload_format)
