@@ -75,6 +75,17 @@ def test_device_entity_follows_provisioning_and_removal(tmp_path: Path) -> None:
         reported = entity(client, DEVICE_ENTITY)["dateLastValueReported"]  # type: ignore[index]
         assert reported["value"] == {"@type": "DateTime", "@value": seen}
 
+        # it moves again once it is five minutes behind, not at every reading
+        directory = iot_service(client).directory
+        for later, moves in (("2099-01-01T00:00:00.000000Z", True),
+                             ("2099-01-01T00:04:59.000000Z", False),
+                             ("2099-01-01T00:05:00.000000Z", True)):
+            directory.last_seen["gauge-1"] = later
+            flush(client)
+            reported = entity(client, DEVICE_ENTITY)["dateLastValueReported"]  # type: ignore[index]
+            assert (reported["value"]["@value"] == later) is moves, later
+        seen = "2099-01-01T00:05:00.000000Z"
+
         # re-provisioned without a location, another operator: the entity says the same
         provision(client, {**{k: v for k, v in RIVER_GAUGE.items() if k != "location"},
                            "operator": "石川県"})

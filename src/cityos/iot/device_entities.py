@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from cityos.broker.entities import EntityService
 from cityos.iot.device_entity import (
@@ -26,6 +27,9 @@ from cityos.ngsild.model import parse_entity
 from cityos.ngsild.types import JsonObject
 
 log = logging.getLogger("cityos.iot")
+# dateLastValueReported moves at most this often per device: every move is an entity
+# update with its own temporal history row, and a device may report every second.
+REPORT_EVERY = timedelta(minutes=5)
 
 
 def _internal(body: JsonObject) -> JsonObject:
@@ -76,10 +80,11 @@ class DeviceEntities:
 
     async def report_last_seen(self, devices: dict[str, Device],
                                last_seen: dict[str, str]) -> None:
-        """Move dateLastValueReported of the devices heard from since the last report."""
+        """Move dateLastValueReported of the devices heard from since it was last moved,
+        once it is REPORT_EVERY behind."""
         by_tenant: dict[str, list[JsonObject]] = defaultdict(list)
         changed = {d: at for d, at in last_seen.items()
-                   if d in devices and self._reported.get(d) != at}
+                   if d in devices and _due(self._reported.get(d), at)}
         for device_id, at in changed.items():
             by_tenant[devices[device_id].tenant].append(
                 _internal(last_value_fragment(device_id, at)))
@@ -90,3 +95,12 @@ class DeviceEntities:
                 log.warning("dateLastValueReported not written for %d Device entities "
                             "(deleted meanwhile?)", len(failed))
         self._reported.update(changed)
+
+
+def _due(reported: str | None, seen: str) -> bool:
+    if reported is None:
+        return True
+    try:
+        return datetime.fromisoformat(seen) - datetime.fromisoformat(reported) >= REPORT_EVERY
+    except ValueError:  # not a DateTime we wrote: replace it
+        return True
