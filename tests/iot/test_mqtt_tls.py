@@ -6,16 +6,18 @@ count on cityos_iot_mqtt_connect_failures_total{reason}."""
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiomqtt
 import pytest
-from aiomqtt.exceptions import MqttConnectError
 from starlette.testclient import TestClient
 
 from cityos.iot.mqtt import connect_failure
+from cityos.iot.mqtt_connection import SubscriberConnection
+from cityos.iot.mqtt_wire import BrokerRefused
 from tests.iot.support import iot_app, iot_service, provision, wait_connected, wait_for_value
 from tests.iot.tls_broker import TlsMosquitto, make_authority
 
@@ -94,22 +96,22 @@ async def test_a_wrong_password_is_refused(
         assert connect_failures(client, "tls") == 0
     refused = [r.getMessage() for r in caplog.records if "user name or password" in
                r.getMessage()]
-    assert refused and "Not authorized" in refused[0], caplog.text
+    assert refused and "not authorized (code 5)" in refused[0], caplog.text
 
 
 async def test_plain_mqtt_to_a_tls_listener_is_not_a_credentials_problem(
         broker: TlsMosquitto) -> None:
-    with pytest.raises(aiomqtt.MqttError) as raised:
-        async with aiomqtt.Client("127.0.0.1", broker.port, username=USER,
-                                  password=PASSWORD, timeout=3):
-            pass
+    with pytest.raises((ConnectionError, TimeoutError)) as raised:
+        await SubscriberConnection.open("127.0.0.1", broker.port, None, client_id="plain",
+                                        username=USER, password=PASSWORD,
+                                        filters=["city/#"], keepalive=30)
     assert connect_failure(raised.value) == "unreachable"
 
 
 def test_connect_failure_reasons() -> None:
-    assert connect_failure(MqttConnectError(5)) == "credentials"
-    assert connect_failure(MqttConnectError(4)) == "credentials"
-    assert connect_failure(MqttConnectError(3)) == "refused"
-    assert connect_failure(aiomqtt.MqttError(
-        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")) == "tls"
+    assert connect_failure(BrokerRefused(5)) == "credentials"
+    assert connect_failure(BrokerRefused(4)) == "credentials"
+    assert connect_failure(BrokerRefused(3)) == "refused"
+    assert connect_failure(ssl.SSLCertVerificationError(1, "certificate verify failed")) \
+        == "tls"
     assert connect_failure(ConnectionRefusedError(111, "Connection refused")) == "unreachable"

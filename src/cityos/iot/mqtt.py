@@ -1,5 +1,7 @@
 """MQTT ingestion: one subscriber connection to the broker (CITYOS_IOT_MQTT_URL), topics of
-the FIWARE IoT Agent convention, reconnecting by itself with exponential back-off.
+the FIWARE IoT Agent convention, reconnecting by itself with exponential back-off. The
+connection is `mqtt_connection.SubscriberConnection` (MQTT 3.1.1 over asyncio streams):
+every message of a read is admitted in one go.
 
 Topics (under an optional prefix, CITYOS_IOT_MQTT_TOPIC_PREFIX):
 `/{apikey}/{deviceId}/attrs` (JSON or UltraLight, told apart by the first byte),
@@ -17,20 +19,19 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-import aiomqtt
-from aiomqtt.exceptions import MqttConnectError
-
 from cityos.iot.ingest import Ingester, Message
+from cityos.iot.mqtt_connection import SubscriberConnection
+from cityos.iot.mqtt_wire import BrokerRefused, Publish
 from cityos.iot.payloads import PayloadFormat
 from cityos.metrics import Counters
 
 log = logging.getLogger("cityos.iot.mqtt")
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 30.0
-BURST_MAX = 500  # messages taken from the receive queue at once
-# CONNACK codes meaning "who you are is not accepted": MQTT 3.1.1 (4 bad user name or
-# password, 5 not authorized) and MQTT 5 (134, 135).
-_CREDENTIALS_REFUSED = frozenset({4, 5, 134, 135})
+KEEPALIVE = 30
+# CONNACK codes meaning "who you are is not accepted" (4 bad user name or password,
+# 5 not authorized).
+_CREDENTIALS_REFUSED = frozenset({4, 5})
 _HINTS = {"tls": "the broker's certificate is not trusted or TLS failed (check "
                  "CITYOS_IOT_MQTT_CA_FILE and the host name in CITYOS_IOT_MQTT_URL)",
           "credentials": "the broker refused the user name or password (check "
@@ -64,11 +65,9 @@ class BrokerSettings:
 def connect_failure(error: BaseException) -> str:
     """Why a connection could not be opened: `tls`, `credentials`, `refused` (another
     CONNACK code) or `unreachable`."""
-    if isinstance(error, MqttConnectError):
-        code = error.rc if isinstance(error.rc, int) or error.rc is None else error.rc.value
-        return "credentials" if code in _CREDENTIALS_REFUSED else "refused"
-    text = str(error)
-    if isinstance(error, ssl.SSLError) or "SSL" in text or "certificate" in text.lower():
+    if isinstance(error, BrokerRefused):
+        return "credentials" if error.code in _CREDENTIALS_REFUSED else "refused"
+    if isinstance(error, ssl.SSLError):
         return "tls"
     return "unreachable"
 
@@ -90,33 +89,6 @@ def parse_topic(topic: str, prefix: str) -> tuple[str, str, PayloadFormat] | Non
     if len(levels) == 4 and levels[3] == "attrs" and levels[0] in ("ul", "json"):
         return levels[1], levels[2], "ul" if levels[0] == "ul" else "json"
     return None
-
-
-class Inbox(asyncio.Queue[aiomqtt.Message]):
-    """aiomqtt's queue of received messages (its `queue_type`), which can also hand over
-    every message already waiting without a task and an `asyncio.wait` per message (what
-    iterating `client.messages` costs)."""
-
-    def take_waiting(self, limit: int) -> list[aiomqtt.Message]:
-        taken: list[aiomqtt.Message] = []
-        while len(taken) < limit and not self.empty():
-            taken.append(self.get_nowait())
-        return taken
-
-
-class _SessionInbox(Inbox):
-    """The Inbox of one connection: aiomqtt builds it from its class, so the class
-    records the instance for the session that owns it."""
-
-    built: list[Inbox]
-
-    def __init__(self, maxsize: int = 0) -> None:
-        super().__init__(maxsize)
-        self.built.append(self)
-
-
-def _inbox_class(built: list[Inbox]) -> type[Inbox]:
-    return type("SessionInbox", (_SessionInbox,), {"built": built})
 
 
 class MqttIngestion:
@@ -181,32 +153,26 @@ class MqttIngestion:
 
     async def _session(self) -> None:
         b = self._broker
-        built: list[Inbox] = []
-        async with aiomqtt.Client(b.host, b.port, username=b.username, password=b.password,
-                                  tls_context=b.tls, timeout=10, keepalive=30,
-                                  identifier=f"cityos-iot-{uuid.uuid4().hex[:12]}",
-                                  max_queued_incoming_messages=100_000,
-                                  queue_type=_inbox_class(built)) as client:
-            [inbox] = built
-            for topic in subscriptions(self._prefix, self._shared_group):
-                await client.subscribe(topic, qos=1)
+        connection = await SubscriberConnection.open(
+            b.host, b.port, b.tls, client_id=f"cityos-iot-{uuid.uuid4().hex[:12]}",
+            username=b.username, password=b.password,
+            filters=subscriptions(self._prefix, self._shared_group), keepalive=KEEPALIVE)
+        try:
             self.connections += 1
             self._was_up = True
             self.connected.set()
             log.info("IoT MQTT subscriber connected to %s:%s", b.host, b.port)
-            # wait for a message through aiomqtt's iterator (it also ends on a lost
-            # connection), then take every message already waiting with it
-            async for first in client.messages:
-                burst = [first, *inbox.take_waiting(BURST_MAX - 1)]
-                await self._ingester.ingest_many(
-                    [m for m in map(self._message, burst) if m is not None])
+            await connection.receive(self._deliver)
+        finally:
+            connection.close()
 
-    def _message(self, received: aiomqtt.Message) -> Message | None:
-        route = parse_topic(str(received.topic), self._prefix)
+    async def _deliver(self, publishes: list[Publish]) -> None:
+        await self._ingester.ingest_many(
+            [m for m in map(self._message, publishes) if m is not None])
+
+    def _message(self, received: Publish) -> Message | None:
+        route = parse_topic(received.topic, self._prefix)
         if route is None:
             return None
         apikey, device_id, payload_format = route
-        payload = received.payload
-        if not isinstance(payload, bytes | bytearray):
-            payload = str(payload).encode()
-        return Message(apikey, device_id, bytes(payload), "mqtt", payload_format)
+        return Message(apikey, device_id, received.payload, "mqtt", payload_format)
