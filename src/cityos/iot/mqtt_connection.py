@@ -5,7 +5,7 @@ acknowledged (PUBACK) once the caller has taken it; while the caller waits (its 
 full) nothing more is read, so the broker holds the rest (TCP flow control).
 
 Keep-alive (§3.1.2.10): a PINGREQ every half keep-alive period; a connection that has
-sent nothing (not even a PINGRESP) for 1.5 periods is dropped.
+sent nothing (not even a PINGRESP) for 1.5 periods while we were reading is dropped.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class SubscriberConnection:
         self._pending: list[Packet] = []  # decoded during the handshake, not yet handled
         self._early: list[Publish] = []  # PUBLISH sent before SUBACK (§3.8.4 allows it)
         self._last_heard = time.monotonic()
+        self._delivering = False  # while the caller holds messages, nothing is read
 
     @classmethod
     async def open(cls, host: str, port: int, tls: ssl.SSLContext | None, *,
@@ -116,7 +117,12 @@ class SubscriberConnection:
                 await pinger
 
     async def _take(self, publishes: list[Publish], deliver: Deliver) -> None:
-        await deliver(publishes)
+        self._delivering = True
+        try:
+            await deliver(publishes)
+        finally:
+            self._delivering = False
+            self._last_heard = time.monotonic()  # silence while not reading is not death
         acks = [puback(p.packet_id) for p in publishes if p.packet_id is not None]
         if acks:
             self._writer.write(b"".join(acks))
@@ -124,7 +130,8 @@ class SubscriberConnection:
     async def _keep_alive(self) -> None:
         while True:
             await asyncio.sleep(self._keepalive / 2)
-            if time.monotonic() - self._last_heard > self._keepalive * 1.5:
+            if not self._delivering \
+                    and time.monotonic() - self._last_heard > self._keepalive * 1.5:
                 self._writer.transport.abort()  # the pending read ends with an error
                 return
             self._writer.write(PINGREQ_PACKET)
