@@ -30,6 +30,9 @@ log = logging.getLogger("cityos.iot")
 # dateLastValueReported moves at most this often per device: every move is an entity
 # update with its own temporal history row, and a device may report every second.
 REPORT_EVERY = timedelta(minutes=5)
+# Entities per write of those updates: small writes, so that measurements queued behind
+# them in the storage writer do not wait for a thousand Device updates at once.
+REPORT_CHUNK = 100
 
 
 def _internal(body: JsonObject) -> JsonObject:
@@ -89,11 +92,12 @@ class DeviceEntities:
             by_tenant[devices[device_id].tenant].append(
                 _internal(last_value_fragment(device_id, at)))
         for tenant, fragments in by_tenant.items():
-            result = await self._entities.batch_update(tenant, fragments, overwrite=True)
-            failed = {entity_id for entity_id, _ in result.errors}
-            if failed:
-                log.warning("dateLastValueReported not written for %d Device entities "
-                            "(deleted meanwhile?)", len(failed))
+            for start in range(0, len(fragments), REPORT_CHUNK):
+                result = await self._entities.batch_update(
+                    tenant, fragments[start:start + REPORT_CHUNK], overwrite=True)
+                if result.errors:
+                    log.warning("dateLastValueReported not written for %d Device entities "
+                                "(deleted meanwhile?)", len(result.errors))
         self._reported.update(changed)
 
 

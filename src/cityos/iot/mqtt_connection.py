@@ -33,7 +33,10 @@ from cityos.iot.mqtt_wire import (
     subscribe,
 )
 
-READ_SIZE = 256 * 1024
+READ_SIZE = 64 * 1024
+# Messages handed over at once; between two slices the event loop runs other tasks (the
+# writer, HTTP requests), so a large read never holds it for long.
+SLICE = 256
 HANDSHAKE_TIMEOUT = 10.0
 SUBSCRIBE_ID = 1
 Deliver = Callable[[list[Publish]], Awaitable[None]]
@@ -109,8 +112,10 @@ class SubscriberConnection:
             while True:
                 packets = self._decoder.feed(await self._read())
                 publishes = [p for p in packets if isinstance(p, Publish)]
-                if publishes:
-                    await self._take(publishes, deliver)
+                for start in range(0, len(publishes), SLICE):
+                    if start:
+                        await asyncio.sleep(0)
+                    await self._take(publishes[start:start + SLICE], deliver)
         finally:
             pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
