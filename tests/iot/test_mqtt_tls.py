@@ -1,10 +1,12 @@
-"""MQTT ingestion over TLS (`mqtts://`) with a user name and password, against a real
-mosquitto with a throwaway CA: measurements arrive; a broker certificate from another CA
+"""MQTT over TLS (`mqtts://`) with a user name and password, against a real mosquitto
+with a throwaway CA. Ingestion: measurements arrive; a broker certificate from another CA
 and a wrong password are refused, each with a log line that says what to check and a
-count on cityos_iot_mqtt_connect_failures_total{reason}."""
+count on cityos_iot_mqtt_connect_failures_total{reason}. Notifications to an mqtts://
+endpoint: delivered, and refused for a wrong password or an untrusted broker."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import time
@@ -12,9 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiomqtt
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
+from cityos.broker.delivery.mqtt_sender import MqttSender
+from cityos.broker.delivery.senders import DeliveryFailed
+from cityos.broker.notification import Endpoint, OutgoingNotification
 from cityos.iot.mqtt import connect_failure
 from cityos.iot.mqtt_connection import SubscriberConnection
 from cityos.iot.mqtt_wire import BrokerRefused
@@ -115,3 +121,42 @@ def test_connect_failure_reasons() -> None:
     assert connect_failure(ssl.SSLCertVerificationError(1, "certificate verify failed")) \
         == "tls"
     assert connect_failure(ConnectionRefusedError(111, "Connection refused")) == "unreachable"
+
+
+def tls_notification(uri: str, value: int) -> OutgoingNotification:
+    body = orjson.dumps({"id": f"urn:ngsi-ld:Notification:{value}", "type": "Notification",
+                         "subscriptionId": "urn:sub:tls", "data": [
+                             {"id": GAUGE, "type": "WaterObserved", "height": value}]})
+    return OutgoingNotification("", "urn:sub:tls", Endpoint(uri), "application/json", body,
+                                (), ordering_key=GAUGE)
+
+
+async def test_notifications_to_an_mqtts_endpoint(
+        tmp_path: Path, broker: TlsMosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notification delivery verifies the broker against the default trust store, which
+    SSL_CERT_FILE points at a private CA."""
+    endpoint = f"127.0.0.1:{broker.port}/alerts/river"
+    monkeypatch.setenv("SSL_CERT_FILE", str(broker.authority.cert_file))
+    sender = MqttSender()
+    try:
+        async with aiomqtt.Client("127.0.0.1", broker.port, username=USER,
+                                  password=PASSWORD,
+                                  tls_context=broker.client_context()) as listener:
+            await listener.subscribe("alerts/river", qos=1)
+            await sender.send(tls_notification(f"mqtts://{USER}:{PASSWORD}@{endpoint}", 7))
+            message = await asyncio.wait_for(anext(aiter(listener.messages)), 10)
+            assert isinstance(message.payload, bytes)
+            assert orjson.loads(message.payload)["body"]["data"][0]["height"] == 7
+        with pytest.raises(DeliveryFailed, match="not reachable"):
+            await sender.send(tls_notification(f"mqtts://{USER}:wrong@{endpoint}", 8))
+    finally:
+        await sender.aclose()
+    stranger = make_authority(tmp_path, "another-ca")
+    monkeypatch.setenv("SSL_CERT_FILE", str(stranger.cert_file))
+    distrustful = MqttSender()
+    try:
+        with pytest.raises(DeliveryFailed, match="CERTIFICATE_VERIFY_FAILED"):
+            await distrustful.send(
+                tls_notification(f"mqtts://{USER}:{PASSWORD}@{endpoint}", 9))
+    finally:
+        await distrustful.aclose()
