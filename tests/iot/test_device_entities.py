@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from cityos.iot.device_entity import device_entity, shares_fed_entity
 from cityos.iot.model import parse_device
 from tests.iot.support import RIVER_GAUGE, entity, iot_app, iot_service, provision
+from tests.postgres_support import fresh_schema
 from tests.security_support import API, secure_city
 
 DEVICE_ENTITY = "urn:ngsi-ld:Device:gauge-1"
@@ -151,3 +152,23 @@ def test_device_entities_are_read_under_the_platform_authorization(tmp_path: Pat
         # the grant names Device only: the fed entity stays out of the reader's reach
         assert client.get(f"{API}/entities/{GAUGE}",
                           headers=city.auth(reader)).status_code == 404
+
+
+def test_device_entities_on_postgresql() -> None:
+    with fresh_schema() as url, iot_app(url) as client:
+        created = provision(client)
+        assert client.post("/iot/d", params={"k": created["apikey"], "i": "gauge-1"},
+                           content=b"l|99").status_code == 200
+        flush(client)
+        found = entity(client, DEVICE_ENTITY)
+        assert found is not None and found["controlledAsset"]["object"] == GAUGE
+        assert found["dateLastValueReported"]["value"]["@value"] == \
+            iot_service(client).directory.last_seen["gauge-1"]
+        history = client.get(f"{API}/temporal/entities/{DEVICE_ENTITY}", params={
+            "attrs": "dateLastValueReported", "timeproperty": "modifiedAt",
+            "timerel": "after", "timeAt": "2000-01-01T00:00:00Z"})
+        assert history.status_code == 200, history.text
+        [reported] = history.json()["dateLastValueReported"]  # one move, one history row
+        assert reported["value"] == found["dateLastValueReported"]["value"]
+        assert client.delete("/iot/devices/gauge-1").status_code in (200, 204)
+        assert entity(client, DEVICE_ENTITY) is None
