@@ -53,6 +53,7 @@ class SubscriberConnection:
         self._early: list[Publish] = []  # PUBLISH sent before SUBACK (§3.8.4 allows it)
         self._last_heard = time.monotonic()
         self._delivering = False  # while the caller holds messages, nothing is read
+        self._silent = False  # given up by keep-alive
 
     @classmethod
     async def open(cls, host: str, port: int, tls: ssl.SSLContext | None, *,
@@ -97,6 +98,9 @@ class SubscriberConnection:
 
     async def _read(self) -> bytes:
         data = await self._reader.read(READ_SIZE)
+        if not data and self._silent:
+            raise TimeoutError(f"no answer from the broker for {self._keepalive * 1.5:g} s "
+                               "(keep-alive)")
         if not data:
             raise ConnectionError("the broker closed the connection")
         self._last_heard = time.monotonic()
@@ -137,7 +141,8 @@ class SubscriberConnection:
             await asyncio.sleep(self._keepalive / 2)
             if not self._delivering \
                     and time.monotonic() - self._last_heard > self._keepalive * 1.5:
-                self._writer.transport.abort()  # the pending read ends with an error
+                self._silent = True
+                self._writer.transport.abort()  # the pending read ends
                 return
             self._writer.write(PINGREQ_PACKET)
 
