@@ -146,6 +146,43 @@ async def test_many_measurements_are_written_together(tmp_path: Path) -> None:
         assert stats.batches < 250, orjson.dumps(stats.__dict__)
 
 
+async def test_refused_messages_in_a_burst_cost_only_themselves(tmp_path: Path) -> None:
+    """Messages are taken from the connection in bursts and admitted one by one: a
+    refused message (wrong key, malformed) or one on a topic that is not ours, in the
+    middle of a burst, loses nothing else."""
+    prefix = unique_prefix()
+    with iot_app(tmp_path / "db.sqlite", mqtt_url="mqtt://127.0.0.1:1883",
+                 prefix=prefix) as client:
+        keys = [provision(client, device_id=f"c{n}")["apikey"] for n in range(10)]
+        wait_connected(client)
+        stats = iot_service(client).ingester.stats
+        async with aiomqtt.Client("127.0.0.1", PORT) as publisher:
+            for number in range(200):
+                n = number % 10
+                await publisher.publish(f"{prefix}/{keys[n]}/c{n}/attrs",
+                                        f"c|{number}".encode(), qos=0)
+                if number % 20 == 5:
+                    await publisher.publish(f"{prefix}/wrong-key/c{n}/attrs", b"c|-1")
+                    await publisher.publish(f"{prefix}/{keys[n]}/c{n}/attrs", b"c|x")
+                    await publisher.publish(f"{prefix}/{keys[n]}/c{n}/cmd", b"c|-2")
+        await wait_for_value(client, "urn:ngsi-ld:WaterObserved:c9", "count", 199)
+        deadline = time.monotonic() + 10
+        while stats.written < 200:
+            assert time.monotonic() < deadline, stats
+            await asyncio.sleep(0.05)
+        metrics = client.get("/metrics").text
+        assert stats.written == 200
+        assert 'cityos_iot_messages_total{transport="mqtt"} 220' in metrics
+        assert 'cityos_iot_rejected_total{reason="deviceUnknown",transport="mqtt"} 10' \
+            in metrics
+        assert 'cityos_iot_rejected_total{reason="payloadMalformed",transport="mqtt"} 10' \
+            in metrics
+        for n in range(10):
+            found = await wait_for_value(client, f"urn:ngsi-ld:WaterObserved:c{n}", "count",
+                                         190 + n)
+            assert found["count"]["value"] == 190 + n
+
+
 async def test_processes_of_a_shared_group_split_the_messages(tmp_path: Path) -> None:
     prefix, group = unique_prefix(), unique_prefix()
     key = "shared-apikey-for-the-test"

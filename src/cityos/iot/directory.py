@@ -20,6 +20,7 @@ from cityos.iot.credentials import (
     new_encryption_key,
     new_hmac_key,
 )
+from cityos.iot.device_entities import DeviceEntities
 from cityos.iot.model import TOKEN, Device, Group, device_from_json, group_from_json
 from cityos.iot.model import parse_device as parse_device_json
 from cityos.iot.model import parse_group as parse_group_json
@@ -67,6 +68,7 @@ class DeviceDirectory:
                  secret_setting: str = "") -> None:
         self._store = store
         self._entities = entities
+        self.device_entities = DeviceEntities(entities)
         self._secret_setting = secret_setting
         self._vault: KeyVault | None = None
         self.devices: dict[str, DeviceEntry] = {}
@@ -122,8 +124,17 @@ class DeviceDirectory:
         self.last_seen[device_id] = at
 
     async def flush_last_seen(self) -> None:
+        """Write last-seen times to the records and to the Device entities."""
         if self.last_seen:
             await self._store.record_last_seen(list(self.last_seen.items()))
+            await self.device_entities.report_last_seen(
+                {device_id: e.device for device_id, e in self.devices.items()},
+                dict(self.last_seen))
+
+    async def publish_device_entities(self) -> int:
+        """Create the Device entity of every device that has none yet (at start)."""
+        return await self.device_entities.create_missing(
+            [e.device for e in self.devices.values()], dict(self.last_seen))
 
     # -- provisioning ------------------------------------------------------------------
     async def provision_group(self, raw: Any, tenant: str) -> tuple[Group, str | None]:
@@ -184,6 +195,7 @@ class DeviceDirectory:
             device.device_id, tenant, device.as_json(), stored_hash,
             None if key_bytes is None else self._require_vault().encrypt(key_bytes.decode())))
         await self._create_entity(device)
+        await self.device_entities.provisioned(device, self.last_seen.get(device.device_id))
         self._generation += 1
         self.devices[device.device_id] = DeviceEntry(device, stored_hash, key_bytes)
         return Provisioned(device, apikey, hmac_key)
@@ -195,6 +207,7 @@ class DeviceDirectory:
         self._generation += 1
         del self.devices[device_id]
         self.last_seen.pop(device_id, None)
+        await self.device_entities.removed(entry.device)
         return entry.device
 
     def _require_vault(self) -> KeyVault:

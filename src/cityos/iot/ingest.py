@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cityos.broker.entities import EntityService
+from cityos.iot.backlog import Backlog
 from cityos.iot.directory import DeviceDirectory, DeviceEntry
 from cityos.iot.mapping import Measurement, measurements
 from cityos.iot.payloads import MAX_PAYLOAD_BYTES, MalformedPayload, PayloadFormat, decode
@@ -41,7 +42,7 @@ MAX_BATCH = 5_000  # measurements per write
 # of a few milliseconds of latency.
 LINGER = 0.005
 LINGER_BELOW = 200
-QUEUE_SIZE = 2_000  # admitted messages waiting for the writer (then producers wait)
+BACKLOG_LIMIT = 10_000  # measurements waiting for the writer (then producers wait)
 SIGNATURE_LINE_BYTES = 100
 
 
@@ -59,6 +60,9 @@ class Message:
 class _Admitted:
     measurements: list[Measurement]
     done: asyncio.Future[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.measurements)
 
 
 @dataclass
@@ -79,15 +83,21 @@ class Ingester:
         self.rejections = RejectionReporter(counters, security_events)
         self._replay = ReplayGuard(replay_window)
         self._clock = clock
-        self._queue: asyncio.Queue[_Admitted] = asyncio.Queue(QUEUE_SIZE)
+        self._queue: Backlog[_Admitted] = Backlog(BACKLOG_LIMIT)
         self._task: asyncio.Task[None] | None = None
         self.stats = IngestStats()
 
     # -- admission (synchronous, never raises anything but Rejected) -------------------
     def admit(self, message: Message) -> list[Measurement]:
         """The message's measurements, or Rejected (counted and reported)."""
-        self._counters.inc("cityos_iot_messages_total", "IoT messages received.",
-                           transport=message.transport)
+        self._count_messages(message.transport, 1)
+        return self._admit(message)
+
+    def _count_messages(self, transport: str, count: int) -> None:
+        self._counters.inc("cityos_iot_messages_total", "IoT messages received.", count,
+                           transport=transport)
+
+    def _admit(self, message: Message) -> list[Measurement]:
         entry: DeviceEntry | None = None
         try:
             entry = self.directory.authenticate(message.apikey, message.device_id)
@@ -143,10 +153,17 @@ class Ingester:
         self._replay.check(signature, self._clock())
 
     # -- submission ---------------------------------------------------------------------
-    async def ingest(self, message: Message) -> None:
-        """Admit and queue (MQTT): returns once queued; waits while the queue is full."""
-        with contextlib.suppress(Rejected):
-            await self._queue.put(_Admitted(self.admit(message)))
+    async def ingest_many(self, messages: list[Message], transport: str = "mqtt") -> None:
+        """Admit a burst of messages and queue what passed as one item (MQTT): one queue
+        operation and one counter update for the burst instead of one per message.
+        Returns once queued; waits while the backlog is full."""
+        self._count_messages(transport, len(messages))
+        found: list[Measurement] = []
+        for message in messages:
+            with contextlib.suppress(Rejected):
+                found += self._admit(message)
+        if found:
+            await self._queue.put(_Admitted(found))
 
     async def ingest_and_wait(self, message: Message) -> int:
         """Admit, queue and wait until written (HTTP); returns how many measurements were
@@ -177,7 +194,7 @@ class Ingester:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            size = self._take_waiting(batch, len(batch[0].measurements))
+            size = self._take_waiting(batch, len(batch[0]))
             if size < LINGER_BELOW:
                 await asyncio.sleep(LINGER)
                 self._take_waiting(batch, size)
@@ -187,7 +204,7 @@ class Ingester:
         while size < MAX_BATCH and not self._queue.empty():
             item = self._queue.get_nowait()
             batch.append(item)
-            size += len(item.measurements)
+            size += len(item)
         return size
 
     async def _write_batch(self, batch: list[_Admitted]) -> None:

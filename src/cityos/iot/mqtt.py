@@ -1,5 +1,7 @@
 """MQTT ingestion: one subscriber connection to the broker (CITYOS_IOT_MQTT_URL), topics of
-the FIWARE IoT Agent convention, reconnecting by itself with exponential back-off.
+the FIWARE IoT Agent convention, reconnecting by itself with exponential back-off. The
+connection is `mqtt_connection.SubscriberConnection` (MQTT 3.1.1 over asyncio streams):
+every message of a read is admitted in one go.
 
 Topics (under an optional prefix, CITYOS_IOT_MQTT_TOPIC_PREFIX):
 `/{apikey}/{deviceId}/attrs` (JSON or UltraLight, told apart by the first byte),
@@ -17,15 +19,25 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-import aiomqtt
-
 from cityos.iot.ingest import Ingester, Message
+from cityos.iot.mqtt_connection import SubscriberConnection
+from cityos.iot.mqtt_wire import BrokerRefused, Publish
 from cityos.iot.payloads import PayloadFormat
 from cityos.metrics import Counters
 
 log = logging.getLogger("cityos.iot.mqtt")
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 30.0
+KEEPALIVE = 30
+# CONNACK codes meaning "who you are is not accepted" (4 bad user name or password,
+# 5 not authorized).
+_CREDENTIALS_REFUSED = frozenset({4, 5})
+_HINTS = {"tls": "the broker's certificate is not trusted or TLS failed (check "
+                 "CITYOS_IOT_MQTT_CA_FILE and the host name in CITYOS_IOT_MQTT_URL)",
+          "credentials": "the broker refused the user name or password (check "
+                         "CITYOS_IOT_MQTT_URL)",
+          "refused": "the broker refused the connection",
+          "unreachable": "the broker cannot be reached"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,16 @@ class BrokerSettings:
         return cls(parts.hostname, parts.port or (8883 if secure else 1883),
                    unquote(parts.username) if parts.username else None,
                    unquote(parts.password) if parts.password else None, tls)
+
+
+def connect_failure(error: BaseException) -> str:
+    """Why a connection could not be opened: `tls`, `credentials`, `refused` (another
+    CONNACK code) or `unreachable`."""
+    if isinstance(error, BrokerRefused):
+        return "credentials" if error.code in _CREDENTIALS_REFUSED else "refused"
+    if isinstance(error, ssl.SSLError):
+        return "tls"
+    return "unreachable"
 
 
 def subscriptions(prefix: str, shared_group: str = "") -> list[str]:
@@ -108,6 +130,8 @@ class MqttIngestion:
                 raise
             except Exception as error:  # broker down or connection lost: retry
                 problem = str(error) or type(error).__name__
+                if not self._was_up:
+                    problem = self._connect_failed(error, problem)
             self.connected.clear()
             if self._was_up:  # it worked until now: try again soon
                 delay = BACKOFF_INITIAL
@@ -119,27 +143,36 @@ class MqttIngestion:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, BACKOFF_MAX)
 
+    def _connect_failed(self, error: BaseException, problem: str) -> str:
+        """Count a connection that could not be opened by its reason; the log line."""
+        reason = connect_failure(error)
+        self._counters.inc("cityos_iot_mqtt_connect_failures_total",
+                           "IoT MQTT connections that could not be opened, by reason "
+                           "(tls, credentials, refused, unreachable).", reason=reason)
+        return f"{_HINTS[reason]}: {problem}"
+
     async def _session(self) -> None:
         b = self._broker
-        async with aiomqtt.Client(b.host, b.port, username=b.username, password=b.password,
-                                  tls_context=b.tls, timeout=10, keepalive=30,
-                                  identifier=f"cityos-iot-{uuid.uuid4().hex[:12]}",
-                                  max_queued_incoming_messages=100_000) as client:
-            for topic in subscriptions(self._prefix, self._shared_group):
-                await client.subscribe(topic, qos=1)
+        connection = await SubscriberConnection.open(
+            b.host, b.port, b.tls, client_id=f"cityos-iot-{uuid.uuid4().hex[:12]}",
+            username=b.username, password=b.password,
+            filters=subscriptions(self._prefix, self._shared_group), keepalive=KEEPALIVE)
+        try:
             self.connections += 1
             self._was_up = True
             self.connected.set()
             log.info("IoT MQTT subscriber connected to %s:%s", b.host, b.port)
-            async for message in client.messages:
-                await self._handle(str(message.topic), message.payload)
+            await connection.receive(self._deliver)
+        finally:
+            connection.close()
 
-    async def _handle(self, topic: str, payload: object) -> None:
-        route = parse_topic(topic, self._prefix)
+    async def _deliver(self, publishes: list[Publish]) -> None:
+        await self._ingester.ingest_many(
+            [m for m in map(self._message, publishes) if m is not None])
+
+    def _message(self, received: Publish) -> Message | None:
+        route = parse_topic(received.topic, self._prefix)
         if route is None:
-            return
+            return None
         apikey, device_id, payload_format = route
-        if not isinstance(payload, bytes | bytearray):
-            payload = str(payload).encode()
-        await self._ingester.ingest(Message(apikey, device_id, bytes(payload), "mqtt",
-                                            payload_format))
+        return Message(apikey, device_id, received.payload, "mqtt", payload_format)

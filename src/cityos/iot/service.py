@@ -44,6 +44,9 @@ class IotService:
 
     async def start(self) -> None:
         await self.directory.load()
+        created = await self.directory.publish_device_entities()
+        if created:
+            log.info("IoT: published %d devices as NGSI-LD Device entities", created)
         self.ingester.start()
         if self.mqtt is not None:
             self.mqtt.start()
