@@ -401,3 +401,56 @@ def test_post_query_reads_lastn_and_aggregation_from_temporalq(client: TestClien
         "temporalQ": {**window, "aggrMethods": ["avg"]}})
     assert aggregated.status_code == 200, aggregated.text
     assert aggregated.json()[0]["people"]["avg"][0][0] == 5
+
+
+def _scoped_sensor(client: TestClient, name: str, scopes: list[tuple[Any, str]],
+                   people: list[tuple[int, str]]) -> None:
+    response = client.post(f"{ROOT}/temporal/entities", json={
+        "id": f"urn:ngsi-ld:CrowdSensor:{name}", "type": "CrowdSensor",
+        **({"scope": [{"type": "Property", "value": v, "observedAt": at}
+                      for v, at in scopes]} if scopes else {}),
+        "people": [{"type": "Property", "value": v, "observedAt": at} for v, at in people]})
+    assert response.status_code == 201, response.text
+
+
+def _scoped(client: TestClient, scope_q: str) -> dict[str, list[Any]]:
+    response = client.get(f"{ROOT}/temporal/entities", params={
+        "type": "CrowdSensor", "scopeQ": scope_q, "timerel": "between",
+        "timeAt": "2024-05-01T12:00:00Z", "endTimeAt": "2024-05-01T13:00:00Z"})
+    assert response.status_code == 200, response.text
+    return {e["id"].rsplit(":", 1)[1]: [i["value"] for i in e.get("people", [])]
+            + [i["value"] for i in e.get("scope", [])] for e in response.json()}
+
+
+def test_scopeq_follows_when_each_scope_was_valid(client: TestClient) -> None:
+    _scoped_sensor(client, "daishoji", [("/Kaga/Daishoji", "2024-05-01T10:00:00Z")],
+                   [(1, "2024-05-01T12:05:00Z")])
+    _scoped_sensor(client, "bare", [], [(2, "2024-05-01T12:05:00Z")])
+    _scoped_sensor(client, "mid", [("/Kaga/Yamashiro", "2024-05-01T12:10:00Z")],
+                   [(3, "2024-05-01T12:05:00Z"), (4, "2024-05-01T12:15:00Z")])
+    _scoped_sensor(client, "moved", [("/Kaga/Katayamazu", "2024-05-01T10:00:00Z"),
+                                     ("/Kaga/Yamanaka", "2024-05-01T12:30:00Z")],
+                   [(5, "2024-05-01T12:15:00Z"), (6, "2024-05-01T12:45:00Z")])
+    _scoped_sensor(client, "late", [("/Kaga/Daishoji", "2024-05-01T14:00:00Z")],
+                   [(7, "2024-05-01T12:05:00Z")])
+    assert _scoped(client, "/Kaga/Daishoji") == {"daishoji": [1, ["/Kaga/Daishoji"]]}
+    assert sorted(_scoped(client, "/#")) == ["daishoji", "mid", "moved"]
+    assert _scoped(client, "/Kaga/Yamashiro") == {"mid": [4, ["/Kaga/Yamashiro"]]}
+    assert _scoped(client, "/Kaga/Katayamazu") == {"moved": [5, ["/Kaga/Katayamazu"]]}
+    assert _scoped(client, "/Kaga/Yamanaka") == {"moved": [6, ["/Kaga/Yamanaka"]]}
+    assert _scoped(client, "/Nomi") == {}
+    current = client.get(f"{ROOT}/entities/urn:ngsi-ld:CrowdSensor:moved").json()
+    assert current["scope"] == "/Kaga/Yamanaka"  # the latest scope is the current one
+
+
+def test_a_scope_instance_must_be_a_property_with_a_scope(client: TestClient) -> None:
+    for scope in ([{"type": "Relationship", "object": "urn:x:1"}],
+                  [{"type": "Property", "value": "no-slash"}],
+                  [{"type": "Property", "value": "/A", "observedAt": "yesterday"}],
+                  [{"type": "Property", "value": "/A", "unitCode": "C62"}]):
+        response = client.post(f"{ROOT}/temporal/entities", json={
+            "id": SENSOR, "type": "CrowdSensor", "scope": scope,
+            "people": [{"type": "Property", "value": 1,
+                        "observedAt": "2024-05-01T12:05:00Z"}]})
+        assert response.status_code == 400, scope
+        assert response.json()["type"].endswith("/BadRequestData"), scope

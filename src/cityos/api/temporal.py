@@ -17,7 +17,8 @@ from cityos.api.ldcontext import RequestContext, context_for_body, context_for_r
 from cityos.api.params import entity_query, options_of, render_options
 from cityos.api.responses import empty, ngsi_response, page_links
 from cityos.api.state import api_state, tenant_of
-from cityos.broker.temporal import TemporalFilter, TemporalPage, TemporalService
+from cityos.broker.temporal import TemporalPage, TemporalService
+from cityos.broker.temporal_filter import TemporalFilter
 from cityos.ngsild.errors import (
     BadRequestData,
     InvalidRequest,

@@ -18,19 +18,26 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cityos.broker.events import EntityEvent, EventBus, EventKind
+from cityos.broker.temporal_filter import (
+    TemporalFilter,
+    descending_ids,
+    head_matches,
+    satisfies,
+    valid_scopes,
+    while_valid,
+)
 from cityos.ngsild.errors import BadRequestData, NonexistentTenant, ResourceNotFound
-from cityos.ngsild.geo import GeoQuery, matches_any
 from cityos.ngsild.model.names import now_timestamp
-from cityos.ngsild.query import evaluate_q, evaluate_scope_q, evaluate_types
 from cityos.ngsild.temporal import current
+from cityos.ngsild.temporal.body import SCOPE_HISTORY
 from cityos.ngsild.temporal.diff import SCOPE_IRI, HistoryRecord
 from cityos.ngsild.temporal.paging import TemporalRange, cut_instances
 from cityos.ngsild.temporal.params import TemporalQuery
 from cityos.ngsild.temporal.render import AggregatedSeries
-from cityos.ngsild.temporal.times import format_micros
+from cityos.ngsild.temporal.scope_validity import ValidScope
 from cityos.ngsild.types import JsonObject
 
 if TYPE_CHECKING:
@@ -59,9 +66,16 @@ class TemporalPage:
 
 
 def _records(entity: JsonObject, now: str) -> list[HistoryRecord]:
+    """The instances sent, stamped; a Scope sent in its temporal representation keeps
+    the observedAt of each instance (the time it became valid, §4.18), a plain one is
+    valid from now."""
     records = [HistoryRecord(iri, {**instance, "createdAt": now, "modifiedAt": now})
                for iri, instances in entity["attrs"].items() for instance in instances]
-    if "scope" in entity:
+    if SCOPE_HISTORY in entity:
+        records.extend(HistoryRecord(SCOPE_IRI, {"observedAt": now, **instance,
+                                                 "createdAt": now, "modifiedAt": now})
+                       for instance in entity[SCOPE_HISTORY])
+    elif "scope" in entity:
         records.append(HistoryRecord(SCOPE_IRI, {"type": "Property", "value": entity["scope"],
                                                  "observedAt": now, "createdAt": now,
                                                  "modifiedAt": now}))
@@ -73,15 +87,6 @@ def _follower(attribute: str, now: str) -> SeriesFollower:
     def follow(touched: JsonObject, latest: JsonObject | None) -> Mutator:
         return current.series_mutator(attribute, touched, latest, now)
     return follow
-
-
-@dataclass(frozen=True)
-class TemporalFilter:
-    """The entity part of a temporal query (§5.7.4): q, geo and scopeQ are judged on the
-    instances inside the time window (5.7.4.4 S2–S4)."""
-
-    query: EntityQuery
-    local: bool = False
 
 
 class TemporalService:
@@ -257,41 +262,63 @@ class TemporalService:
         selection = self.selection(query, entity_query.attrs, dataset_ids)
         windowed = query.timerel is not None or entity_query.attrs is not None
         heads = await self.history.candidates(tenant, entity_query.ids, selection, windowed)
-        matching = [(h.entity_id, h.types) for h in heads if _head_matches(h, entity_query)]
+        matching = [(h.entity_id, h.types) for h in heads
+                    if head_matches(h.entity_id, h.types, entity_query)]
+        scopes: dict[str, list[ValidScope]] | None = None
         if entity_query.q is not None or entity_query.geo is not None \
                 or entity_query.scope_q is not None:
-            matching = await self._judge(tenant, matching, entity_query, selection)
-        if entity_query.order_by is not None and _descending_ids(entity_query.order_by):
+            matching, scopes = await self._judge(tenant, matching, entity_query, selection)
+        if entity_query.order_by is not None and descending_ids(entity_query.order_by):
             matching.sort(key=lambda pair: pair[0], reverse=True)
         elif entity_query.order_by is not None:
             matching.sort(key=lambda pair: pair[0])
         chosen = matching[entity_query.offset:entity_query.offset + entity_query.limit]
-        page = self._shown(await self._load(tenant, chosen, query, selection))
+        page = self._shown(await self._load(tenant, chosen, query, selection, scopes))
         page.total = len(matching) if entity_query.count else None
         page.more = entity_query.offset + len(chosen) < len(matching)
         return page
 
     async def _judge(self, tenant: str, candidates: list[tuple[str, list[str]]],
-                     entity_query: EntityQuery,
-                     selection: TemporalSelection) -> list[tuple[str, list[str]]]:
-        """5.7.4.4 S2–S4: q, geo and scopeQ against every instance within the window."""
+                     entity_query: EntityQuery, selection: TemporalSelection
+                     ) -> tuple[list[tuple[str, list[str]]], dict[str, list[ValidScope]] | None]:
+        """5.7.4.4 S2–S4: q and geo against every instance within the window; scopeQ
+        against the Scopes valid within it (with them, for each kept entity)."""
+        ids = [c[0] for c in candidates]
         window = replace(selection, attrs=None, per_attribute=None, descending=False,
                          dataset_ids=None)
-        loaded = await self.history.instances(tenant, [c[0] for c in candidates], window)
+        loaded = await self.history.instances(tenant, ids, window)
+        scopes: dict[str, list[ValidScope]] | None = None
+        if entity_query.scope_q is not None:
+            scopes = {}
+            every_scope = await self.history.instances(tenant, ids, replace(
+                window, lower=None, upper=None, attrs=frozenset({SCOPE_IRI})))
         kept = []
         for entity_id, types in candidates:
             attrs = loaded[entity_id].attrs if entity_id in loaded else {}
-            if _satisfies(entity_id, types, attrs, entity_query):
-                kept.append((entity_id, types))
-        return kept
+            if not satisfies(entity_id, types, attrs, entity_query):
+                continue
+            if scopes is not None:
+                history = every_scope[entity_id].attrs.get(SCOPE_IRI, []) \
+                    if entity_id in every_scope else []
+                scopes[entity_id] = valid_scopes(history, entity_query, selection)
+                if not scopes[entity_id]:
+                    continue
+            kept.append((entity_id, types))
+        return kept, scopes
 
     async def _load(self, tenant: str, heads: Sequence[tuple[str, list[str]]],
-                    query: TemporalQuery, selection: TemporalSelection) -> TemporalPage:
+                    query: TemporalQuery, selection: TemporalSelection,
+                    scopes: dict[str, list[ValidScope]] | None = None) -> TemporalPage:
+        """The page's instances; with `scopes` (scopeQ), only those of the instants where
+        a matching Scope was valid, shown with those Scopes."""
         ids = [h[0] for h in heads]
         if query.aggregation_methods:
             return await self._aggregated(tenant, heads, query, selection)
         records = await self.history.instances(tenant, ids, selection)
         attrs = {i: records[i].attrs if i in records else {} for i in ids}
+        if scopes is not None:
+            attrs = {i: while_valid(found, scopes.get(i, []), selection.timeproperty)
+                     for i, found in attrs.items()}
         truncated = {i: records[i].truncated for i in ids
                      if i in records and records[i].truncated
                      and (query.last_n is None or query.last_n > self.instance_limit)}
@@ -320,42 +347,3 @@ class TemporalService:
             entities.append({"id": entity_id, "type": types, "attrs": {},
                              "aggregates": aggregates})
         return TemporalPage(entities)
-
-
-def _head_matches(head: Any, query: EntityQuery) -> bool:
-    if query.types is not None and not evaluate_types(query.types, head.types):
-        return False
-    if query.id_pattern is not None:
-        import re
-        return re.fullmatch(query.id_pattern, head.entity_id) is not None
-    return True
-
-
-def _descending_ids(ordering: Any) -> bool:
-    return any(getattr(k, "descending", False) for k in getattr(ordering, "keys", ()))
-
-
-def _satisfies(entity_id: str, types: list[str], attrs: dict[str, list[JsonObject]],
-               query: EntityQuery) -> bool:
-    scopes = attrs.get(SCOPE_IRI, [])
-    entity: JsonObject = {"id": entity_id, "type": types, "createdAt": format_micros(0),
-              "modifiedAt": format_micros(0),
-              "attrs": {k: v for k, v in attrs.items()
-                        if k != SCOPE_IRI and v}}
-    for instances in entity["attrs"].values():  # deletions never satisfy a filter
-        instances[:] = [i for i in instances if "deletedAt" not in i]
-    if query.q is not None and not evaluate_q(query.q, entity):
-        return False
-    if query.geo is not None and not _geo_matches(query.geo, entity):
-        return False
-    if query.scope_q is not None:
-        values = {s for i in scopes if "deletedAt" not in i for s in i.get("value", [])}
-        if not evaluate_scope_q(query.scope_q, values):
-            return False
-    return True
-
-
-def _geo_matches(geo: GeoQuery, entity: JsonObject) -> bool:
-    geometries = [i["value"] for i in entity["attrs"].get(geo.geoproperty_iri, [])
-                  if i.get("type") == "GeoProperty"]
-    return bool(geometries) and matches_any(geo, geometries)

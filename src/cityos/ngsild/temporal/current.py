@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from cityos.ngsild.model import changes
 from cityos.ngsild.model.attributes import instance_is_null
+from cityos.ngsild.temporal.body import SCOPE_HISTORY
 from cityos.ngsild.temporal.times import parse_micros
 from cityos.ngsild.types import JsonObject
 
@@ -63,7 +64,7 @@ def entity_mutator(entity: JsonObject, now: str) -> CurrentMutator:
                     continue
                 fragment.setdefault(iri, []).append(copy.deepcopy(instance))
         if old is None:
-            fresh = {k: v for k, v in entity.items() if k != "attrs"}
+            fresh = {k: v for k, v in entity.items() if k not in ("attrs", SCOPE_HISTORY)}
             found = {iri: [i for i in items if not instance_is_null(i)]
                      for iri, items in fragment.items()}
             fresh["attrs"] = {iri: items for iri, items in found.items() if items}
