@@ -168,6 +168,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     entity_store = wiring.field_encryption(settings, store, keys)  # personal data sealed
     wiring.seal_temporal(temporal_svc, entity_store)
     bus = open_event_bus(settings)
+    if temporal_svc is not None:
+        temporal_svc.bus = bus  # temporal writes publish the current entity's changes
     service = EntityService(entity_store, bus)
     sweeper = ExpirySweeper(service, settings.transient_sweep_interval)
     resolver = ContextResolver(base_url=settings.public_url,

@@ -323,3 +323,134 @@ def test_paged_temporal_values_keep_a_series_for_attributes_cut_away(
     assert response.status_code == 206, response.text
     late = next(e for e in response.json() if e["id"] == VEHICLE)
     assert late["speed"] == {"type": "Property", "values": []}
+
+
+def _current_people(client: TestClient) -> Any:
+    response = client.get(f"{ROOT}/entities/{SENSOR}")
+    assert response.status_code == 200, response.text
+    return response.json().get("people", {}).get("value")
+
+
+def _create_temporal_sensor(client: TestClient) -> list[str]:
+    response = client.post(f"{ROOT}/temporal/entities", json={
+        "id": SENSOR, "type": "CrowdSensor", "people": [
+            {"type": "Property", "value": 4, "observedAt": "2024-05-01T08:00:00Z"},
+            {"type": "Property", "value": 6, "observedAt": "2024-05-01T09:00:00Z"}]})
+    assert response.status_code == 201, response.text
+    return [i["instanceId"] for i in _history(client)["people"]]
+
+
+def test_instance_edits_of_the_latest_observation_reach_the_current_entity(
+        client: TestClient) -> None:
+    older, latest = _create_temporal_sensor(client)
+    path = f"{ROOT}/temporal/entities/{SENSOR}/attrs/people"
+    assert client.patch(f"{path}/{older}", json={"value": 40}).status_code == 204
+    assert _current_people(client) == 6  # not the latest: the current value stays
+    assert client.patch(f"{path}/{latest}", json={"value": 60}).status_code == 204
+    assert _current_people(client) == 60
+    assert client.delete(f"{path}/{latest}").status_code == 204
+    assert _current_people(client) == 40  # the series' latest remaining instance
+    moved = client.patch(f"{path}/{older}", json={"value": 1,
+                                                  "datasetId": "urn:ngsi-ld:Dataset:b"})
+    assert moved.status_code == 400
+    assert moved.json()["type"].endswith("/BadRequestData")
+
+
+def test_deleting_an_attributes_history_removes_it_from_the_current_entity(
+        client: TestClient) -> None:
+    _create_temporal_sensor(client)
+    response = client.delete(f"{ROOT}/temporal/entities/{SENSOR}/attrs/people")
+    assert response.status_code == 204
+    assert _current_people(client) is None
+    again = client.delete(f"{ROOT}/temporal/entities/{SENSOR}/attrs/people")
+    assert again.status_code == 404
+
+
+def test_a_later_core_write_is_not_undone_by_temporal_edits(client: TestClient) -> None:
+    _, latest = _create_temporal_sensor(client)
+    _observe(client, 99, "2024-05-02T00:00:00Z")
+    path = f"{ROOT}/temporal/entities/{SENSOR}/attrs/people/{latest}"
+    assert client.patch(path, json={"value": 7}).status_code == 204
+    assert _current_people(client) == 99
+
+
+def test_post_query_with_a_malformed_temporalq_is_bad_request_data(
+        client: TestClient) -> None:
+    _create_temporal_sensor(client)
+    for temporal_q in ("after", {"timerel": ["after"], "timeAt": "2024-05-01T00:00:00Z"},
+                       {"timerel": "after", "timeAt": "2024-05-01T00:00:00Z", "lastN": 2.5},
+                       {"timerel": "between", "timeAt": "2024-05-01T00:00:00Z"},
+                       {"timerel": "after", "timeAt": "2024-05-01T00:00:00Z",
+                        "timeproperty": "expiresAt"},
+                       {"timerel": "after", "time": "2024-05-01T00:00:00Z"}):
+        response = client.post(f"{ROOT}/temporal/entityOperations/query", json={
+            "type": "Query", "entities": [{"type": "CrowdSensor"}], "temporalQ": temporal_q})
+        assert response.status_code == 400, temporal_q
+        assert response.json()["type"].endswith("/BadRequestData"), temporal_q
+
+
+def test_post_query_reads_lastn_and_aggregation_from_temporalq(client: TestClient) -> None:
+    _create_temporal_sensor(client)
+    window = {"timerel": "after", "timeAt": "2024-05-01T00:00:00Z"}
+    last = client.post(f"{ROOT}/temporal/entityOperations/query", json={
+        "type": "Query", "entities": [{"type": "CrowdSensor"}],
+        "temporalQ": {**window, "lastN": 1}})
+    assert [i["value"] for i in last.json()[0]["people"]] == [6]
+    aggregated = client.post(f"{ROOT}/temporal/entityOperations/query", json={
+        "type": "Query", "entities": [{"type": "CrowdSensor"}],
+        "temporalQ": {**window, "aggrMethods": ["avg"]}})
+    assert aggregated.status_code == 200, aggregated.text
+    assert aggregated.json()[0]["people"]["avg"][0][0] == 5
+
+
+def _scoped_sensor(client: TestClient, name: str, scopes: list[tuple[Any, str]],
+                   people: list[tuple[int, str]]) -> None:
+    response = client.post(f"{ROOT}/temporal/entities", json={
+        "id": f"urn:ngsi-ld:CrowdSensor:{name}", "type": "CrowdSensor",
+        **({"scope": [{"type": "Property", "value": v, "observedAt": at}
+                      for v, at in scopes]} if scopes else {}),
+        "people": [{"type": "Property", "value": v, "observedAt": at} for v, at in people]})
+    assert response.status_code == 201, response.text
+
+
+def _scoped(client: TestClient, scope_q: str) -> dict[str, list[Any]]:
+    response = client.get(f"{ROOT}/temporal/entities", params={
+        "type": "CrowdSensor", "scopeQ": scope_q, "timerel": "between",
+        "timeAt": "2024-05-01T12:00:00Z", "endTimeAt": "2024-05-01T13:00:00Z"})
+    assert response.status_code == 200, response.text
+    return {e["id"].rsplit(":", 1)[1]: [i["value"] for i in e.get("people", [])]
+            + [i["value"] for i in e.get("scope", [])] for e in response.json()}
+
+
+def test_scopeq_follows_when_each_scope_was_valid(client: TestClient) -> None:
+    _scoped_sensor(client, "daishoji", [("/Kaga/Daishoji", "2024-05-01T10:00:00Z")],
+                   [(1, "2024-05-01T12:05:00Z")])
+    _scoped_sensor(client, "bare", [], [(2, "2024-05-01T12:05:00Z")])
+    _scoped_sensor(client, "mid", [("/Kaga/Yamashiro", "2024-05-01T12:10:00Z")],
+                   [(3, "2024-05-01T12:05:00Z"), (4, "2024-05-01T12:15:00Z")])
+    _scoped_sensor(client, "moved", [("/Kaga/Katayamazu", "2024-05-01T10:00:00Z"),
+                                     ("/Kaga/Yamanaka", "2024-05-01T12:30:00Z")],
+                   [(5, "2024-05-01T12:15:00Z"), (6, "2024-05-01T12:45:00Z")])
+    _scoped_sensor(client, "late", [("/Kaga/Daishoji", "2024-05-01T14:00:00Z")],
+                   [(7, "2024-05-01T12:05:00Z")])
+    assert _scoped(client, "/Kaga/Daishoji") == {"daishoji": [1, ["/Kaga/Daishoji"]]}
+    assert sorted(_scoped(client, "/#")) == ["daishoji", "mid", "moved"]
+    assert _scoped(client, "/Kaga/Yamashiro") == {"mid": [4, ["/Kaga/Yamashiro"]]}
+    assert _scoped(client, "/Kaga/Katayamazu") == {"moved": [5, ["/Kaga/Katayamazu"]]}
+    assert _scoped(client, "/Kaga/Yamanaka") == {"moved": [6, ["/Kaga/Yamanaka"]]}
+    assert _scoped(client, "/Nomi") == {}
+    current = client.get(f"{ROOT}/entities/urn:ngsi-ld:CrowdSensor:moved").json()
+    assert current["scope"] == "/Kaga/Yamanaka"  # the latest scope is the current one
+
+
+def test_a_scope_instance_must_be_a_property_with_a_scope(client: TestClient) -> None:
+    for scope in ([{"type": "Relationship", "object": "urn:x:1"}],
+                  [{"type": "Property", "value": "no-slash"}],
+                  [{"type": "Property", "value": "/A", "observedAt": "yesterday"}],
+                  [{"type": "Property", "value": "/A", "unitCode": "C62"}]):
+        response = client.post(f"{ROOT}/temporal/entities", json={
+            "id": SENSOR, "type": "CrowdSensor", "scope": scope,
+            "people": [{"type": "Property", "value": 1,
+                        "observedAt": "2024-05-01T12:05:00Z"}]})
+        assert response.status_code == 400, scope
+        assert response.json()["type"].endswith("/BadRequestData"), scope

@@ -6,16 +6,19 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from tests.storage_support import new_store, open_temporal_store, raw_rows
+from tests.storage_support import new_store, open_delivery_log, open_temporal_store, raw_rows
 
 from cityos.app import Store
 from cityos.broker.temporal_retention import RetentionPolicy, purge_expired
 from cityos.ngsild.errors import BadRequestData
+from cityos.ngsild.temporal import current
 from cityos.ngsild.temporal.diff import HistoryRecord
 from cityos.ngsild.temporal.times import parse_micros
 from cityos.storage.base import AggregateRequest, TemporalSelection, TemporalStore
+from cityos.storage.delivery import DeliveryLog
 
 SPEED = "https://example.org/speed"
 VEHICLE = "https://example.org/Vehicle"
@@ -164,12 +167,90 @@ async def test_instances_are_updated_and_deleted_by_instance_id(
                                               _observed(2, "2024-01-01T00:01:00Z")], None)
     found = await history.instances("", [CAR], TemporalSelection())
     first, second = (i["instanceId"] for i in found[CAR].attrs[SPEED])
-    assert await history.update_instance("", CAR, SPEED, first,
-                                         lambda old: {**old, "value": 42})
-    assert await history.delete_instance("", CAR, SPEED, second)
-    assert not await history.delete_instance("", CAR, SPEED, second)
-    assert not await history.update_instance("", CAR, SPEED, "urn:x:1", lambda old: old)
+    assert (await history.update_instance("", CAR, SPEED, first,
+                                          lambda old: {**old, "value": 42})).found
+    assert (await history.delete_instance("", CAR, SPEED, second)).found
+    assert not (await history.delete_instance("", CAR, SPEED, second)).found
+    assert not (await history.update_instance("", CAR, SPEED, "urn:x:1",
+                                              lambda old: old)).found
     found = await history.instances("", [CAR], TemporalSelection())
     assert [(i["instanceId"], i["value"]) for i in found[CAR].attrs[SPEED]] == [(first, 42)]
-    assert await history.delete_entity("", CAR, None)
+    assert (await history.delete_entity("", CAR, None)).found
     assert await history.head("", CAR) is None
+    assert not (await history.delete_entity("", CAR, None)).found
+
+
+@pytest.fixture
+async def journaled(database_url: str) -> AsyncIterator[tuple[TemporalStore, DeliveryLog]]:
+    store = new_store(database_url)
+    history = open_temporal_store(store)
+    log = open_delivery_log(store)
+    await store.open()
+    log.set_journal_active(True)
+    try:
+        yield history, log
+    finally:
+        await store.close()
+
+
+def _temporal_entity(*instances: HistoryRecord) -> dict[str, Any]:
+    attrs: dict[str, list[Any]] = {}
+    for record in instances:
+        attrs.setdefault(record.attribute, []).append(record.instance)
+    return {"id": CAR, "type": [VEHICLE], "attrs": attrs}
+
+
+def _speeds(doc: dict[str, Any] | None) -> list[Any]:
+    return [] if doc is None else [i["value"] for i in doc["attrs"].get(SPEED, [])]
+
+
+async def _journal(log: DeliveryLog) -> list[tuple[list[Any], list[Any]]]:
+    changes = await log.read_changes(await log.cursor(), 100)
+    return [(_speeds(c.before), _speeds(c.after)) for c in changes]
+
+
+async def test_temporal_writes_reach_the_journal_and_are_recorded_once(
+        journaled: tuple[TemporalStore, DeliveryLog]) -> None:
+    history, log = journaled
+    now = "2024-02-01T00:00:00Z"
+    sent = [_observed(1, "2024-01-01T00:00:00Z"), _observed(2, "2024-01-01T00:01:00Z")]
+    write = await history.append("", CAR, [VEHICLE], sent,
+                                 current.entity_mutator(_temporal_entity(*sent), now))
+    assert write.created and write.change is not None
+    assert (_speeds(write.change.before), _speeds(write.change.after)) == ([], [2])
+    older = [_observed(0, "2023-12-31T00:00:00Z")]  # not the latest: current unchanged
+    await history.append("", CAR, [VEHICLE], older,
+                         current.entity_mutator(_temporal_entity(*older), now))
+    found = await history.instances("", [CAR], TemporalSelection())
+    assert [i["value"] for i in found[CAR].attrs[SPEED]] == [0, 1, 2]  # once each
+    assert await _journal(log) == [([], [2]), ([2], [2])]
+
+
+async def test_instance_changes_make_the_current_entity_follow_its_series(
+        journaled: tuple[TemporalStore, DeliveryLog]) -> None:
+    history, log = journaled
+    now = "2024-02-01T00:00:00Z"
+    sent = [_observed(1, "2024-01-01T00:00:00Z"), _observed(2, "2024-01-01T00:01:00Z")]
+    await history.append("", CAR, [VEHICLE], sent,
+                         current.entity_mutator(_temporal_entity(*sent), now))
+    found = await history.instances("", [CAR], TemporalSelection())
+    first, second = (i["instanceId"] for i in found[CAR].attrs[SPEED])
+
+    def follow(touched: Any, latest: Any) -> Any:
+        return current.series_mutator(SPEED, touched, latest, now)
+    edited = await history.update_instance("", CAR, SPEED, second,
+                                           lambda old: {**old, "value": 20}, follow)
+    assert edited.change is not None and _speeds(edited.change.after) == [20]
+    older = await history.update_instance("", CAR, SPEED, first,
+                                          lambda old: {**old, "value": 10}, follow)
+    assert older.change is not None and _speeds(older.change.after) == [20]
+    removed = await history.delete_instance("", CAR, SPEED, second, follow)
+    assert removed.change is not None and _speeds(removed.change.after) == [10]
+    gone = await history.delete_attribute("", CAR, SPEED, None, False,
+                                          current.removal_mutator(SPEED, None, False, now))
+    assert gone.found and gone.change is not None and gone.change.after is not None
+    assert SPEED not in gone.change.after["attrs"]
+    deleted = await history.delete_entity("", CAR, lambda old: None)
+    assert deleted.change is not None and deleted.change.after is None
+    journal = await _journal(log)
+    assert journal[1:] == [([2], [20]), ([20], [20]), ([20], [10]), ([10], []), ([], [])]

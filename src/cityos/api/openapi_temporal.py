@@ -5,15 +5,21 @@ from __future__ import annotations
 from cityos.api.openapi import (
     API,
     CREATED,
+    DATETIME,
+    INT,
     NO_CONTENT,
     OBJECT,
     STR,
+    STRINGS,
     Schema,
+    _any,
     _array,
     _errors,
+    _obj,
     _ok,
     _op,
     _p,
+    _s,
 )
 
 TAG = "Temporal"
@@ -36,6 +42,29 @@ _OWN_QUERY = {
     "aggrPeriodDuration": "ISO 8601 duration of an aggregation period (PT0S: all).",
     "orderBy": "id or id;desc (the only ordering a temporal query takes).",
 }
+
+
+# §5.2.21 TemporalQuery (V1.9.1 members); anything else is refused with BadRequestData.
+TEMPORAL_Q = _obj({
+    "timerel": {"enum": ["before", "after", "between"]}, "timeAt": DATETIME,
+    "endTimeAt": DATETIME,
+    "timeproperty": {"enum": ["observedAt", "createdAt", "modifiedAt", "deletedAt"]},
+    "lastN": {**INT, "minimum": 1}, "aggrMethods": _any(STR, STRINGS),
+    "aggrPeriodDuration": STR}, additionalProperties=False,
+    description="§5.2.21 TemporalQuery; aggrMethods asks for aggregatedValues.")
+TEMPORAL_QUERY_BODY = {"allOf": [_s("Query"), _obj({
+    "temporalQ": TEMPORAL_Q, "aggrParams": TEMPORAL_Q,
+    "pick": _any(STRINGS, STR), "omit": _any(STRINGS, STR)})]}
+_SCOPE_INSTANCE = _obj({"type": {"const": "Property"}, "value": _any(STR, STRINGS),
+                        "observedAt": DATETIME}, "value", additionalProperties=False)
+TEMPORAL_ENTITY = _obj({"id": STR, "type": _any(STR, STRINGS),
+                        "scope": _any(STR, STRINGS, _array(_SCOPE_INSTANCE))},
+                       "id", "type", additionalProperties=True,
+                       description="§5.2.20 EntityTemporal: each attribute an array of "
+                                   "instances; scope a Scope or its instances, each valid "
+                                   "from its observedAt (V1.9.1 §4.18).")
+_WRITES = ("Writes change the current entity as docs/api.md (Temporal) describes and "
+           "notify subscriptions like the same change made through /entities.")
 
 
 def temporal_parameters() -> dict[str, Schema]:
@@ -70,7 +99,8 @@ def temporal_paths() -> dict[str, Schema]:
     return {
         base: {
             "post": _op(TAG, "Create or update temporal evolution", _p("link"),
-                        {**CREATED, **NO_CONTENT, **_errors("413", "415")}, OBJECT),
+                        {**CREATED, **NO_CONTENT, **_errors("413", "415")}, TEMPORAL_ENTITY,
+                        description=_WRITES),
             "get": _op(TAG, "Query temporal evolution",
                        _p("link") + _query(*_TEMPORAL_QUERY, *_ENTITY_QUERY),
                        {"200": many, "206": many, **_errors("403", "406")}),
@@ -78,7 +108,7 @@ def temporal_paths() -> dict[str, Schema]:
         f"{API}/temporal/entityOperations/query": {
             "post": _op(TAG, "Query temporal evolution (POST)", _p("link")
                         + _query("limit", "offset", "count", "options", "format"),
-                        {"200": many, "206": many, **_errors("415")}, OBJECT),
+                        {"200": many, "206": many, **_errors("415")}, TEMPORAL_QUERY_BODY),
         },
         entity: {
             "get": _op(TAG, "Retrieve temporal evolution",

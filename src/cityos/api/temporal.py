@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,7 +17,8 @@ from cityos.api.ldcontext import RequestContext, context_for_body, context_for_r
 from cityos.api.params import entity_query, options_of, render_options
 from cityos.api.responses import empty, ngsi_response, page_links
 from cityos.api.state import api_state, tenant_of
-from cityos.broker.temporal import TemporalFilter, TemporalPage, TemporalService
+from cityos.broker.temporal import TemporalPage, TemporalService
+from cityos.broker.temporal_filter import TemporalFilter
 from cityos.ngsild.errors import (
     BadRequestData,
     InvalidRequest,
@@ -34,6 +34,7 @@ from cityos.ngsild.temporal.body import (
 )
 from cityos.ngsild.temporal.diff import SCOPE_IRI
 from cityos.ngsild.temporal.params import parse_temporal_query
+from cityos.ngsild.temporal.query_body import parse_temporal_query_body
 from cityos.ngsild.temporal.render import (
     TemporalForm,
     TemporalRenderOptions,
@@ -186,56 +187,19 @@ async def query_entities(request: Request) -> Response:
     return await _run_query(request, params, params, ctx, _form(params))
 
 
-def _query_body(body: Any) -> tuple[dict[str, Any], dict[str, Any], bool]:
-    """§5.2.23 Query in a POST body → (entity query parameters, temporal parameters,
-    aggregated)."""
-    if not isinstance(body, dict) or body.get("type") != "Query":
-        raise BadRequestData("the body must be a Query object (type Query)")
-    params: dict[str, Any] = {}
-    entities = body.get("entities") or []
-    if not isinstance(entities, list):
-        raise BadRequestData("entities must be an array of EntitySelectors")
-    types = [e["type"] for e in entities if isinstance(e, dict) and "type" in e]
-    ids = [e["id"] for e in entities if isinstance(e, dict) and "id" in e]
-    patterns = [e["idPattern"] for e in entities if isinstance(e, dict) and "idPattern" in e]
-    if types:
-        params["type"] = ",".join(types)
-    if ids:
-        params["id"] = ",".join(ids)
-    if patterns:
-        params["idPattern"] = patterns[0]
-    for member in ("q", "scopeQ", "csf", "lang"):
-        if member in body:
-            params[member] = body[member]
-    if "attrs" in body:
-        attrs = body["attrs"]
-        params["attrs"] = ",".join(attrs) if isinstance(attrs, list) else attrs
-    geo = body.get("geoQ")
-    if isinstance(geo, dict):
-        for member in ("georel", "geometry", "geoproperty"):
-            if member in geo:
-                params[member] = geo[member]
-        if "coordinates" in geo:
-            coordinates = geo["coordinates"]
-            params["coordinates"] = coordinates if isinstance(coordinates, str) else \
-                orjson.dumps(coordinates).decode()
-    temporal = dict(body.get("temporalQ") or {})
-    temporal.update(body.get("aggrParams") or {})
-    return params, temporal, "aggrMethods" in temporal
-
-
 async def query_by_post(request: Request) -> Response:
     """§6.24.3.1 POST /temporal/entityOperations/query."""
     media.require_content_type(request)
     body = await media.read_body(request, api_state(request).max_body_bytes)
     ctx = await context_for_body(request, body)
-    params, temporal, aggregated = _query_body(body)
+    query_body = parse_temporal_query_body(body)
+    params, temporal = query_body.params, query_body.temporal
     url_params = request.query_params
     for name in ("limit", "offset", "count", "options", "format", "local"):
         if name in url_params:
             params[name] = url_params[name]
     form = _form(params)
-    if aggregated and "format" not in params:
+    if query_body.aggregated and "format" not in params:
         form = "aggregatedValues"
     return await _run_query(request, params, temporal, ctx, form)
 

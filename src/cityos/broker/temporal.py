@@ -1,12 +1,14 @@
 """The temporal service: Temporal Evolution of entities (ETSI GS CIM 009 §5.6.11–§5.6.18,
 §5.7.3, §5.7.4).
 
-Choice (documented in docs/api.md): creating or updating a Temporal Evolution also
-writes the current entity, as Stellio does — for each attribute instance series the most
-recent instance sent (by observedAt) becomes the current value unless the current one
-was observed later. The instances themselves are recorded once, exactly as sent; one
-sent for a series (attribute + datasetId) at an observedAt the series already holds
-replaces the stored instance.
+Choice (documented in docs/api.md): temporal API writes keep the current entity in step
+with the history, as Stellio does — the current value of each attribute instance series
+is its most recently observed instance unless the current entity holds a later
+observation (rules: cityos.ngsild.temporal.current). The instances themselves are
+recorded once, exactly as sent; one sent for a series (attribute + datasetId) at an
+observedAt the series already holds replaces the stored instance.
+Every change a temporal write makes to the current entity reaches the change journal (in
+its transaction) and the event bus, as a core API write does, so subscriptions notify.
 Deleting a Temporal Evolution deletes the current entity too; deleting an entity through
 the core API keeps its history (recorded with deletedAt).
 """
@@ -16,19 +18,26 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from cityos.ngsild.errors import NonexistentTenant, ResourceNotFound
-from cityos.ngsild.geo import GeoQuery, matches_any
-from cityos.ngsild.model import changes
-from cityos.ngsild.model.attributes import instance_is_null
+from cityos.broker.events import EntityEvent, EventBus, EventKind
+from cityos.broker.temporal_filter import (
+    TemporalFilter,
+    descending_ids,
+    head_matches,
+    satisfies,
+    valid_scopes,
+    while_valid,
+)
+from cityos.ngsild.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from cityos.ngsild.model.names import now_timestamp
-from cityos.ngsild.query import evaluate_q, evaluate_scope_q, evaluate_types
+from cityos.ngsild.temporal import current
+from cityos.ngsild.temporal.body import SCOPE_HISTORY
 from cityos.ngsild.temporal.diff import SCOPE_IRI, HistoryRecord
 from cityos.ngsild.temporal.paging import TemporalRange, cut_instances
 from cityos.ngsild.temporal.params import TemporalQuery
 from cityos.ngsild.temporal.render import AggregatedSeries
-from cityos.ngsild.temporal.times import format_micros
+from cityos.ngsild.temporal.scope_validity import ValidScope
 from cityos.ngsild.types import JsonObject
 
 if TYPE_CHECKING:
@@ -37,8 +46,11 @@ from cityos.storage.base import (
     AggregateRequest,
     EntityQuery,
     EntityStore,
+    Mutator,
+    SeriesFollower,
     TemporalSelection,
     TemporalStore,
+    TemporalWrite,
 )
 
 
@@ -53,59 +65,28 @@ class TemporalPage:
     more: bool = False
 
 
-def _latest(instances: list[JsonObject]) -> dict[str | None, JsonObject]:
-    """The most recently observed instance of each datasetId (the last sent on ties)."""
-    latest: dict[str | None, JsonObject] = {}
-    for instance in instances:
-        key = instance.get("datasetId")
-        kept = latest.get(key)
-        if kept is None or instance.get("observedAt", "") >= kept.get("observedAt", ""):
-            latest[key] = instance
-    return latest
-
-
-def _current_mutator(entity: JsonObject, now: str) -> Any:
-    def mutate(old: JsonObject | None) -> JsonObject | None:
-        fragment: JsonObject = {}
-        for iri, instances in entity["attrs"].items():
-            for dataset_id, instance in _latest(instances).items():
-                current = next((i for i in (old or {}).get("attrs", {}).get(iri, [])
-                                if i.get("datasetId") == dataset_id), None)
-                if current is not None and current.get("observedAt", "") > \
-                        instance.get("observedAt", ""):
-                    continue
-                fragment.setdefault(iri, []).append(copy.deepcopy(instance))
-        if old is None:
-            fresh = {k: v for k, v in entity.items() if k != "attrs"}
-            fresh["attrs"] = {iri: [i for i in found if not instance_is_null(i)]
-                              for iri, found in fragment.items()}
-            fresh["attrs"] = {k: v for k, v in fresh["attrs"].items() if v}
-            return changes.stamp_new_entity(fresh, now)
-        new, _ = changes.append_attributes(old, fragment, now, overwrite=True)
-        new["type"] = list(dict.fromkeys([*old["type"], *entity["type"]]))
-        if "scope" in entity:
-            new["scope"] = entity["scope"]
-        return new
-    return mutate
-
-
 def _records(entity: JsonObject, now: str) -> list[HistoryRecord]:
+    """The instances sent, stamped; a Scope sent in its temporal representation keeps
+    the observedAt of each instance (the time it became valid, §4.18), a plain one is
+    valid from now."""
     records = [HistoryRecord(iri, {**instance, "createdAt": now, "modifiedAt": now})
                for iri, instances in entity["attrs"].items() for instance in instances]
-    if "scope" in entity:
+    if SCOPE_HISTORY in entity:
+        records.extend(HistoryRecord(SCOPE_IRI, {"observedAt": now, **instance,
+                                                 "createdAt": now, "modifiedAt": now})
+                       for instance in entity[SCOPE_HISTORY])
+    elif "scope" in entity:
         records.append(HistoryRecord(SCOPE_IRI, {"type": "Property", "value": entity["scope"],
                                                  "observedAt": now, "createdAt": now,
                                                  "modifiedAt": now}))
     return records
 
 
-@dataclass(frozen=True)
-class TemporalFilter:
-    """The entity part of a temporal query (§5.7.4): q, geo and scopeQ are judged on the
-    instances inside the time window (5.7.4.4 S2–S4)."""
-
-    query: EntityQuery
-    local: bool = False
+def _follower(attribute: str, now: str) -> SeriesFollower:
+    """§5.6.14 / §5.6.15: the current entity follows the touched instance's series."""
+    def follow(touched: JsonObject, latest: JsonObject | None) -> Mutator:
+        return current.series_mutator(attribute, touched, latest, now)
+    return follow
 
 
 class TemporalService:
@@ -115,10 +96,24 @@ class TemporalService:
     authz: Authorizer | None = None
 
     def __init__(self, entities: EntityStore, history: TemporalStore,
-                 instance_limit: int) -> None:
+                 instance_limit: int, bus: EventBus | None = None) -> None:
         self.entities = entities
         self.history = history
         self.instance_limit = instance_limit
+        self.bus = bus  # entity events of the current entity's changes
+
+    async def _published(self, tenant: str, write: TemporalWrite,
+                         kind: EventKind = "updated") -> TemporalWrite:
+        """Publish the current entity's change a write made (after its commit)."""
+        change = write.change
+        if self.bus is not None and change is not None and change.before != change.after:
+            if change.after is None:
+                kind = "deleted"
+            elif change.before is None:
+                kind = "created"
+            await self.bus.publish([EntityEvent(kind, tenant, change.entity_id,
+                                                change.before, change.after)])
+        return write
 
     def for_caller(self, authz: Authorizer) -> TemporalService:
         if authz.unrestricted:
@@ -160,8 +155,11 @@ class TemporalService:
         """§5.6.11: True when the Temporal Evolution was created (201), False (204)."""
         self._may_write(entity["id"], entity["type"], entity["attrs"])
         now = now_timestamp()
-        return await self.history.append(tenant, entity["id"], entity["type"],
-                                         _records(entity, now), _current_mutator(entity, now))
+        write = await self.history.append(tenant, entity["id"], entity["type"],
+                                          _records(entity, now),
+                                          current.entity_mutator(entity, now))
+        await self._published(tenant, write)
+        return write.created
 
     async def append(self, tenant: str, entity_id: str, attrs: JsonObject) -> None:
         """§5.6.12: add instances to an existing Temporal Evolution."""
@@ -169,47 +167,64 @@ class TemporalService:
         self._may_write(entity_id, types, attrs)
         entity: JsonObject = {"id": entity_id, "type": types, "attrs": attrs}
         now = now_timestamp()
-        await self.history.append(tenant, entity_id, types, _records(entity, now),
-                                  _current_mutator(entity, now))
+        await self._published(tenant, await self.history.append(
+            tenant, entity_id, types, _records(entity, now),
+            current.entity_mutator(entity, now)))
 
     async def delete(self, tenant: str, entity_id: str) -> None:
         """§5.6.16: the Temporal Evolution and the current entity."""
         if self.authz is not None:
             self._may_write(entity_id, await self._require(tenant, entity_id))
         await self._require_tenant(tenant)
-        if not await self.history.delete_entity(tenant, entity_id, lambda old: None):
+        write = await self.history.delete_entity(tenant, entity_id, lambda old: None)
+        if not write.found:
             raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
+        await self._published(tenant, write)
 
     async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
                                dataset_id: str | None, delete_all: bool) -> None:
-        """§5.6.13: every instance of the attribute (one datasetId, or all)."""
+        """§5.6.13: every instance of the attribute (one datasetId, or all); the series
+        leave the current entity too."""
         self._may_write(entity_id, await self._require(tenant, entity_id), {attribute: []})
-        if not await self.history.delete_attribute(tenant, entity_id, attribute,
-                                                   dataset_id, delete_all):
+        mutator = current.removal_mutator(attribute, dataset_id, delete_all, now_timestamp())
+        write = await self.history.delete_attribute(tenant, entity_id, attribute,
+                                                    dataset_id, delete_all, mutator)
+        if not write.found:
             raise ResourceNotFound(f"entity {entity_id} has no history of {attribute}")
+        await self._published(tenant, write)
 
     async def update_instance(self, tenant: str, entity_id: str, attribute: str,
                               instance_id: str, patch: JsonObject) -> None:
-        """§5.6.14: members of one instance replaced; it keeps its instanceId."""
+        """§5.6.14: members of one instance replaced; it keeps its instanceId and its
+        series (datasetId)."""
         self._may_write(entity_id, await self._require(tenant, entity_id), {attribute: []})
         now = now_timestamp()
 
         def change(old: JsonObject) -> JsonObject:
+            if patch.get("datasetId", old.get("datasetId")) != old.get("datasetId"):
+                raise BadRequestData("an attribute instance cannot change its datasetId")
             new = {**old, **patch, "modifiedAt": now}
             if patch.get("type", old["type"]) != old["type"]:
                 new = {**patch, "createdAt": old["createdAt"], "modifiedAt": now}
+                if "datasetId" in old:
+                    new["datasetId"] = old["datasetId"]
             return new
 
-        if not await self.history.update_instance(tenant, entity_id, attribute, instance_id,
-                                                  change):
+        write = await self.history.update_instance(tenant, entity_id, attribute, instance_id,
+                                                   change, _follower(attribute, now))
+        if not write.found:
             raise ResourceNotFound(f"instance {instance_id} of {attribute} does not exist")
+        await self._published(tenant, write)
 
     async def delete_instance(self, tenant: str, entity_id: str, attribute: str,
                               instance_id: str) -> None:
         """§5.6.15."""
         self._may_write(entity_id, await self._require(tenant, entity_id), {attribute: []})
-        if not await self.history.delete_instance(tenant, entity_id, attribute, instance_id):
+        write = await self.history.delete_instance(tenant, entity_id, attribute, instance_id,
+                                                   _follower(attribute, now_timestamp()))
+        if not write.found:
             raise ResourceNotFound(f"instance {instance_id} of {attribute} does not exist")
+        await self._published(tenant, write)
 
     # -- reads (§5.7.3, §5.7.4) --------------------------------------------------------
     def selection(self, query: TemporalQuery, attrs: frozenset[str] | None,
@@ -247,41 +262,63 @@ class TemporalService:
         selection = self.selection(query, entity_query.attrs, dataset_ids)
         windowed = query.timerel is not None or entity_query.attrs is not None
         heads = await self.history.candidates(tenant, entity_query.ids, selection, windowed)
-        matching = [(h.entity_id, h.types) for h in heads if _head_matches(h, entity_query)]
+        matching = [(h.entity_id, h.types) for h in heads
+                    if head_matches(h.entity_id, h.types, entity_query)]
+        scopes: dict[str, list[ValidScope]] | None = None
         if entity_query.q is not None or entity_query.geo is not None \
                 or entity_query.scope_q is not None:
-            matching = await self._judge(tenant, matching, entity_query, selection)
-        if entity_query.order_by is not None and _descending_ids(entity_query.order_by):
+            matching, scopes = await self._judge(tenant, matching, entity_query, selection)
+        if entity_query.order_by is not None and descending_ids(entity_query.order_by):
             matching.sort(key=lambda pair: pair[0], reverse=True)
         elif entity_query.order_by is not None:
             matching.sort(key=lambda pair: pair[0])
         chosen = matching[entity_query.offset:entity_query.offset + entity_query.limit]
-        page = self._shown(await self._load(tenant, chosen, query, selection))
+        page = self._shown(await self._load(tenant, chosen, query, selection, scopes))
         page.total = len(matching) if entity_query.count else None
         page.more = entity_query.offset + len(chosen) < len(matching)
         return page
 
     async def _judge(self, tenant: str, candidates: list[tuple[str, list[str]]],
-                     entity_query: EntityQuery,
-                     selection: TemporalSelection) -> list[tuple[str, list[str]]]:
-        """5.7.4.4 S2–S4: q, geo and scopeQ against every instance within the window."""
+                     entity_query: EntityQuery, selection: TemporalSelection
+                     ) -> tuple[list[tuple[str, list[str]]], dict[str, list[ValidScope]] | None]:
+        """5.7.4.4 S2–S4: q and geo against every instance within the window; scopeQ
+        against the Scopes valid within it (with them, for each kept entity)."""
+        ids = [c[0] for c in candidates]
         window = replace(selection, attrs=None, per_attribute=None, descending=False,
                          dataset_ids=None)
-        loaded = await self.history.instances(tenant, [c[0] for c in candidates], window)
+        loaded = await self.history.instances(tenant, ids, window)
+        scopes: dict[str, list[ValidScope]] | None = None
+        if entity_query.scope_q is not None:
+            scopes = {}
+            every_scope = await self.history.instances(tenant, ids, replace(
+                window, lower=None, upper=None, attrs=frozenset({SCOPE_IRI})))
         kept = []
         for entity_id, types in candidates:
             attrs = loaded[entity_id].attrs if entity_id in loaded else {}
-            if _satisfies(entity_id, types, attrs, entity_query):
-                kept.append((entity_id, types))
-        return kept
+            if not satisfies(entity_id, types, attrs, entity_query):
+                continue
+            if scopes is not None:
+                history = every_scope[entity_id].attrs.get(SCOPE_IRI, []) \
+                    if entity_id in every_scope else []
+                scopes[entity_id] = valid_scopes(history, entity_query, selection)
+                if not scopes[entity_id]:
+                    continue
+            kept.append((entity_id, types))
+        return kept, scopes
 
     async def _load(self, tenant: str, heads: Sequence[tuple[str, list[str]]],
-                    query: TemporalQuery, selection: TemporalSelection) -> TemporalPage:
+                    query: TemporalQuery, selection: TemporalSelection,
+                    scopes: dict[str, list[ValidScope]] | None = None) -> TemporalPage:
+        """The page's instances; with `scopes` (scopeQ), only those of the instants where
+        a matching Scope was valid, shown with those Scopes."""
         ids = [h[0] for h in heads]
         if query.aggregation_methods:
             return await self._aggregated(tenant, heads, query, selection)
         records = await self.history.instances(tenant, ids, selection)
         attrs = {i: records[i].attrs if i in records else {} for i in ids}
+        if scopes is not None:
+            attrs = {i: while_valid(found, scopes.get(i, []), selection.timeproperty)
+                     for i, found in attrs.items()}
         truncated = {i: records[i].truncated for i in ids
                      if i in records and records[i].truncated
                      and (query.last_n is None or query.last_n > self.instance_limit)}
@@ -310,42 +347,3 @@ class TemporalService:
             entities.append({"id": entity_id, "type": types, "attrs": {},
                              "aggregates": aggregates})
         return TemporalPage(entities)
-
-
-def _head_matches(head: Any, query: EntityQuery) -> bool:
-    if query.types is not None and not evaluate_types(query.types, head.types):
-        return False
-    if query.id_pattern is not None:
-        import re
-        return re.fullmatch(query.id_pattern, head.entity_id) is not None
-    return True
-
-
-def _descending_ids(ordering: Any) -> bool:
-    return any(getattr(k, "descending", False) for k in getattr(ordering, "keys", ()))
-
-
-def _satisfies(entity_id: str, types: list[str], attrs: dict[str, list[JsonObject]],
-               query: EntityQuery) -> bool:
-    scopes = attrs.get(SCOPE_IRI, [])
-    entity: JsonObject = {"id": entity_id, "type": types, "createdAt": format_micros(0),
-              "modifiedAt": format_micros(0),
-              "attrs": {k: v for k, v in attrs.items()
-                        if k != SCOPE_IRI and v}}
-    for instances in entity["attrs"].values():  # deletions never satisfy a filter
-        instances[:] = [i for i in instances if "deletedAt" not in i]
-    if query.q is not None and not evaluate_q(query.q, entity):
-        return False
-    if query.geo is not None and not _geo_matches(query.geo, entity):
-        return False
-    if query.scope_q is not None:
-        values = {s for i in scopes if "deletedAt" not in i for s in i.get("value", [])}
-        if not evaluate_scope_q(query.scope_q, values):
-            return False
-    return True
-
-
-def _geo_matches(geo: GeoQuery, entity: JsonObject) -> bool:
-    geometries = [i["value"] for i in entity["attrs"].get(geo.geoproperty_iri, [])
-                  if i.get("type") == "GeoProperty"]
-    return bool(geometries) and matches_any(geo, geometries)

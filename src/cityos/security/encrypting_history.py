@@ -24,8 +24,10 @@ from cityos.security.field_crypto import FieldCipher
 from cityos.storage.base import (
     AggregateRequest,
     Mutator,
+    SeriesFollower,
     TemporalEntityRecord,
     TemporalSelection,
+    TemporalWrite,
 )
 from cityos.storage.delivery import JournalEntry, NotificationRecord, OutboxEntry
 
@@ -56,19 +58,49 @@ class SealingHistory:
     def _mutator(self, mutator: Mutator | None) -> Mutator | None:
         return None if mutator is None else self.store._sealing(mutator)
 
+    def _opened(self, write: TemporalWrite) -> TemporalWrite:
+        """The current entity's change as events carry it: opened."""
+        if write.change is None:
+            return write
+        change = replace(write.change, before=self.cipher.open_entity(write.change.before),
+                         after=self.cipher.open_entity(write.change.after))
+        return replace(write, change=change)
+
+    def _follower(self, entity_id: str, attribute: str,
+                  follow: SeriesFollower | None) -> SeriesFollower | None:
+        """`follow` given opened instances, its mutator sealing what it writes."""
+        if follow is None:
+            return None
+        cipher = self.cipher
+
+        def sealed_follow(touched: JsonObject, latest: JsonObject | None) -> Mutator | None:
+            opened = None if latest is None else cipher.open_instance(entity_id, attribute,
+                                                                      latest)
+            return self._mutator(follow(cipher.open_instance(entity_id, attribute, touched),
+                                        opened))
+        return sealed_follow
+
     async def append(self, tenant: str, entity_id: str, types: list[str],
-                     records: Sequence[Any], mutator: Mutator | None) -> bool:
-        return bool(await self.inner.append(tenant, entity_id, types,
-                                            self._seal_records(entity_id, types, records),
-                                            self._mutator(mutator)))
+                     records: Sequence[Any], mutator: Mutator | None) -> TemporalWrite:
+        return self._opened(await self.inner.append(
+            tenant, entity_id, types, self._seal_records(entity_id, types, records),
+            self._mutator(mutator)))
 
     async def delete_entity(self, tenant: str, entity_id: str,
-                            mutator: Mutator | None) -> bool:
-        return bool(await self.inner.delete_entity(tenant, entity_id, self._mutator(mutator)))
+                            mutator: Mutator | None) -> TemporalWrite:
+        return self._opened(await self.inner.delete_entity(tenant, entity_id,
+                                                           self._mutator(mutator)))
+
+    async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
+                               dataset_id: str | None, delete_all: bool,
+                               mutator: Mutator | None = None) -> TemporalWrite:
+        return self._opened(await self.inner.delete_attribute(
+            tenant, entity_id, attribute, dataset_id, delete_all, self._mutator(mutator)))
 
     async def update_instance(self, tenant: str, entity_id: str, attribute: str,
                               instance_id: str,
-                              change: Callable[[JsonObject], JsonObject]) -> bool:
+                              change: Callable[[JsonObject], JsonObject],
+                              follow: SeriesFollower | None = None) -> TemporalWrite:
         cipher = self.cipher
 
         def sealed_change(old: JsonObject) -> JsonObject:
@@ -77,8 +109,16 @@ class SealingHistory:
             new = change(cipher.open_instance(entity_id, attribute, old))
             return cipher.seal_instance(entity_id, attribute, new)
 
-        return bool(await self.inner.update_instance(tenant, entity_id, attribute,
-                                                     instance_id, sealed_change))
+        return self._opened(await self.inner.update_instance(
+            tenant, entity_id, attribute, instance_id, sealed_change,
+            self._follower(entity_id, attribute, follow)))
+
+    async def delete_instance(self, tenant: str, entity_id: str, attribute: str,
+                              instance_id: str,
+                              follow: SeriesFollower | None = None) -> TemporalWrite:
+        return self._opened(await self.inner.delete_instance(
+            tenant, entity_id, attribute, instance_id,
+            self._follower(entity_id, attribute, follow)))
 
     async def instances(self, tenant: str, entity_ids: Sequence[str],
                         selection: TemporalSelection) -> dict[str, TemporalEntityRecord]:

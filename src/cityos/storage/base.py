@@ -212,30 +212,51 @@ class TemporalEntityHead:
     modified: int
 
 
+@dataclass(frozen=True)
+class TemporalWrite:
+    """What a temporal API write did: whether it found (or, for an append, created) what
+    it addresses, and the change of the current entity it made in the same transaction
+    (None when it made none), for entity events."""
+
+    found: bool
+    created: bool = False
+    change: MutationResult | None = None
+
+
+# Given the instance a modify/delete touched (as it was) and its series' latest instance
+# after the change (None when none is left): the mutator of the current entity, if any.
+SeriesFollower = Callable[[JsonObject, JsonObject | None], Mutator | None]
+
+
 class TemporalStore(Protocol):
     """The temporal history (Temporal Evolution of entities, §5.6.11–§5.6.18, §5.7.3,
     §5.7.4). `records` are cityos.ngsild.temporal.diff.HistoryRecord values; a `mutator`
-    given with a write changes the current entity in the same transaction."""
+    given with a write changes the current entity in the same transaction, seen by every
+    other write observer (the change journal) but not recorded again in the history."""
 
     async def head(self, tenant: str, entity_id: str) -> TemporalEntityHead | None: ...
 
     async def append(self, tenant: str, entity_id: str, types: list[str],
-                     records: Sequence[Any], mutator: Mutator | None) -> bool:
-        """Append instances; True when the temporal entity was created by this call."""
+                     records: Sequence[Any], mutator: Mutator | None) -> TemporalWrite:
+        """Append instances; `created` when the temporal entity was created by this call."""
         ...
 
     async def delete_entity(self, tenant: str, entity_id: str,
-                            mutator: Mutator | None) -> bool: ...
+                            mutator: Mutator | None) -> TemporalWrite: ...
 
     async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
-                               dataset_id: str | None, delete_all: bool) -> int: ...
+                               dataset_id: str | None, delete_all: bool,
+                               mutator: Mutator | None = None) -> TemporalWrite:
+        """`found` when at least one instance was deleted; the mutator runs only then."""
+        ...
 
     async def update_instance(self, tenant: str, entity_id: str, attribute: str,
-                              instance_id: str,
-                              change: Callable[[JsonObject], JsonObject]) -> bool: ...
+                              instance_id: str, change: Callable[[JsonObject], JsonObject],
+                              follow: SeriesFollower | None = None) -> TemporalWrite: ...
 
     async def delete_instance(self, tenant: str, entity_id: str, attribute: str,
-                              instance_id: str) -> bool: ...
+                              instance_id: str,
+                              follow: SeriesFollower | None = None) -> TemporalWrite: ...
 
     async def candidates(self, tenant: str, ids: tuple[str, ...],
                          selection: TemporalSelection,

@@ -12,9 +12,13 @@ from cityos.ngsild.model.attributes import NULL_MARKER, parse_instance
 from cityos.ngsild.model.entity import GEO_ATTRIBUTES, parse_scope, parse_types
 from cityos.ngsild.model.names import ENTITY_MEMBERS, require_attribute_name, require_uri
 from cityos.ngsild.model.terms import TermMapper
+from cityos.ngsild.temporal.times import parse_micros, require_micros
 from cityos.ngsild.types import JsonObject
 
 MAX_INSTANCES = 100_000
+# The parsed entity's key for the instances of a Scope sent in its temporal representation
+# (never stored in the current entity).
+SCOPE_HISTORY = "scopeHistory"
 
 
 def _instances(name: str, raw: Any, ctx: TermMapper) -> list[JsonObject]:
@@ -61,9 +65,40 @@ def parse_temporal_entity(body: Any, ctx: TermMapper) -> JsonObject:
     entity: JsonObject = {"id": require_uri(body["id"], "entity id"),
                           "type": parse_types(body["type"], ctx)}
     if "scope" in body:
-        entity["scope"] = parse_scope(body["scope"])
+        history = parse_scope_history(body["scope"])
+        if history is None:
+            entity["scope"] = parse_scope(body["scope"])
+        else:
+            entity[SCOPE_HISTORY] = history
+            entity["scope"] = max(history, key=_set_at)["value"]  # the latest is current
     entity["attrs"] = parse_temporal_attributes(body, ctx)
     return entity
+
+
+def _set_at(instance: JsonObject) -> int:
+    observed = instance.get("observedAt")
+    return parse_micros(observed) if isinstance(observed, str) else -(2**62)
+
+
+def parse_scope_history(raw: Any) -> list[JsonObject] | None:
+    """V1.9.1 §4.18: the Scope in its temporal representation, an array of Property
+    instances whose value is a Scope, each valid from its observedAt (None when `raw` is
+    a plain Scope)."""
+    if not isinstance(raw, list) or not raw or not all(isinstance(i, dict) for i in raw):
+        return None
+    history = []
+    for item in raw:
+        if item.get("type", "Property") != "Property" or "value" not in item:
+            raise BadRequestData("a Scope instance must be a Property with a value")
+        unknown = sorted(set(item) - {"type", "value", "observedAt"})
+        if unknown:
+            raise BadRequestData(f"a Scope instance has unknown members {unknown}"[:200])
+        instance: JsonObject = {"type": "Property", "value": parse_scope(item["value"])}
+        if "observedAt" in item:
+            require_micros(item["observedAt"], "observedAt")
+            instance["observedAt"] = item["observedAt"]
+        history.append(instance)
+    return history
 
 
 def parse_instance_fragment(body: Any, name: str, iri: str, ctx: TermMapper) -> JsonObject:

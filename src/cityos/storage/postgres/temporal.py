@@ -3,8 +3,10 @@
 
 Every entity change is recorded by a write observer awaited inside the entity's write
 transaction, so the history never misses a committed change nor holds a rolled-back one.
-Temporal API writes that also change the current entity run both in one transaction and
-leave the observers out (the instances are recorded as sent, once), as on SQLite.
+Temporal API writes that also change the current entity run both in one transaction; the
+current entity's change passes every other write observer (the change journal, so
+subscriptions hear of it) but not the history's own (the instances are recorded as sent,
+once), as on SQLite.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from cityos.ngsild.temporal.times import parse_micros
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import (
     AggregateRequest,
+    MutationResult,
     Mutator,
+    SeriesFollower,
     TemporalEntityHead,
     TemporalEntityRecord,
     TemporalSelection,
+    TemporalWrite,
 )
 from cityos.storage.postgres import temporal_reads as reads
 from cityos.storage.postgres.mutations import apply_mutations
@@ -41,6 +46,9 @@ from cityos.storage.sqlite.temporal_rows import (
     row_instance,
 )
 
+_SERIES_LATEST = (f"SELECT {SELECT_COLUMNS} FROM temporal_instances WHERE ek = %s AND ak = %s "
+                  "AND dataset IS NOT DISTINCT FROM %s "
+                  "ORDER BY observed DESC NULLS LAST, ik DESC LIMIT 1")
 _ENTITY_KEY = "SELECT ek FROM temporal_entities WHERE tenant = %s AND id = %s"
 _PURGE = ("DELETE FROM temporal_instances WHERE ik IN (SELECT i.ik FROM temporal_instances i "
           "JOIN temporal_entities e ON e.ek = i.ek WHERE i.modified < %(cutoff)s "
@@ -61,7 +69,8 @@ class PostgresTemporalStore:
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
         self._keys = AttributeKeys(store.url)
-        store.write_observers.append(self.observe_change)
+        self._observer = self.observe_change  # one bound method, recognised by identity
+        store.write_observers.append(self._observer)
         store.on_close.append(self._keys.close)
 
     # -- writes ------------------------------------------------------------------------
@@ -87,21 +96,23 @@ class PostgresTemporalStore:
                                                      list(current["type"]), now, records,
                                                      keys))
 
-    @staticmethod
-    async def _write_current(conn: AsyncConnection[Any], tenant: str, entity_id: str,
-                             mutator: Mutator | None) -> None:
+    async def _change_current(self, conn: AsyncConnection[Any], tenant: str, entity_id: str,
+                              mutator: Mutator | None) -> MutationResult | None:
+        """The current entity's change, seen by every write observer but this store's."""
         if mutator is None:
-            return
+            return None
         await conn.execute("INSERT INTO tenants (name) VALUES (%s) ON CONFLICT DO NOTHING",
                            (tenant,))
-        [result] = await apply_mutations(conn, tenant, [(entity_id, mutator)], ())
+        observers = [o for o in self._store.write_observers if o is not self._observer]
+        [result] = await apply_mutations(conn, tenant, [(entity_id, mutator)], observers)
         if result.error is not None:
             raise result.error
+        return result
 
     async def append(self, tenant: str, entity_id: str, types: list[str],
-                     records: Sequence[Any], mutator: Mutator | None) -> bool:
-        async def work(conn: AsyncConnection[Any]) -> bool:
-            await self._write_current(conn, tenant, entity_id, mutator)
+                     records: Sequence[Any], mutator: Mutator | None) -> TemporalWrite:
+        async def work(conn: AsyncConnection[Any]) -> TemporalWrite:
+            change = await self._change_current(conn, tenant, entity_id, mutator)
             ek = await _entity_key(conn, tenant, entity_id)
             if ek is not None:
                 keys = await self._keys.create(r.attribute for r in records)
@@ -110,40 +121,45 @@ class PostgresTemporalStore:
                 await conn.execute(REPLACE_SAME_TIME, ([r[1] for r in timed],
                                                        [r[2] for r in timed],
                                                        [r[6] for r in timed], ek))
-            return await self._append(conn, tenant, entity_id, types, records)
+            created = await self._append(conn, tenant, entity_id, types, records)
+            return TemporalWrite(True, created, change)
         return await self._store.write(work)
 
     async def delete_entity(self, tenant: str, entity_id: str,
-                            mutator: Mutator | None) -> bool:
-        async def work(conn: AsyncConnection[Any]) -> bool:
+                            mutator: Mutator | None) -> TemporalWrite:
+        async def work(conn: AsyncConnection[Any]) -> TemporalWrite:
             ek = await _entity_key(conn, tenant, entity_id)
             if ek is None:
-                return False
-            await self._write_current(conn, tenant, entity_id, mutator)
+                return TemporalWrite(False)
+            change = await self._change_current(conn, tenant, entity_id, mutator)
             for table in ("temporal_instances", "temporal_series", "temporal_entities"):
                 await conn.execute(_DELETE_BY_ENTITY[table], (ek,))
-            return True
+            return TemporalWrite(True, change=change)
         return await self._store.write(work)
 
     async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
-                               dataset_id: str | None, delete_all: bool) -> int:
-        async def work(conn: AsyncConnection[Any]) -> int:
+                               dataset_id: str | None, delete_all: bool,
+                               mutator: Mutator | None = None) -> TemporalWrite:
+        async def work(conn: AsyncConnection[Any]) -> TemporalWrite:
             ek = await _entity_key(conn, tenant, entity_id)
             ak = await self._keys.key(conn, attribute)
             if ek is None or ak is None:
-                return 0
+                return TemporalWrite(False)
             if delete_all:
                 count = (await conn.execute("DELETE FROM temporal_instances WHERE ek = %s "
                                             "AND ak = %s", (ek, ak))).rowcount
                 await conn.execute("DELETE FROM temporal_series WHERE ek = %s AND ak = %s",
                                    (ek, ak))
-                return count
-            count = (await conn.execute(
-                "DELETE FROM temporal_instances WHERE ek = %s AND ak = %s AND dataset IS NOT "
-                "DISTINCT FROM %s", (ek, ak, dataset_id))).rowcount
-            await conn.execute("DELETE FROM temporal_series WHERE ek = %s AND ak = %s "
-                               "AND dataset = %s", (ek, ak, dataset_id or ""))
-            return count
+            else:
+                count = (await conn.execute(
+                    "DELETE FROM temporal_instances WHERE ek = %s AND ak = %s AND dataset IS "
+                    "NOT DISTINCT FROM %s", (ek, ak, dataset_id))).rowcount
+                await conn.execute("DELETE FROM temporal_series WHERE ek = %s AND ak = %s "
+                                   "AND dataset = %s", (ek, ak, dataset_id or ""))
+            if not count:
+                return TemporalWrite(False)
+            return TemporalWrite(True, change=await self._change_current(
+                conn, tenant, entity_id, mutator))
         return await self._store.write(work)
 
     async def _instance_row(self, conn: AsyncConnection[Any], tenant: str, entity_id: str,
@@ -158,28 +174,43 @@ class PostgresTemporalStore:
             "AND ak = %s FOR UPDATE", (ik, ek, ak))).fetchone()
         return row
 
+    async def _follow(self, conn: AsyncConnection[Any], tenant: str, entity_id: str,
+                      row: tuple[Any, ...], follow: SeriesFollower | None) -> TemporalWrite:
+        """After a modify or delete of the instance `row` (as it was): the current entity
+        follows its series, as `follow` decides."""
+        if follow is None:
+            return TemporalWrite(True)
+        latest_row = await (await conn.execute(_SERIES_LATEST, (row[-1], row[1], row[6]))
+                            ).fetchone()
+        latest = row_instance(latest_row) if latest_row is not None else None
+        mutator = follow(row_instance(row[:-1]), latest)
+        return TemporalWrite(True, change=await self._change_current(conn, tenant, entity_id,
+                                                                     mutator))
+
     async def update_instance(self, tenant: str, entity_id: str, attribute: str,
-                              instance_id: str,
-                              change: Callable[[JsonObject], JsonObject]) -> bool:
-        async def work(conn: AsyncConnection[Any]) -> bool:
+                              instance_id: str, change: Callable[[JsonObject], JsonObject],
+                              follow: SeriesFollower | None = None) -> TemporalWrite:
+        async def work(conn: AsyncConnection[Any]) -> TemporalWrite:
             row = await self._instance_row(conn, tenant, entity_id, attribute, instance_id)
             if row is None:
-                return False
+                return TemporalWrite(False)
             new = change(row_instance(row[:-1]))
             values = instance_row(row[-1], row[1], new)
             await conn.execute("UPDATE temporal_instances SET observed = %s, created = %s, "
                                "modified = %s, deleted = %s, dataset = %s, num = %s, "
                                "doc = %s WHERE ik = %s", (*values[2:], row[0]))
-            return True
+            return await self._follow(conn, tenant, entity_id, row, follow)
         return await self._store.write(work)
 
     async def delete_instance(self, tenant: str, entity_id: str, attribute: str,
-                              instance_id: str) -> bool:
-        async def work(conn: AsyncConnection[Any]) -> bool:
+                              instance_id: str,
+                              follow: SeriesFollower | None = None) -> TemporalWrite:
+        async def work(conn: AsyncConnection[Any]) -> TemporalWrite:
             row = await self._instance_row(conn, tenant, entity_id, attribute, instance_id)
-            if row is not None:
-                await conn.execute("DELETE FROM temporal_instances WHERE ik = %s", (row[0],))
-            return row is not None
+            if row is None:
+                return TemporalWrite(False)
+            await conn.execute("DELETE FROM temporal_instances WHERE ik = %s", (row[0],))
+            return await self._follow(conn, tenant, entity_id, row, follow)
         return await self._store.write(work)
 
     async def purge_before(self, tenant: str | None, types: frozenset[str] | None,

@@ -4,7 +4,9 @@ thread and readers (ETSI GS CIM 009 §5.6.11–§5.6.18, §5.7.3, §5.7.4).
 Every entity change is recorded by a write observer that runs inside the entity's write
 transaction, so the history can never miss a committed change nor hold one that was
 rolled back. Temporal API writes that also change the current entity run both in one
-job and leave the observer out (the instances are recorded as sent, once).
+job; the current entity's change passes every other write observer (the change journal,
+so subscriptions hear of it) but not the history's own (the instances are recorded as
+sent, once).
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from cityos.ngsild.temporal.times import parse_micros
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import (
     AggregateRequest,
+    MutationResult,
     Mutator,
+    SeriesFollower,
     TemporalEntityHead,
     TemporalEntityRecord,
     TemporalSelection,
+    TemporalWrite,
 )
 from cityos.storage.sqlite import temporal_reads as reads
 from cityos.storage.sqlite.mutations import apply_mutations
@@ -107,6 +112,16 @@ def observe_change(conn: sqlite3.Connection, tenant: str, entity_id: str,
                        known_keys=known_keys)
 
 
+def series_latest(conn: sqlite3.Connection, ek: int, ak: int,
+                  dataset: str | None) -> JsonObject | None:
+    """The most recently observed instance of a series (the last stored on ties;
+    instances without observedAt before every observation), None when it has none."""
+    row = conn.execute(f"SELECT {SELECT_COLUMNS} FROM temporal_instances WHERE ek = ? "
+                       "AND ak = ? AND dataset IS ? ORDER BY observed DESC, ik DESC LIMIT 1",
+                       (ek, ak, dataset)).fetchone()
+    return row_instance(row) if row is not None else None
+
+
 def _purge_entity(conn: sqlite3.Connection, ek: int) -> None:
     conn.execute("DELETE FROM temporal_instances WHERE ek = ?", (ek,))
     conn.execute("DELETE FROM temporal_series WHERE ek = ?", (ek,))
@@ -123,7 +138,8 @@ class SqliteTemporalStore:
         # Attribute keys as the writer knows them (emptied whenever it rolls back).
         self._keys: dict[str, int] = {}
         store.extra_schema.append(TEMPORAL_SCHEMA)
-        store.write_observers.append(self._observe)
+        self._observer = self._observe  # one bound method, recognised by identity
+        store.write_observers.append(self._observer)
         store.rollback_listeners.append(self._keys.clear)
 
     def _observe(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
@@ -131,39 +147,45 @@ class SqliteTemporalStore:
         observe_change(conn, tenant, entity_id, before, after, self._keys)
 
     # -- writes ------------------------------------------------------------------------
-    def _without_observers(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
-                           mutator: Mutator | None) -> None:
-        if mutator is not None:
-            [result] = apply_mutations(conn, tenant, [(entity_id, mutator)], ())
-            if result.error is not None:
-                raise result.error
+    def _change_current(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
+                        mutator: Mutator | None) -> MutationResult | None:
+        """The current entity's change, seen by every write observer but this store's."""
+        if mutator is None:
+            return None
+        observers = [o for o in self._store.write_observers if o is not self._observer]
+        [result] = apply_mutations(conn, tenant, [(entity_id, mutator)], observers)
+        if result.error is not None:
+            raise result.error
+        return result
 
     async def append(self, tenant: str, entity_id: str, types: list[str],
-                     records: Sequence[Any], mutator: Mutator | None) -> bool:
-        def job(conn: sqlite3.Connection) -> bool:
-            self._without_observers(conn, tenant, entity_id, mutator)
-            return append_records(conn, tenant, entity_id, types, records,
-                                  replace_same_time=True, known_keys=self._keys)
+                     records: Sequence[Any], mutator: Mutator | None) -> TemporalWrite:
+        def job(conn: sqlite3.Connection) -> TemporalWrite:
+            change = self._change_current(conn, tenant, entity_id, mutator)
+            created = append_records(conn, tenant, entity_id, types, records,
+                                     replace_same_time=True, known_keys=self._keys)
+            return TemporalWrite(True, created, change)
         return await self._store.write(job)
 
     async def delete_entity(self, tenant: str, entity_id: str,
-                            mutator: Mutator | None) -> bool:
-        def job(conn: sqlite3.Connection) -> bool:
+                            mutator: Mutator | None) -> TemporalWrite:
+        def job(conn: sqlite3.Connection) -> TemporalWrite:
             ek = _entity_key(conn, tenant, entity_id)
             if ek is None:
-                return False
-            self._without_observers(conn, tenant, entity_id, mutator)
+                return TemporalWrite(False)
+            change = self._change_current(conn, tenant, entity_id, mutator)
             _purge_entity(conn, ek)
-            return True
+            return TemporalWrite(True, change=change)
         return await self._store.write(job)
 
     async def delete_attribute(self, tenant: str, entity_id: str, attribute: str,
-                               dataset_id: str | None, delete_all: bool) -> int:
-        def job(conn: sqlite3.Connection) -> int:
+                               dataset_id: str | None, delete_all: bool,
+                               mutator: Mutator | None = None) -> TemporalWrite:
+        def job(conn: sqlite3.Connection) -> TemporalWrite:
             ek = _entity_key(conn, tenant, entity_id)
             ak = self._names.key(conn, attribute)
             if ek is None or ak is None:
-                return 0
+                return TemporalWrite(False)
             sql = "DELETE FROM temporal_instances WHERE ek = ? AND ak = ?"
             params: list[Any] = [ek, ak]
             series = "DELETE FROM temporal_series WHERE ek = ? AND ak = ?"
@@ -173,7 +195,10 @@ class SqliteTemporalStore:
                 params.append(dataset_id)
             count = conn.execute(sql, params).rowcount
             conn.execute(series, [*params[:2], *([dataset_id or ""] if not delete_all else [])])
-            return int(count)
+            if not count:
+                return TemporalWrite(False)
+            return TemporalWrite(True, change=self._change_current(conn, tenant, entity_id,
+                                                                   mutator))
         return await self._store.write(job)
 
     def _instance_row(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
@@ -188,28 +213,41 @@ class SqliteTemporalStore:
             "AND ak = ?", (ik, ek, ak)).fetchone()
         return row
 
+    def _follow(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
+                row: tuple[Any, ...], follow: SeriesFollower | None) -> TemporalWrite:
+        """After a modify or delete of the instance `row` (as it was): the current entity
+        follows its series, as `follow` decides."""
+        if follow is None:
+            return TemporalWrite(True)
+        touched = row_instance(row[:-1])
+        mutator = follow(touched, series_latest(conn, row[-1], row[1], row[6]))
+        return TemporalWrite(True, change=self._change_current(conn, tenant, entity_id,
+                                                               mutator))
+
     async def update_instance(self, tenant: str, entity_id: str, attribute: str,
-                              instance_id: str,
-                              change: Callable[[JsonObject], JsonObject]) -> bool:
-        def job(conn: sqlite3.Connection) -> bool:
+                              instance_id: str, change: Callable[[JsonObject], JsonObject],
+                              follow: SeriesFollower | None = None) -> TemporalWrite:
+        def job(conn: sqlite3.Connection) -> TemporalWrite:
             row = self._instance_row(conn, tenant, entity_id, attribute, instance_id)
             if row is None:
-                return False
+                return TemporalWrite(False)
             new = change(row_instance(row[:-1]))
             values = instance_row(row[-1], row[1], new)
             conn.execute("UPDATE temporal_instances SET observed = ?, created = ?, "
                          "modified = ?, deleted = ?, dataset = ?, num = ?, doc = ? "
                          "WHERE ik = ?", (*values[2:], row[0]))
-            return True
+            return self._follow(conn, tenant, entity_id, row, follow)
         return await self._store.write(job)
 
     async def delete_instance(self, tenant: str, entity_id: str, attribute: str,
-                              instance_id: str) -> bool:
-        def job(conn: sqlite3.Connection) -> bool:
+                              instance_id: str,
+                              follow: SeriesFollower | None = None) -> TemporalWrite:
+        def job(conn: sqlite3.Connection) -> TemporalWrite:
             row = self._instance_row(conn, tenant, entity_id, attribute, instance_id)
-            if row is not None:
-                conn.execute("DELETE FROM temporal_instances WHERE ik = ?", (row[0],))
-            return row is not None
+            if row is None:
+                return TemporalWrite(False)
+            conn.execute("DELETE FROM temporal_instances WHERE ik = ?", (row[0],))
+            return self._follow(conn, tenant, entity_id, row, follow)
         return await self._store.write(job)
 
     async def purge_before(self, tenant: str | None, types: frozenset[str] | None,
