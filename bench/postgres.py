@@ -1,9 +1,16 @@
-"""The PostgreSQL/PostGIS backend over 100,000 entities: retrieve by id, q (selective,
-broad, with count) and geo `near;maxDistance==500`; p50/p95/p99 of sequential requests to a
-`cityos serve` on PostgreSQL. Baselines, same run, same database, psycopg: a raw
-`SELECT doc … WHERE pk = …` (retrieve), the hand-written JSONB SQL of each query, and
-the alternative index the q-language could use instead of the attribute-value side table,
-a `jsonb_path_ops` GIN index on the documents (equality only; `>` scans).
+"""The PostgreSQL/PostGIS backend over BENCH_PG_ENTITIES entities (default 100,000):
+batch upsert throughput while loading them, then retrieve by id, q (selective, broad, with
+count) and geo `near;maxDistance==500`; p50/p95/p99 of sequential requests to a
+`cityos serve` on PostgreSQL. Baselines, same run, same database, psycopg: for the load a
+raw `COPY` of exactly the rows the server wrote (entities, value index, geo index) into
+empty tables with the same indexes; a raw `SELECT doc … WHERE pk = …` (retrieve), the
+hand-written SQL of each query, and the alternative index the q-language could use
+instead of the attribute-value side table, a `jsonb_path_ops` GIN index on the documents
+(equality only; `>` scans; skipped with BENCH_PG_SKIP_GIN=1).
+
+Load: POST /entityOperations/upsert, 1,000 entities per request, BENCH_PG_CLIENTS
+requests in flight (default 1); CPU seconds of the server process and of its PostgreSQL
+backends are reported per entity (wall-clock rates on a shared machine are noisy).
 
 Needs a PostgreSQL server with PostGIS: BENCH_POSTGRES_URL (default: database `test` on
 127.0.0.1:5432, user postgres). Works in its own schema `cityos_bench`, dropped afterwards.
@@ -27,13 +34,17 @@ from urllib.parse import quote
 
 import psycopg
 
-from bench import common, query_geo
+from bench import _pg_load, common, query_geo
 from bench._latency import http_latency, verdict
 
 SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SCHEMA = "cityos_bench"
-N_ENTITIES = common.LARGE_N
-TARGET_P95_MS = 20.0
+N_ENTITIES = int(os.environ.get("BENCH_PG_ENTITIES", str(common.LARGE_N)))
+LOAD_CLIENTS = int(os.environ.get("BENCH_PG_CLIENTS", "1"))
+SKIP_GIN = os.environ.get("BENCH_PG_SKIP_GIN") == "1"
+UPDATE_BATCHES = 10
+TARGET_UPSERT_EPS = 30_000.0
+TARGET_P95_MS = 30.0
 COUNT_IRI = common.DEFAULT_CONTEXT + "count"
 TYPE_IRI = common.DEFAULT_CONTEXT + common.ENTITY_TYPE
 QUERIES: dict[str, tuple[str, bool]] = {
@@ -117,7 +128,7 @@ def baselines(conn: Conn) -> dict[str, Any]:
     containment = f'{{"attrs": {{"{COUNT_IRI}": [{{"value": 12345}}]}}}}'
     path = f'$.attrs."{COUNT_IRI}"[*].value ? (@ > 50000)'
     ids = [common.entity_id(random.Random(i).randrange(N_ENTITIES)) for i in range(300)]
-    out = {
+    out: dict[str, Any] = {
         "retrieve_by_pk": sql_latency(conn, _fetch(
             "SELECT doc FROM entities WHERE pk = %s",
             lambda i: (1 + random.Random(i).randrange(N_ENTITIES),))),
@@ -132,6 +143,8 @@ def baselines(conn: Conn) -> dict[str, Any]:
             "LIMIT 20", lambda i: (common.LOCATION_IRI,
                                    *query_geo.centres()[i % query_geo.N_CENTRES]))),
     }
+    if SKIP_GIN:
+        return out
     started = time.perf_counter()
     conn.execute("CREATE INDEX bench_doc_gin ON entities USING gin (doc jsonb_path_ops)")
     conn.execute("ANALYZE entities")
@@ -148,25 +161,44 @@ def baselines(conn: Conn) -> dict[str, Any]:
     return out
 
 
+def load(server: common.Server, conn: Conn) -> dict[str, Any]:
+    """Create the N_ENTITIES entities through batch upsert, update 10 batches of them,
+    and COPY the first 100,000 entities' rows as the baseline (same run)."""
+    points = common.kaga_points(N_ENTITIES)
+    meter = _pg_load.CpuMeter(conn, server.process.pid)
+    create = _pg_load.upsert_phase(server.port, meter,
+                                   _pg_load.entity_batches(0, N_ENTITIES, points),
+                                   N_ENTITIES, LOAD_CLIENTS)
+    conn.execute("ANALYZE")
+    n_update = min(N_ENTITIES, UPDATE_BATCHES * _pg_load.BATCH)
+    meter = _pg_load.CpuMeter(conn, server.process.pid)
+    update = _pg_load.upsert_phase(server.port, meter,
+                                   _pg_load.entity_batches(0, n_update, points, generation=1),
+                                   n_update, 1)
+    copy = _pg_load.copy_baseline(conn, min(N_ENTITIES, 100_000))
+    return {"create": create, "update": update, "raw_copy_baseline": copy,
+            "target_entities_per_s": TARGET_UPSERT_EPS,
+            "ratio_create_to_copy": common.ratio(create["entities_per_s"],
+                                                 copy["entities_per_s"])}
+
+
 def measure() -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with bench_schema() as url, postgres_server(url) as server:
-        _, load_s = common.load_entities(server.port, N_ENTITIES)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("ANALYZE")
-            client = common.Client(server.port)
-            ids = [common.entity_id(random.Random(i).randrange(N_ENTITIES))
-                   for i in range(300)]
-            results["retrieve"] = {"cityos": http_latency(
-                client, [f"{common.API}/entities/{quote(i, safe='')}" for i in ids])}
-            for name, (q, count) in QUERIES.items():
-                path = (f"{common.API}/entities?type={common.ENTITY_TYPE}&q={quote(q)}"
-                        "&limit=20" + ("&count=true" if count else ""))
-                results[name] = {"request": "GET " + path,
-                                 "cityos": http_latency(client, [path])}
-            results["geo_near_500m"] = {"cityos": http_latency(client, query_geo._paths(False))}
-            client.close()
-            raw = baselines(conn)
+    with bench_schema() as url, postgres_server(url) as server, \
+            psycopg.connect(url, autocommit=True) as conn:
+        loading = load(server, conn)
+        conn.execute("ANALYZE")
+        client = common.Client(server.port)
+        ids = [common.entity_id(random.Random(i).randrange(N_ENTITIES)) for i in range(300)]
+        results["retrieve"] = {"cityos": http_latency(
+            client, [f"{common.API}/entities/{quote(i, safe='')}" for i in ids])}
+        for name, (q, count) in QUERIES.items():
+            path = (f"{common.API}/entities?type={common.ENTITY_TYPE}&q={quote(q)}"
+                    "&limit=20" + ("&count=true" if count else ""))
+            results[name] = {"request": "GET " + path, "cityos": http_latency(client, [path])}
+        results["geo_near_500m"] = {"cityos": http_latency(client, query_geo._paths(False))}
+        client.close()
+        raw = baselines(conn)
     pairs = {"retrieve": "retrieve_by_pk", "q_selective": "side_table_eq",
              "q_selective_count": "side_table_eq", "q_broad": "side_table_gt",
              "q_broad_count": "side_table_gt", "geo_near_500m": "near_500m"}
@@ -177,8 +209,7 @@ def measure() -> dict[str, Any]:
     return {"scenario": "postgres", "date": common.now_iso(),
             "unit": "ms (sequential requests, one connection)",
             "baseline_name": "raw SQL on the same PostgreSQL schema, psycopg",
-            "entities": N_ENTITIES, "setup_load_s": round(load_s, 1),
-            "load_entities_per_s": round(N_ENTITIES / load_s),
+            "entities": N_ENTITIES, "batch_upsert": loading,
             "queries": results, "raw_sql": raw, "server": common.server_note(),
             "machine": common.machine_info()}
 
