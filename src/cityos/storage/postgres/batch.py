@@ -45,6 +45,9 @@ class _Outcome:
     after: JsonObject | None = None
     doc: str | None = None
     ended: bool = False  # deleted at some point in the batch (a re-creation is new)
+    # createdAt of the write that created the new row (the column, like the
+    # single-entity UPDATE, keeps it when later writes in the batch change the document)
+    created_at: str | None = None
 
     @property
     def replaces_row(self) -> bool:
@@ -82,6 +85,8 @@ async def apply_batch(conn: AsyncConnection[Any], tenant: str,
             entity_id, _Outcome(*stored.get(entity_id, (None, None))))
         outcome.after, outcome.doc = after, doc
         outcome.ended = outcome.ended or after is None
+        if before is None and after is not None:
+            outcome.created_at = after["createdAt"]
         current[entity_id] = after
     rows_changes = await _row_changes(conn, outcomes)
     async with conn.pipeline():  # one round trip for every statement below
@@ -107,7 +112,8 @@ async def _row_changes(conn: AsyncConnection[Any],
             continue
         assert outcome.doc is not None
         if outcome.new_row:
-            changes.insert(next(new_keys), outcome.after, outcome.doc)
+            assert outcome.created_at is not None
+            changes.insert(next(new_keys), outcome.after, outcome.doc, outcome.created_at)
         else:
             assert outcome.pk is not None and outcome.stored is not None
             changes.update(outcome.pk, outcome.stored, outcome.after, outcome.doc)

@@ -63,8 +63,8 @@ class RowChanges:
     def delete(self, pk: int) -> None:
         self.deleted.append(pk)
 
-    def insert(self, pk: int, entity: JsonObject, doc: str) -> None:
-        self.inserted.append((pk, entity["id"], doc, entity["createdAt"],
+    def insert(self, pk: int, entity: JsonObject, doc: str, created_at: str) -> None:
+        self.inserted.append((pk, entity["id"], doc, created_at,
                               entity["modifiedAt"], next_expiry(entity)))
         self._index(pk, None, entity)
 
