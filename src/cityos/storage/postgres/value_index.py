@@ -113,7 +113,8 @@ def _term(term: Comparison, bind: Binder) -> tuple[str, bool] | None:
             and all(_is_number(v) for v in value.values):
         numbers = [as_numeric(v) for v in value.values if isinstance(v, int | float)]
         number = f"v.num = ANY({bind(numbers, 'numeric[]')})"
-    head = f"e.pk IN (SELECT v.pk FROM attr_values v WHERE v.attr = {bind(path.attr, 'text')}"
+    head = ("EXISTS (SELECT 1 FROM attr_values v WHERE v.pk = e.pk "
+            f"AND v.attr = {bind(path.attr, 'text')}")
     if number is not None:
         return f"{head} AND {number})", True
     if term.op is Op.EQ and isinstance(value, str) and indexable(path.attr, value):
