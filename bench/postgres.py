@@ -47,11 +47,14 @@ TARGET_UPSERT_EPS = 30_000.0
 TARGET_P95_MS = 30.0
 COUNT_IRI = common.DEFAULT_CONTEXT + "count"
 TYPE_IRI = common.DEFAULT_CONTEXT + common.ENTITY_TYPE
+HALF = N_ENTITIES // 2
 QUERIES: dict[str, tuple[str, bool]] = {
     "q_selective": ("count==12345", False),
     "q_selective_count": ("count==12345", True),
     "q_broad": ("count>50000", False),
     "q_broad_count": ("count>50000", True),
+    # half of the entities, the later half in insertion order (as count>50000 at 100,000)
+    "q_broad_half": (f"count>{HALF}", False),
 }
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -111,10 +114,18 @@ def _fetch(sql: str, params: Callable[[int], tuple[Any, ...]]) -> Callable[[Conn
 
 
 _TYPED = "e.tenant = '' AND e.types @> ARRAY[%s]"
-_SIDE_EQ = ("SELECT e.doc FROM entities e WHERE " + _TYPED + " AND e.pk IN (SELECT pk FROM "
-            "attr_values WHERE attr = %s AND num = %s) ORDER BY e.pk LIMIT 20")
-_SIDE_GT = ("SELECT e.doc FROM entities e WHERE " + _TYPED + " AND e.pk IN (SELECT pk FROM "
-            "attr_values WHERE attr = %s AND num > %s) ORDER BY e.pk LIMIT 20")
+# The page's keys by index-only walks, then its documents (as the server does).
+_SIDE = ("SELECT e.doc FROM entities e WHERE e.pk IN (SELECT e.pk FROM entities e WHERE "
+         + _TYPED + " AND EXISTS (SELECT 1 FROM attr_values v WHERE v.pk = e.pk AND "
+         "v.attr = %s AND v.num {op} %s) ORDER BY e.pk LIMIT 20) ORDER BY e.pk")
+_SIDE_EQ = _SIDE.replace("{op}", "=")
+_SIDE_GT = _SIDE.replace("{op}", ">")
+_SIDE_COUNT = ("SELECT count(*) FROM entities e WHERE " + _TYPED + " AND EXISTS (SELECT 1 "
+               "FROM attr_values v WHERE v.pk = e.pk AND v.attr = %s AND v.num > %s)")
+_NEAR = ("SELECT e.doc FROM (SELECT g.pk, min(ST_Distance(g.geom::geography, r.geog)) AS dist "
+         "FROM geo_index g, (SELECT ST_MakePoint(%s, %s)::geography AS geog) r "
+         "WHERE g.attr = %s AND ST_DWithin(g.geom::geography, r.geog, 500) GROUP BY g.pk "
+         "ORDER BY dist, g.pk LIMIT 20) p JOIN entities e ON e.pk = p.pk ORDER BY p.dist, p.pk")
 _GIN_EQ = ("SELECT e.doc FROM entities e WHERE " + _TYPED + " AND e.doc @> %s::jsonb "
            "ORDER BY e.pk LIMIT 20")
 _JSONPATH_GT = ("SELECT e.doc FROM entities e WHERE " + _TYPED + " AND e.doc @? %s::jsonpath "
@@ -137,6 +148,11 @@ def baselines(conn: Conn) -> dict[str, Any]:
             lambda i: (ids[i % len(ids)],))),
         "side_table_eq": sql_latency(conn, _fetch(_SIDE_EQ, lambda i: equal)),
         "side_table_gt": sql_latency(conn, _fetch(_SIDE_GT, lambda i: greater)),
+        "side_table_gt_half": sql_latency(conn, _fetch(_SIDE_GT, lambda i: (TYPE_IRI, COUNT_IRI,
+                                                                            HALF))),
+        "side_table_gt_count": sql_latency(conn, _fetch(_SIDE_COUNT, lambda i: greater)),
+        "near_500m_ordered": sql_latency(conn, _fetch(_NEAR, lambda i: (
+            *query_geo.centres()[i % query_geo.N_CENTRES], common.LOCATION_IRI))),
         "near_500m": sql_latency(conn, _fetch(
             "SELECT e.doc FROM geo_index g JOIN entities e ON e.pk = g.pk WHERE g.attr = %s "
             "AND ST_DWithin(g.geom::geography, ST_MakePoint(%s, %s)::geography, 500) "
@@ -201,7 +217,8 @@ def measure() -> dict[str, Any]:
         raw = baselines(conn)
     pairs = {"retrieve": "retrieve_by_pk", "q_selective": "side_table_eq",
              "q_selective_count": "side_table_eq", "q_broad": "side_table_gt",
-             "q_broad_count": "side_table_gt", "geo_near_500m": "near_500m"}
+             "q_broad_count": "side_table_gt_count", "q_broad_half": "side_table_gt_half",
+             "geo_near_500m": "near_500m_ordered"}
     for name, baseline in pairs.items():
         results[name]["baseline"] = baseline
         results[name].update(verdict(results[name]["cityos"]["p95_ms"], TARGET_P95_MS,
