@@ -50,12 +50,12 @@ WITH e AS (
 )
 SELECT ek, inserted FROM e
 """
-# APPEND for a whole batch of entities: `entity` numbers each instance's entity (1-based,
-# in the order of `ids`); instances are appended in array order. Each id appears once
-# (one ON CONFLICT DO UPDATE may not touch a row twice).
+# APPEND for a whole batch of entities, its arrays sent in binary: `entity` numbers each
+# instance's entity (1-based, in the order of `ids`); instances are appended in array
+# order. Each id appears once (one ON CONFLICT DO UPDATE may not touch a row twice).
 APPEND_BATCH = """
 WITH r AS (
-    SELECT * FROM unnest(%(ids)s::text[], %(types)s::text[]) WITH ORDINALITY AS r(id, types, n)
+    SELECT * FROM unnest(%(ids)b::text[], %(types)b::text[]) WITH ORDINALITY AS r(id, types, n)
 ), e AS (
     INSERT INTO temporal_entities (tenant, id, types, created, modified)
     SELECT %(tenant)s, r.id, ARRAY(SELECT jsonb_array_elements_text(r.types::jsonb)),
@@ -68,10 +68,10 @@ WITH r AS (
         modified = excluded.modified
     RETURNING ek, id
 ), x AS (
-    SELECT x.*, e.ek FROM unnest(%(entity)s::int8[], %(ak)s::int[], %(observed)s::bigint[],
-                                 %(created)s::bigint[], %(modified)s::bigint[],
-                                 %(deleted)s::bigint[], %(dataset)s::text[], %(num)s::float8[],
-                                 %(doc)s::text[])
+    SELECT x.*, e.ek FROM unnest(%(entity)b::int8[], %(ak)b::int[], %(observed)b::bigint[],
+                                 %(created)b::bigint[], %(modified)b::bigint[],
+                                 %(deleted)b::bigint[], %(dataset)b::text[], %(num)b::float8[],
+                                 %(doc)b::text[])
         WITH ORDINALITY AS x(entity, ak, observed, created, modified, deleted, dataset, num,
                              doc, n)
     JOIN r ON r.n = x.entity JOIN e ON e.id = r.id
