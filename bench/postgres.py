@@ -13,7 +13,8 @@ requests in flight (default 1); CPU seconds of the server process and of its Pos
 backends are reported per entity (wall-clock rates on a shared machine are noisy).
 
 Needs a PostgreSQL server with PostGIS: BENCH_POSTGRES_URL (default: database `test` on
-127.0.0.1:5432, user postgres). Works in its own schema `cityos_bench`, dropped afterwards.
+127.0.0.1:5432, user postgres). Works in its own schema `cityos_bench`, dropped afterwards
+(BENCH_PG_KEEP=1: kept, and reused without loading when it holds the entities).
 
 Run: python -m bench.postgres
 """
@@ -42,6 +43,7 @@ SCHEMA = "cityos_bench"
 N_ENTITIES = int(os.environ.get("BENCH_PG_ENTITIES", str(common.LARGE_N)))
 LOAD_CLIENTS = int(os.environ.get("BENCH_PG_CLIENTS", "1"))
 SKIP_GIN = os.environ.get("BENCH_PG_SKIP_GIN") == "1"
+KEEP = os.environ.get("BENCH_PG_KEEP") == "1"
 UPDATE_BATCHES = 10
 TARGET_UPSERT_EPS = 30_000.0
 TARGET_P95_MS = 30.0
@@ -66,15 +68,24 @@ def schema_url() -> str:
 
 @contextlib.contextmanager
 def bench_schema() -> Iterator[str]:
+    """A fresh schema, dropped afterwards; with BENCH_PG_KEEP=1 kept afterwards and, when
+    it already holds the entities, reused without loading them again."""
     with psycopg.connect(SERVER_URL, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis SCHEMA public")
-        conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-        conn.execute(f"CREATE SCHEMA {SCHEMA}")
+        if not KEEP:
+            conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     try:
         yield schema_url()
     finally:
-        with psycopg.connect(SERVER_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        if not KEEP:
+            with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+
+
+def loaded_entities(conn: Conn) -> int:
+    row = conn.execute("SELECT count(*) FROM entities").fetchone()
+    return int(row[0]) if row else 0
 
 
 @contextlib.contextmanager
@@ -185,7 +196,7 @@ def load(server: common.Server, conn: Conn) -> dict[str, Any]:
     create = _pg_load.upsert_phase(server.port, meter,
                                    _pg_load.entity_batches(0, N_ENTITIES, points),
                                    N_ENTITIES, LOAD_CLIENTS)
-    conn.execute("ANALYZE")
+    conn.execute("VACUUM ANALYZE")
     n_update = min(N_ENTITIES, UPDATE_BATCHES * _pg_load.BATCH)
     meter = _pg_load.CpuMeter(conn, server.process.pid)
     update = _pg_load.upsert_phase(server.port, meter,
@@ -202,8 +213,10 @@ def measure() -> dict[str, Any]:
     results: dict[str, Any] = {}
     with bench_schema() as url, postgres_server(url) as server, \
             psycopg.connect(url, autocommit=True) as conn:
-        loading = load(server, conn)
-        conn.execute("ANALYZE")
+        loading = load(server, conn) if loaded_entities(conn) != N_ENTITIES else {}
+        # After a bulk load, as autovacuum does later: statistics and the visibility map
+        # (index-only scans skip the table only for pages marked all-visible).
+        conn.execute("VACUUM ANALYZE")
         client = common.Client(server.port)
         ids = [common.entity_id(random.Random(i).randrange(N_ENTITIES)) for i in range(300)]
         results["retrieve"] = {"cityos": http_latency(
