@@ -2,11 +2,12 @@
 batch upsert throughput while loading them, then retrieve by id, q (selective, broad, with
 count) and geo `near;maxDistance==500`; p50/p95/p99 of sequential requests to a
 `cityos serve` on PostgreSQL. Baselines, same run, same database, psycopg: for the load a
-raw `COPY` of exactly the rows the server wrote (entities, value index, geo index) into
-empty tables with the same indexes; a raw `SELECT doc … WHERE pk = …` (retrieve), the
-hand-written SQL of each query, and the alternative index the q-language could use
-instead of the attribute-value side table, a `jsonb_path_ops` GIN index on the documents
-(equality only; `>` scans; skipped with BENCH_PG_SKIP_GIN=1).
+raw `COPY` of exactly the rows the server wrote for the first 100,000 entities (entities,
+value index, geo index, temporal history) into empty tables with the same indexes; a
+raw `SELECT doc … WHERE pk = …` (retrieve), the hand-written SQL of each query, and the
+alternative index the q-language could use instead of the attribute-value side table, a
+`jsonb_path_ops` GIN index on the documents (equality only; `>` scans; skipped with
+BENCH_PG_SKIP_GIN=1).
 
 Load: POST /entityOperations/upsert, 1,000 entities per request, BENCH_PG_CLIENTS
 requests in flight (default 1); CPU seconds of the server process and of its PostgreSQL
