@@ -150,6 +150,20 @@ async def test_near_pages_keep_distance_order(store: EntityStore) -> None:
         ["0", "1", "2", "10", "11", "3", "4", "5", "6"]
 
 
+async def test_within_pages_keep_insertion_order(store: EntityStore) -> None:
+    await store.apply("t", [(f"urn:ngsi-ld:Shelter:{n}", put(entity(n)))
+                            for n in (5, 1, 7, 3, 9, 2)])
+    geo = parse_geo_query("within", "Polygon",
+                          "[[[136.305,36.29],[136.375,36.29],[136.375,36.31],"
+                          "[136.305,36.31],[136.305,36.29]]]", None, CTX.expand_term)
+    pages = [await store.query_entities("t", EntityQuery(geo=geo, limit=2, offset=offset,
+                                                         count=True))
+             for offset in (0, 2, 4)]
+    assert [p.total for p in pages] == [5, 5, 5]  # 9 lies east of the polygon
+    assert [e["id"].rsplit(":", 1)[1] for p in pages for e in p.entities] == \
+        ["5", "1", "7", "3", "2"]
+
+
 async def test_geo_index_follows_updates(store: EntityStore) -> None:
     await store.apply("t", [("urn:ngsi-ld:Shelter:1", put(entity(1)))])
     await store.apply("t", [("urn:ngsi-ld:Shelter:1", put(entity(50)))])
