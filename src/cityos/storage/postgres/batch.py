@@ -81,8 +81,9 @@ async def apply_batch(conn: AsyncConnection[Any], tenant: str,
         if before is None and after is None:
             continue
         changes.append(EntityChange(entity_id, before, after))
-        outcome = outcomes.get(entity_id) or outcomes.setdefault(
-            entity_id, _Outcome(*stored.get(entity_id, (None, None))))
+        outcome = outcomes.get(entity_id)
+        if outcome is None:
+            outcome = outcomes[entity_id] = _Outcome(*stored.get(entity_id, (None, None)))
         outcome.after, outcome.doc = after, doc
         outcome.ended = outcome.ended or after is None
         if before is None and after is not None:
