@@ -129,6 +129,41 @@ async def test_geo_query_is_exact(store: EntityStore) -> None:
     assert [e["id"][-1] for e in page.entities] == ["0", "1", "2"]
 
 
+async def test_near_pages_keep_distance_order(store: EntityStore) -> None:
+    # Entities 9 … 0 are written from far to near; 10 and 11 share 2's place (a tie,
+    # broken by insertion order) and a Park shares 3's (not of the type asked for).
+    await store.apply("t", [(f"urn:ngsi-ld:Shelter:{n}", put(entity(n)))
+                            for n in range(9, -1, -1)])
+    await store.apply("t", [(f"urn:ngsi-ld:Shelter:{n}", put(entity(
+        n, location={"type": "GeoProperty",
+                     "value": {"type": "Point", "coordinates": [136.30 + 2 * 0.01, 36.30]}})))
+        for n in (10, 11)])
+    await store.apply("t", [("urn:ngsi-ld:Park:3", put(entity(3, "Park")))])
+    geo = parse_geo_query("near;maxDistance==6000", "Point", "[136.30,36.30]", None,
+                          CTX.expand_term)
+    types = parse_type_expression("Shelter", CTX.expand_term)
+    pages = [await store.query_entities("t", EntityQuery(types=types, geo=geo, limit=3,
+                                                         offset=offset, count=True))
+             for offset in (0, 3, 6)]
+    assert [p.total for p in pages] == [9, 9, 9]
+    assert [e["id"].rsplit(":", 1)[1] for p in pages for e in p.entities] == \
+        ["0", "1", "2", "10", "11", "3", "4", "5", "6"]
+
+
+async def test_within_pages_keep_insertion_order(store: EntityStore) -> None:
+    await store.apply("t", [(f"urn:ngsi-ld:Shelter:{n}", put(entity(n)))
+                            for n in (5, 1, 7, 3, 9, 2)])
+    geo = parse_geo_query("within", "Polygon",
+                          "[[[136.305,36.29],[136.375,36.29],[136.375,36.31],"
+                          "[136.305,36.31],[136.305,36.29]]]", None, CTX.expand_term)
+    pages = [await store.query_entities("t", EntityQuery(geo=geo, limit=2, offset=offset,
+                                                         count=True))
+             for offset in (0, 2, 4)]
+    assert [p.total for p in pages] == [5, 5, 5]  # 9 lies east of the polygon
+    assert [e["id"].rsplit(":", 1)[1] for p in pages for e in p.entities] == \
+        ["5", "1", "7", "3", "2"]
+
+
 async def test_geo_index_follows_updates(store: EntityStore) -> None:
     await store.apply("t", [("urn:ngsi-ld:Shelter:1", put(entity(1)))])
     await store.apply("t", [("urn:ngsi-ld:Shelter:1", put(entity(50)))])

@@ -1,13 +1,16 @@
 """Batches (several entities in one `apply`): every row read and locked in one query, the
-mutators run in Python, then all writes sent in one pipeline, without a round trip per
-statement. Nothing is written for an entity its mutator refuses, and what PostgreSQL
-could refuse is checked beforehand (`document_text`), so each entity succeeds or fails
-alone without a SAVEPOINT per entity.
+mutators run in Python, then the writes sent set-based (batch_rows: one statement per
+table and kind of change) in one pipeline, whatever the batch size. Nothing is written
+for an entity its mutator refuses, and what PostgreSQL could refuse is checked
+beforehand (`document_text`), so each entity succeeds or fails alone without a SAVEPOINT
+per entity.
 
-New entities get their primary keys from the identity sequence up front, so that index
-rows can be written without waiting for `RETURNING`. Two transactions creating the same
-id at once: the later one fails on the unique key and the store runs it again, when the
-row is visible and locked."""
+An entity changed several times in a batch is written once, in its final state; the
+write observers still see every change, in order (`observe_batch` when an observer has
+it, else one call per change). New entities get their primary keys from the identity
+sequence up front, so that index rows can be written without waiting for `RETURNING`.
+Two transactions creating the same id at once: the later one fails on the unique key and
+the store runs it again, when the row is visible and locked."""
 
 from __future__ import annotations
 
@@ -18,31 +21,41 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from cityos.ngsild.errors import NgsiLdError
-from cityos.ngsild.model.expiry import next_expiry
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import MutationResult, Mutator
-from cityos.storage.postgres.entity_rows import WriteObserver, document_text
-from cityos.storage.postgres.geo_sql import reindex_geo
-from cityos.storage.postgres.value_index import reindex_values
+from cityos.storage.postgres.batch_rows import RowChanges
+from cityos.storage.postgres.entity_rows import (
+    EntityChange,
+    WriteObserver,
+    document_text,
+    notify_observers,
+)
 
 _LOCK = ("SELECT id, pk, doc FROM entities WHERE tenant = %s AND id = ANY(%s) "
          "ORDER BY id FOR UPDATE")
 _NEW_KEYS = "SELECT nextval(pg_get_serial_sequence('entities', 'pk')) FROM generate_series(1, %s)"
-_INSERT = ("INSERT INTO entities (pk, tenant, id, types, doc, created_at, modified_at, "
-           "expires_at) OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s)")
-_UPDATE = ("UPDATE entities SET types = %s, doc = %s::jsonb, modified_at = %s, "
-           "expires_at = %s WHERE pk = %s")
-_DELETE = "DELETE FROM entities WHERE pk = %s"
 
 
 @dataclass
-class _Write:
-    entity_id: str
-    pk: int | None  # None: a new entity, its key is assigned before writing
-    before: JsonObject | None
-    stored_before: JsonObject | None  # the row's document (None if there was no row)
-    after: JsonObject | None
-    doc: str | None
+class _Outcome:
+    """One entity's net effect on its rows over the batch."""
+
+    pk: int | None  # of the stored row, None if there was none
+    stored: JsonObject | None
+    after: JsonObject | None = None
+    doc: str | None = None
+    ended: bool = False  # deleted at some point in the batch (a re-creation is new)
+    # createdAt of the write that created the new row (the column, like the
+    # single-entity UPDATE, keeps it when later writes in the batch change the document)
+    created_at: str | None = None
+
+    @property
+    def replaces_row(self) -> bool:
+        return self.pk is not None and (self.after is None or self.ended)
+
+    @property
+    def new_row(self) -> bool:
+        return self.after is not None and (self.pk is None or self.ended)
 
 
 async def apply_batch(conn: AsyncConnection[Any], tenant: str,
@@ -50,12 +63,14 @@ async def apply_batch(conn: AsyncConnection[Any], tenant: str,
                       observers: Sequence[WriteObserver]) -> list[MutationResult]:
     ids = list(dict.fromkeys(entity_id for entity_id, _ in mutations))
     rows = await (await conn.execute(_LOCK, (tenant, ids))).fetchall()
-    current: dict[str, tuple[int | None, JsonObject | None]] = {
-        entity_id: (pk, doc) for entity_id, pk, doc in rows}
+    stored: dict[str, tuple[int, JsonObject]] = {entity_id: (pk, doc)
+                                                 for entity_id, pk, doc in rows}
+    current: dict[str, JsonObject | None] = {i: doc for i, (_, doc) in stored.items()}
     results: list[MutationResult] = []
-    writes: list[_Write] = []
+    changes: list[EntityChange] = []
+    outcomes: dict[str, _Outcome] = {}
     for entity_id, mutator in mutations:
-        pk, before = current.get(entity_id, (None, None))
+        before = current.get(entity_id)
         try:
             after = mutator(before)
             doc = document_text(tenant, after) if after is not None else None
@@ -65,50 +80,42 @@ async def apply_batch(conn: AsyncConnection[Any], tenant: str,
         results.append(MutationResult(entity_id, before, after))
         if before is None and after is None:
             continue
-        writes.append(_Write(entity_id, pk, before, before, after, doc))
-        current[entity_id] = (None if after is None else pk, after)
-    await _assign_keys(conn, writes)
-    async with conn.pipeline():
-        for write in writes:
-            await _write(conn, tenant, write)
-            for observe in observers:
-                await observe(conn, tenant, write.entity_id, write.before, write.after)
+        changes.append(EntityChange(entity_id, before, after))
+        outcome = outcomes.get(entity_id)
+        if outcome is None:
+            outcome = outcomes[entity_id] = _Outcome(*stored.get(entity_id, (None, None)))
+        outcome.after, outcome.doc = after, doc
+        outcome.ended = outcome.ended or after is None
+        if before is None and after is not None:
+            outcome.created_at = after["createdAt"]
+        current[entity_id] = after
+    rows_changes = await _row_changes(conn, outcomes)
+    async with conn.pipeline():  # one round trip for every statement below
+        await rows_changes.write(conn, tenant)
+        await notify_observers(conn, tenant, observers, changes)
     return results
 
 
-async def _assign_keys(conn: AsyncConnection[Any], writes: list[_Write]) -> None:
-    """Give each new entity a key; later writes of the same entity in the batch reuse it
-    (a deletion ends it: a re-creation after it is a new entity)."""
-    fresh = [w for w in writes if w.pk is None and w.before is None]
-    if not fresh:
-        return
-    cursor = await conn.execute(_NEW_KEYS, (len(fresh),))
-    keys = iter([row[0] for row in await cursor.fetchall()])
-    live: dict[str, int] = {}
-    for write in writes:
-        if write.pk is None and write.before is None:
-            write.pk = next(keys)
-        elif write.pk is None:
-            write.pk = live[write.entity_id]
-        if write.after is None:
-            live.pop(write.entity_id, None)
+async def _row_changes(conn: AsyncConnection[Any],
+                       outcomes: dict[str, _Outcome]) -> RowChanges:
+    fresh = sum(1 for o in outcomes.values() if o.new_row)
+    keys: list[int] = []
+    if fresh:
+        cursor = await conn.execute(_NEW_KEYS, (fresh,))
+        keys = [row[0] for row in await cursor.fetchall()]
+    new_keys = iter(keys)
+    changes = RowChanges()
+    for outcome in outcomes.values():
+        if outcome.replaces_row:
+            assert outcome.pk is not None
+            changes.delete(outcome.pk)
+        if outcome.after is None:
+            continue
+        assert outcome.doc is not None
+        if outcome.new_row:
+            assert outcome.created_at is not None
+            changes.insert(next(new_keys), outcome.after, outcome.doc, outcome.created_at)
         else:
-            live[write.entity_id] = write.pk
-
-
-async def _write(conn: AsyncConnection[Any], tenant: str, write: _Write) -> None:
-    after, pk = write.after, write.pk
-    assert pk is not None
-    if after is None:
-        await conn.execute(_DELETE, (pk,))  # index rows go by cascade
-        return
-    expires = next_expiry(after)
-    if write.before is None:
-        await conn.execute(_INSERT, (pk, tenant, write.entity_id, after["type"], write.doc,
-                                     after["createdAt"], after["modifiedAt"], expires))
-    else:
-        await conn.execute(_UPDATE, (after["type"], write.doc, after["modifiedAt"],
-                                     expires, pk))
-    await reindex_geo(conn, pk, write.before, after)
-    if write.before is None or write.before["attrs"] != after["attrs"]:
-        await reindex_values(conn, pk, write.before, after)
+            assert outcome.pk is not None and outcome.stored is not None
+            changes.update(outcome.pk, outcome.stored, outcome.after, outcome.doc)
+    return changes

@@ -28,10 +28,15 @@ from cityos.ngsild.types import JsonObject
 from cityos.storage.delivery import JournalEntry, NotificationRecord, OutboxEntry
 from cityos.storage.postgres import outbox_sql
 from cityos.storage.postgres.delivery_session import DeliverySession
+from cityos.storage.postgres.entity_rows import EntityChange
 from cityos.storage.postgres.store import PostgresStore
 
 _JOURNAL_INSERT = ("INSERT INTO change_journal (tenant, entity_id, before, after, "
                    "committed_at) VALUES (%s, %s, %s, %s, %s)")
+_JOURNAL_INSERT_BATCH = (
+    "INSERT INTO change_journal (tenant, entity_id, before, after, committed_at) "
+    "SELECT %s, r.id, r.before, r.after, %s FROM unnest(%s::text[], %s::text[], %s::text[]) "
+    "WITH ORDINALITY AS r(id, before, after, n) ORDER BY r.n")
 _JOURNAL_READ = ("SELECT seq, tenant, entity_id, before, after, committed_at "
                  "FROM change_journal WHERE seq <> ALL(%s::bigint[]) ORDER BY seq LIMIT %s")
 _JOURNAL_CONSUME = "DELETE FROM change_journal WHERE seq = ANY(%s::bigint[])"
@@ -70,6 +75,14 @@ class JournalObserver:
         if self.active:
             await conn.execute(_JOURNAL_INSERT, (tenant, entity_id, _json(before),
                                                  _json(after), _now()))
+
+    async def observe_batch(self, conn: AsyncConnection[Any], tenant: str,
+                            changes: Sequence[EntityChange]) -> None:
+        """A batch's changes in one statement, in change order (seq order)."""
+        if self.active:
+            await conn.execute(_JOURNAL_INSERT_BATCH, (
+                tenant, _now(), [c.entity_id for c in changes],
+                [_json(c.before) for c in changes], [_json(c.after) for c in changes]))
 
 
 class PostgresDeliveryLog:

@@ -30,29 +30,36 @@ from cityos.storage.postgres.binder import Binder
 _PREDICATES = {"within": "ST_Within", "contains": "ST_Contains",
                "intersects": "ST_Intersects", "disjoint": "ST_Disjoint",
                "equals": "ST_Equals", "overlaps": "ST_Overlaps"}
-_GEOMETRY = "ST_Force2D(ST_GeomFromGeoJSON({}))"
+GEOMETRY = "ST_Force2D(ST_GeomFromGeoJSON({}))"
+
+
+def geo_delta(pk: int, before: JsonObject | None, after: JsonObject | None
+              ) -> tuple[bool, list[tuple[int, str, str]]]:
+    """Whether entity `pk`'s geo rows go, and the (pk, attribute, GeoJSON) rows that
+    replace them; (False, []) when its GeoProperties did not change."""
+    old, new = geo_attributes(before), geo_attributes(after)
+    if old == new:
+        return False, []
+    return bool(old), [(pk, attr, orjson.dumps(geometry).decode())
+                       for attr, geometries in new.items() for geometry in geometries]
 
 
 async def reindex_geo(conn: AsyncConnection[Any], pk: int, before: JsonObject | None,
                       after: JsonObject) -> None:
     """Replace the entity's geo rows when its GeoProperties changed."""
-    old, new = geo_attributes(before), geo_attributes(after)
-    if old == new:
-        return
-    if old:
+    stale, rows = geo_delta(pk, before, after)
+    if stale:
         await conn.execute("DELETE FROM geo_index WHERE pk = %s", (pk,))
-    rows = [(pk, attr, orjson.dumps(geometry).decode())
-            for attr, geometries in new.items() for geometry in geometries]
     if rows:
         async with conn.cursor() as cursor:
             await cursor.executemany(
                 "INSERT INTO geo_index (pk, attr, geom) VALUES (%s, %s, "
-                + _GEOMETRY.format("%s") + ")", rows)
+                + GEOMETRY.format("%s") + ")", rows)
 
 
 def reference(geo: GeoQuery, bind: Binder) -> str:
     """SQL of the query's reference geometry (planar, EPSG:4326)."""
-    return _GEOMETRY.format(bind(orjson.dumps(geo.geometry).decode(), "text"))
+    return GEOMETRY.format(bind(orjson.dumps(geo.geometry).decode(), "text"))
 
 
 def instance_condition(geo: GeoQuery, bind: Binder) -> str:

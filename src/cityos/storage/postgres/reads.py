@@ -43,6 +43,26 @@ def where_clause(tenant: str, query: EntityQuery, bind: Binder) -> str:
     return " AND ".join(clauses)
 
 
+_NEAR_ORDER = "h.dist, e.pk"
+
+
+def _page_sql(source: str, where: str, order: str | None, bind: Binder,
+              query: EntityQuery) -> str:
+    """The page's documents. In pk order (`order` None) or by `near` distance, the page's
+    keys are found first (for pk order by index-only walks that stop at the LIMIT,
+    migration 0009), and only those rows' documents are read; an orderBy ranks every
+    match by its document anyway."""
+    window = f"LIMIT {bind(query.limit, 'int8')} OFFSET {bind(query.offset, 'int8')}"
+    if order is None:
+        return (f"SELECT e.doc FROM entities e WHERE e.pk IN (SELECT e.pk FROM {source} "
+                f"WHERE {where} ORDER BY e.pk {window}) ORDER BY e.pk")
+    if order == _NEAR_ORDER:
+        return (f"SELECT e.doc FROM (SELECT e.pk, h.dist FROM {source} WHERE {where} "
+                f"ORDER BY {order} {window}) p JOIN entities e ON e.pk = p.pk "
+                "ORDER BY p.dist, p.pk")
+    return f"SELECT e.doc FROM {source} WHERE {where} ORDER BY {order} {window}"
+
+
 async def query_entities(conn: AsyncConnection[Any], tenant: str,
                          query: EntityQuery) -> QueryPage:
     """One page of the tenant's matching entities (insertion order, `near` distance or
@@ -50,16 +70,15 @@ async def query_entities(conn: AsyncConnection[Any], tenant: str,
     bind = Binder()
     where = where_clause(tenant, query, bind)
     source = "entities e"
-    order = "e.pk"
+    order: str | None = None
     if query.geo is not None:
         source = f"({matching_entities(query.geo, bind)}) h JOIN entities e ON e.pk = h.pk"
         if query.geo.georel == "near":
-            order = "h.dist, e.pk"
+            order = _NEAR_ORDER
     if query.order_by is not None:
         order = compile_order(query.order_by, bind)
     # `where`, `source` and `order` hold fixed SQL and placeholders; values are in `bind`.
-    page_sql = (f"SELECT e.doc FROM {source} WHERE {where} ORDER BY {order} "
-                f"LIMIT {bind(query.limit, 'int8')} OFFSET {bind(query.offset, 'int8')}")
+    page_sql = _page_sql(source, where, order, bind, query)
     cursor = await conn.execute(page_sql, bind.values)
     entities = [row[0] for row in await cursor.fetchall()]
     total = None

@@ -31,13 +31,16 @@ from cityos.storage.base import (
     TemporalWrite,
 )
 from cityos.storage.postgres import temporal_reads as reads
+from cityos.storage.postgres.entity_rows import EntityChange
 from cityos.storage.postgres.mutations import apply_mutations
 from cityos.storage.postgres.store import PostgresStore
 from cityos.storage.postgres.temporal_rows import (
     APPEND,
+    APPEND_BATCH,
     REPLACE_SAME_TIME,
     AttributeKeys,
     append_params,
+    batch_append_params,
 )
 from cityos.storage.sqlite.temporal_rows import (
     SELECT_COLUMNS,
@@ -69,7 +72,7 @@ class PostgresTemporalStore:
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
         self._keys = AttributeKeys(store.url)
-        self._observer = self.observe_change  # one bound method, recognised by identity
+        self._observer = _HistoryObserver(self)  # recognised by identity
         store.write_observers.append(self._observer)
         store.on_close.append(self._keys.close)
 
@@ -95,6 +98,25 @@ class PostgresTemporalStore:
             await conn.execute(APPEND, append_params(tenant, entity_id,
                                                      list(current["type"]), now, records,
                                                      keys))
+
+    async def observe_batch(self, conn: AsyncConnection[Any], tenant: str,
+                            changes: Sequence[EntityChange]) -> None:
+        """The batch observer: one APPEND_BATCH for every change of a batch (an entity
+        changed several times gets its records in change order, its types merged)."""
+        entities: dict[str, tuple[list[str], list[HistoryRecord]]] = {}
+        for change in changes:
+            records = history_records(change.before, change.after, now_timestamp())
+            current = change.after if change.after is not None else change.before
+            if not records or current is None:
+                continue
+            types, found = entities.setdefault(change.entity_id, ([], []))
+            types += [t for t in current["type"] if t not in types]
+            found += records
+        if entities:
+            keys = await self._keys.create(r.attribute for _, records in entities.values()
+                                           for r in records)
+            now = parse_micros(now_timestamp())
+            await conn.execute(APPEND_BATCH, batch_append_params(tenant, now, entities, keys))
 
     async def _change_current(self, conn: AsyncConnection[Any], tenant: str, entity_id: str,
                               mutator: Mutator | None) -> MutationResult | None:
@@ -263,6 +285,21 @@ class PostgresTemporalStore:
                                                                   self._keys))
             return found
         return await self._store.read(work)
+
+
+class _HistoryObserver:
+    """The store's write observer, with the batch form (entity_rows.BatchWriteObserver)."""
+
+    def __init__(self, store: PostgresTemporalStore) -> None:
+        self._store = store
+
+    async def __call__(self, conn: AsyncConnection[Any], tenant: str, entity_id: str,
+                       before: JsonObject | None, after: JsonObject | None) -> None:
+        await self._store.observe_change(conn, tenant, entity_id, before, after)
+
+    async def observe_batch(self, conn: AsyncConnection[Any], tenant: str,
+                            changes: Sequence[EntityChange]) -> None:
+        await self._store.observe_batch(conn, tenant, changes)
 
 
 _DELETE_BY_ENTITY = {table: f"DELETE FROM {table} WHERE ek = %s"

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import AsyncConnection
 
@@ -49,6 +50,40 @@ WITH e AS (
 )
 SELECT ek, inserted FROM e
 """
+# APPEND for a whole batch of entities, its arrays sent in binary: `entity` numbers each
+# instance's entity (1-based, in the order of `ids`); instances are appended in array
+# order. Each id appears once (one ON CONFLICT DO UPDATE may not touch a row twice).
+APPEND_BATCH = """
+WITH r AS (
+    SELECT * FROM unnest(%(ids)b::text[], %(types)b::text[]) WITH ORDINALITY AS r(id, types, n)
+), e AS (
+    INSERT INTO temporal_entities (tenant, id, types, created, modified)
+    SELECT %(tenant)s, r.id, ARRAY(SELECT jsonb_array_elements_text(r.types::jsonb)),
+           %(now)s, %(now)s FROM r ORDER BY r.n
+    ON CONFLICT (tenant, id) DO UPDATE SET
+        types = CASE WHEN excluded.types <@ temporal_entities.types
+                     THEN temporal_entities.types
+                     ELSE ARRAY(SELECT t FROM unnest(temporal_entities.types || excluded.types)
+                                WITH ORDINALITY AS u(t, n) GROUP BY t ORDER BY min(n)) END,
+        modified = excluded.modified
+    RETURNING ek, id
+), x AS (
+    SELECT x.*, e.ek FROM unnest(%(entity)b::int8[], %(ak)b::int[], %(observed)b::bigint[],
+                                 %(created)b::bigint[], %(modified)b::bigint[],
+                                 %(deleted)b::bigint[], %(dataset)b::text[], %(num)b::float8[],
+                                 %(doc)b::text[])
+        WITH ORDINALITY AS x(entity, ak, observed, created, modified, deleted, dataset, num,
+                             doc, n)
+    JOIN r ON r.n = x.entity JOIN e ON e.id = r.id
+), s AS (
+    INSERT INTO temporal_series (ek, ak, dataset)
+    SELECT DISTINCT x.ek, x.ak, coalesce(x.dataset, '') FROM x
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO temporal_instances (ek, observed, created, modified, num, ak, deleted, dataset, doc)
+SELECT x.ek, x.observed, x.created, x.modified, x.num, x.ak, x.deleted, x.dataset, x.doc
+FROM x ORDER BY x.n
+"""
 # Temporal API input (§5.6.11/§5.6.12): an instance sent for a series at an observedAt the
 # series holds replaces the stored one.
 REPLACE_SAME_TIME = """
@@ -67,6 +102,24 @@ def append_params(tenant: str, entity_id: str, types: list[str], now: int,
     params: dict[str, Any] = {"tenant": tenant, "id": entity_id, "types": types, "now": now}
     for position, name in enumerate(_COLUMNS, start=1):
         params[name] = [row[position] for row in rows]
+    return params
+
+
+def batch_append_params(tenant: str, now: int,
+                        entities: dict[str, tuple[list[str], list[HistoryRecord]]],
+                        keys: dict[str, int]) -> dict[str, Any]:
+    """APPEND_BATCH's parameters from each entity's (types, records), in dict order."""
+    params: dict[str, Any] = {"tenant": tenant, "now": now, "ids": list(entities),
+                              "types": [orjson.dumps(t).decode() for t, _ in entities.values()],
+                              "entity": []}
+    for name in _COLUMNS:
+        params[name] = []
+    for number, (_, records) in enumerate(entities.values(), start=1):
+        for record in records:
+            row = instance_row(0, keys[record.attribute], record.instance)
+            params["entity"].append(number)
+            for position, name in enumerate(_COLUMNS, start=1):
+                params[name].append(row[position])
     return params
 
 

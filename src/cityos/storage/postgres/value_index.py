@@ -33,6 +33,7 @@ _ORDER_SQL = {Op.EQ: "=", Op.GT: ">", Op.GE: ">=", Op.LT: "<", Op.LE: "<="}
 MAX_INDEXED_BYTES = 2000  # attribute IRI + string, safely below the btree entry limit
 
 Row = tuple[str, Decimal | None, str | None]  # attribute IRI, number, text
+KeyedRow = tuple[int, str, Decimal | None, str | None]  # entity pk, then a Row
 
 
 def as_numeric(value: int | float) -> Decimal:
@@ -66,17 +67,24 @@ def value_rows(entity: JsonObject | None) -> dict[str, list[Row]]:
             for attr, instances in entity["attrs"].items()}
 
 
+def value_delta(pk: int, before: JsonObject | None, after: JsonObject | None
+                ) -> tuple[list[tuple[int, str]], list[KeyedRow]]:
+    """What brings the rows of entity `pk` from `before` to `after`: the (pk, attribute)
+    pairs whose rows go, and the rows that come, for the attributes whose rows differ."""
+    old, new = value_rows(before), value_rows(after)
+    changed = [attr for attr in old.keys() | new.keys() if old.get(attr) != new.get(attr)]
+    stale = [(pk, attr) for attr in changed if old.get(attr)]
+    return stale, [(pk, *row) for attr in changed for row in new.get(attr, ())]
+
+
 async def reindex_values(conn: AsyncConnection[Any], pk: int, before: JsonObject | None,
                          after: JsonObject) -> None:
     """Bring the rows of entity `pk` from `before` to `after`, rewriting only the
     attributes whose rows differ (a deleted entity loses its rows by cascade)."""
-    old, new = value_rows(before), value_rows(after)
-    changed = [attr for attr in old.keys() | new.keys() if old.get(attr) != new.get(attr)]
-    stale = [attr for attr in changed if old.get(attr)]
+    stale, rows = value_delta(pk, before, after)
     if stale:
         await conn.execute("DELETE FROM attr_values WHERE pk = %s AND attr = ANY(%s)",
-                           (pk, stale))
-    rows = [(pk, *row) for attr in changed for row in new.get(attr, ())]
+                           (pk, [attr for _, attr in stale]))
     if rows:
         async with conn.cursor() as cursor:
             await cursor.executemany(
@@ -105,7 +113,8 @@ def _term(term: Comparison, bind: Binder) -> tuple[str, bool] | None:
             and all(_is_number(v) for v in value.values):
         numbers = [as_numeric(v) for v in value.values if isinstance(v, int | float)]
         number = f"v.num = ANY({bind(numbers, 'numeric[]')})"
-    head = f"e.pk IN (SELECT v.pk FROM attr_values v WHERE v.attr = {bind(path.attr, 'text')}"
+    head = ("EXISTS (SELECT 1 FROM attr_values v WHERE v.pk = e.pk "
+            f"AND v.attr = {bind(path.attr, 'text')}")
     if number is not None:
         return f"{head} AND {number})", True
     if term.op is Op.EQ and isinstance(value, str) and indexable(path.attr, value):
