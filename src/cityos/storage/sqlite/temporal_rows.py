@@ -81,12 +81,12 @@ def instance_row(ek: int, ak: int, instance: JsonObject,
     value: Any = content.get("value")
     numeric = content.get("type") == "Property" and _is_number(value)
     num = float(value) if numeric else None
-    doc: str | None = orjson.dumps(content).decode()
-    if numeric and len(content) == 2:
-        if isinstance(value, float):
-            doc = None
-        elif abs(value) < 2**53:
-            doc = "i"  # an integer Property: the value is num, given back as an int
+    doc: str | None
+    if numeric and len(content) == 2 and (isinstance(value, float) or abs(value) < 2**53):
+        # A float Property: the value is num alone; an integer one: "i", given back as int.
+        doc = None if isinstance(value, float) else "i"
+    else:
+        doc = orjson.dumps(content).decode()
     memo = {} if times is None else times
     return (ek, ak, _micros(instance.get("observedAt"), memo),
             _micros(instance["createdAt"], memo), _micros(instance["modifiedAt"], memo),
