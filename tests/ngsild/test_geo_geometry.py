@@ -172,3 +172,24 @@ def test_real_kaga_open_data_geometries_validate() -> None:
 
     hall = Point(*KAGA_CITY_HALL)
     assert any(to_shape(f["geometry"]).contains(hall) for f in boundary["features"])
+
+
+_POINTS = [[136.3, 36.2], [136, 36], [-180, -90], [180.0, 90.0], [180.5, 0], [0, 90.01],
+           [float("nan"), 0], [0, float("inf")], [True, 0], [1, 2, 3], [1], "1,2", None,
+           [1, "2"], [10**20, 0]]
+
+
+@pytest.mark.parametrize("coordinates", _POINTS, ids=repr)
+def test_plain_point_fast_path_agrees_with_the_general_validation(
+        coordinates: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cityos.ngsild.geo import geometry
+
+    def outcome() -> object:
+        try:
+            return geometry.validate_geometry({"type": "Point", "coordinates": coordinates,
+                                               "bbox": [0, 0, 1, 1]})
+        except BadRequestData as error:
+            return str(error)
+    fast = outcome()
+    monkeypatch.setattr(geometry, "_plain_point", lambda obj: None)
+    assert repr(fast) == repr(outcome())

@@ -211,10 +211,34 @@ def validate_geometry(obj: Any) -> JsonObject:
     members such as `bbox` are tolerated and dropped. Raises `BadRequestData` whose detail
     names the offending member, e.g. ``coordinates[0][3]: latitude 95 is outside [-90, 90]``.
     """
+    point = _plain_point(obj)
+    if point is not None:
+        return point
     try:
         return _validate(obj, _Budget(), allow_collection=True)
     except _Invalid as exc:
         raise BadRequestData(f"Invalid GeoJSON geometry: {exc.where}: {exc.problem}") from None
+
+
+def _plain_point(obj: Any) -> JsonObject | None:
+    """The commonest geometry, a 2D Point of plain numbers within range, checked without
+    the general walk; the result is what `_validate` makes of it. None otherwise (the
+    general walk then decides, with its error messages)."""
+    if type(obj) is not dict or obj.get("type") != "Point":
+        return None
+    position = obj.get("coordinates")
+    if type(position) is not list or len(position) != 2:
+        return None
+    lon, lat = position
+    if type(lon) not in _PLAIN_NUMBERS or type(lat) not in _PLAIN_NUMBERS:
+        return None
+    # NaN fails both range tests, infinities one of them.
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        return None
+    return {"type": "Point", "coordinates": [lon, lat]}
+
+
+_PLAIN_NUMBERS: Final = (int, float)
 
 
 def is_geometry_like(value: Any) -> bool:

@@ -188,6 +188,9 @@ def parse_instance(raw: Any, ctx: TermMapper, *, mode: Mode = "create",
     """Parse one attribute instance into the internal form (sub-attributes expanded)."""
     if depth > MAX_DEPTH:
         raise BadRequestData("attributes are nested too deeply")
+    plain = _plain_property(raw)
+    if plain is not None:
+        return plain
     if not isinstance(raw, dict):
         if raw is None:
             raise BadRequestData("an attribute must not be null")
@@ -213,6 +216,24 @@ def parse_instance(raw: Any, ctx: TermMapper, *, mode: Mode = "create",
     if subs:
         instance["attrs"] = subs
     return instance
+
+
+_SCALARS = (str, int, float, bool)
+
+
+def _plain_property(raw: Any) -> JsonObject | None:
+    """The commonest attribute, `{"type": "Property", "value": <scalar>}` and nothing
+    else, parsed without the general walk: it is what the general path makes of it in
+    every mode (nothing nested, no metadata, not the NGSI-LD Null). None otherwise."""
+    if type(raw) is not dict or len(raw) != 2 or raw.get("type") != "Property":
+        return None
+    value = raw.get("value", _MISSING)
+    if type(value) not in _SCALARS or value == NULL_MARKER:
+        return None
+    return {"type": "Property", "value": value}
+
+
+_MISSING = object()
 
 
 def _copy_value(raw: JsonObject, instance: JsonObject, kind: str, ctx: TermMapper,

@@ -61,18 +61,31 @@ def _scope_record(entity: JsonObject) -> HistoryRecord:
                                      "observedAt": at, "createdAt": at, "modifiedAt": at})
 
 
+def _new_record(attribute: str, instance: JsonObject, at: str) -> HistoryRecord:
+    record = dict(instance)
+    record.setdefault("createdAt", at)
+    record.setdefault("modifiedAt", at)
+    return HistoryRecord(attribute, record)
+
+
+def _is_new(before: JsonObject | None, instance: JsonObject) -> bool:
+    return before is None or before.get("modifiedAt") != instance.get("modifiedAt") \
+        or _content(before) != _content(instance)
+
+
 def _changed(attribute: str, old: list[JsonObject], new: list[JsonObject],
              at: str) -> Iterator[HistoryRecord]:
+    if len(new) == 1 and (not old or (len(old) == 1 and old[0].get("datasetId")
+                                      == new[0].get("datasetId"))):
+        # The usual attribute, one instance before and after (or new): no deletions.
+        if _is_new(old[0] if old else None, new[0]):
+            yield _new_record(attribute, new[0], at)
+        return
     previous = _by_dataset(old)
     current = _by_dataset(new)
     for dataset_id, instance in current.items():
-        before = previous.get(dataset_id)
-        if before is None or before.get("modifiedAt") != instance.get("modifiedAt") \
-                or _content(before) != _content(instance):
-            record = dict(instance)
-            record.setdefault("createdAt", at)
-            record.setdefault("modifiedAt", at)
-            yield HistoryRecord(attribute, record)
+        if _is_new(previous.get(dataset_id), instance):
+            yield _new_record(attribute, instance, at)
     for dataset_id, instance in previous.items():
         if dataset_id not in current:
             yield deletion_record(attribute, instance, at)

@@ -4,6 +4,7 @@ transaction, so a change and its journal row commit (or roll back) together."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
@@ -58,6 +59,15 @@ class JournalObserver:
                  before: JsonObject | None, after: JsonObject | None) -> None:
         if self.active:
             conn.execute(_INSERT, (tenant, entity_id, _json(before), _json(after), _now()))
+
+    def observe_batch(self, conn: sqlite3.Connection, tenant: str,
+                      changes: Sequence[tuple[str, JsonObject | None, JsonObject | None]]
+                      ) -> None:
+        """The changes of a whole write job, in their order, with one statement."""
+        if self.active:
+            now = _now()
+            conn.executemany(_INSERT, [(tenant, entity_id, _json(before), _json(after), now)
+                                       for entity_id, before, after in changes])
 
 
 def read_changes(conn: sqlite3.Connection, after: int, limit: int) -> list[JournalEntry]:

@@ -13,16 +13,15 @@ from cityos.ngsild.model.expiry import next_expiry
 from cityos.ngsild.model.index_terms import geo_attributes
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import MutationResult, Mutator
-from cityos.storage.sqlite.geo_sql import delete_entity_geo, reindex_entity_geo
+from cityos.storage.sqlite.entity_writes import BatchObserver, Change, EntityWrites
+from cityos.storage.sqlite.geo_sql import delete_entity_geo
 from cityos.storage.sqlite.value_index import reindex_values
 
 _SELECT = "SELECT pk, doc FROM entities WHERE tenant = ? AND id = ?"
-_INSERT = ("INSERT INTO entities (tenant, id, doc, created_at, modified_at) "
-           "VALUES (?, ?, ?, ?, ?)")
-_UPDATE = "UPDATE entities SET doc = ?, modified_at = ? WHERE pk = ?"
+_SELECT_MANY = ("SELECT id, pk, doc FROM entities WHERE tenant = ? "
+                "AND id IN (SELECT value FROM json_each(?))")
 _DELETE = "DELETE FROM entities WHERE pk = ?"
 _DELETE_TYPES = "DELETE FROM entity_types WHERE pk = ?"
-_INSERT_TYPE = "INSERT OR IGNORE INTO entity_types (pk, tenant, type) VALUES (?, ?, ?)"
 _INSERT_TENANT = "INSERT OR IGNORE INTO tenants (name) VALUES (?)"
 
 # Called inside the write transaction after each entity change that was written
@@ -36,57 +35,83 @@ WriteObserver = Callable[[sqlite3.Connection, str, str, JsonObject | None,
 def apply_mutations(conn: sqlite3.Connection, tenant: str,
                     mutations: Sequence[tuple[str, Mutator]],
                     observers: Sequence[WriteObserver] = ()) -> list[MutationResult]:
-    """Run every mutator against the stored entity; each entity succeeds or fails alone."""
+    """Run every mutator against the stored entity; each entity succeeds or fails alone.
+    The rows of the whole job are written per table (entity_writes.EntityWrites)."""
     conn.execute(_INSERT_TENANT, (tenant,))
+    writes = EntityWrites(conn, tenant, lambda changes: _notify(conn, tenant, observers,
+                                                                 changes))
+    stored = _stored_rows(conn, tenant, [entity_id for entity_id, _ in mutations])
     results = []
+    seen: set[str] = set()
     for entity_id, mutator in mutations:
+        writes.touch(entity_id)
+        row = _select_row(conn, tenant, entity_id) if entity_id in seen \
+            else stored.get(entity_id)
+        seen.add(entity_id)
         # Mutators are pure and run before anything is written for their entity, so a
         # rejected entity leaves nothing to undo: no per-entity SAVEPOINT is needed (and
         # SAVEPOINT/RELEASE around R*Tree writes is costly on large databases).
         try:
-            result = _apply_one(conn, tenant, entity_id, mutator)
+            result = _apply_one(conn, writes, entity_id, row, mutator)
         except NgsiLdError as error:
             result = MutationResult(entity_id, None, None, error)
         if result.ok and (result.before is not None or result.after is not None):
-            for observe in observers:
-                observe(conn, tenant, entity_id, result.before, result.after)
+            writes.changed((entity_id, result.before, result.after))
         results.append(result)
+    writes.flush()
     return results
 
 
-def _apply_one(conn: sqlite3.Connection, tenant: str, entity_id: str,
-               mutator: Mutator) -> MutationResult:
+StoredRow = tuple[int, str]  # pk, doc
+
+
+def _select_row(conn: sqlite3.Connection, tenant: str, entity_id: str) -> StoredRow | None:
     row = conn.execute(_SELECT, (tenant, entity_id)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _stored_rows(conn: sqlite3.Connection, tenant: str,
+                 entity_ids: list[str]) -> dict[str, StoredRow]:
+    """The stored rows of the job's entities, read in one statement."""
+    if len(entity_ids) == 1:
+        row = _select_row(conn, tenant, entity_ids[0])
+        return {entity_ids[0]: row} if row else {}
+    return {entity_id: (pk, doc) for entity_id, pk, doc in conn.execute(
+        _SELECT_MANY, (tenant, orjson.dumps(entity_ids).decode()))}
+
+
+def _notify(conn: sqlite3.Connection, tenant: str, observers: Sequence[WriteObserver],
+            changes: Sequence[Change]) -> None:
+    """Hand the written changes to the observers: all at once to those that take a batch
+    (`observe_batch`), one by one to the others."""
+    for observer in observers:
+        batch: BatchObserver | None = getattr(observer, "observe_batch", None)
+        if batch is not None:
+            batch(conn, tenant, changes)
+            continue
+        for entity_id, before, after in changes:
+            observer(conn, tenant, entity_id, before, after)
+
+
+def _apply_one(conn: sqlite3.Connection, writes: EntityWrites, entity_id: str,
+               row: StoredRow | None, mutator: Mutator) -> MutationResult:
     before: JsonObject | None = orjson.loads(row[1]) if row else None
     after = mutator(before)
     if after is None:
         if row is not None:
             _delete(conn, row[0])
         return MutationResult(entity_id, before, None)
-    doc = orjson.dumps(after).decode()  # TEXT, so SQLite's json functions read it as JSON
-    if row is None:
-        cursor = conn.execute(_INSERT, (tenant, entity_id, doc, after["createdAt"],
-                                        after["modifiedAt"]))
-        pk = cursor.lastrowid
-        assert pk is not None
-    else:
-        pk = row[0]
-        conn.execute(_UPDATE, (doc, after["modifiedAt"], pk))
+    pk = writes.new_pk() if row is None else row[0]
+    writes.entity(pk, entity_id, before, after, new=row is None)
     if before is None or before["type"] != after["type"]:
-        conn.execute(_DELETE_TYPES, (pk,))
-        conn.executemany(_INSERT_TYPE, [(pk, tenant, t) for t in after["type"]])
-    _index_geo(conn, pk, before, after)
+        writes.types(pk, after["type"], had_rows=row is not None)
+    old_geo, new_geo = geo_attributes(before), geo_attributes(after)
+    if old_geo != new_geo:
+        writes.geo(pk, new_geo, had_rows=bool(old_geo))
     _index_expiry(conn, pk, before, after)
     if before is None or before["attrs"] != after["attrs"]:
-        reindex_values(conn, pk, before, after)
+        writes.values(pk, before, after)
     return MutationResult(entity_id, before, after)
-
-
-def _index_geo(conn: sqlite3.Connection, pk: int, before: JsonObject | None,
-               after: JsonObject) -> None:
-    old, new = geo_attributes(before), geo_attributes(after)
-    if old != new:
-        reindex_entity_geo(conn, pk, new, had_rows=bool(old))
 
 
 def _index_expiry(conn: sqlite3.Connection, pk: int, before: JsonObject | None,

@@ -8,6 +8,7 @@ import orjson
 
 from cityos.ngsild.geo import GeoQuery, distance_m, matches, search_bbox
 from cityos.ngsild.query import QNode
+from cityos.ngsild.query.ast import TypeName, TypeOr
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import AttributeSummary, EntityQuery, QueryPage, TypeSummary
 from cityos.storage.sqlite.query_sql import (
@@ -16,7 +17,12 @@ from cityos.storage.sqlite.query_sql import (
     compile_scope_q,
     compile_types,
 )
-from cityos.storage.sqlite.value_index import index_prefilter
+from cityos.storage.sqlite.value_index import (
+    NumericDriver,
+    index_prefilter,
+    numeric_driver,
+    rest_of_q,
+)
 
 _ATTR_PATH = '$.attrs."{}"'
 
@@ -37,7 +43,9 @@ def _compile_q_indexed(q: QNode) -> tuple[str, list[object]]:
     return plan[0] + " AND " + sql, [*plan[1], *params]
 
 
-def _where(tenant: str, query: EntityQuery) -> tuple[str, list[object]]:
+def _where(tenant: str, query: EntityQuery,
+           q_sql: tuple[str, list[object]] | None = None) -> tuple[str, list[object]]:
+    """The WHERE clause of a query over `entities e`; `q_sql` replaces the compiled q."""
     clauses = ["e.tenant = ?"]
     params: list[object] = [tenant]
     if query.ids:
@@ -46,8 +54,10 @@ def _where(tenant: str, query: EntityQuery) -> tuple[str, list[object]]:
     if query.id_pattern is not None:
         clauses.append("regexp(?, e.id)")
         params.append(query.id_pattern)
+    if q_sql is None and query.q is not None:
+        q_sql = _compile_q_indexed(query.q)
     for compiled in (compile_types(query.types) if query.types is not None else None,
-                     _compile_q_indexed(query.q) if query.q is not None else None,
+                     q_sql,
                      compile_scope_q(query.scope_q) if query.scope_q is not None else None):
         if compiled is not None:
             clauses.append(compiled[0])
@@ -62,6 +72,9 @@ def _where(tenant: str, query: EntityQuery) -> tuple[str, list[object]]:
 def query_entities(conn: sqlite3.Connection, tenant: str, query: EntityQuery) -> QueryPage:
     if query.geo is not None:
         return _query_geo(conn, tenant, query)
+    driver = _broad_driver(conn, query)
+    if driver is not None:
+        return _query_broad(conn, tenant, query, driver)
     where, params = _where(tenant, query)
     order, order_params = ("e.pk", []) if query.order_by is None else \
         compile_order(query.order_by)
@@ -70,10 +83,83 @@ def query_entities(conn: sqlite3.Connection, tenant: str, query: EntityQuery) ->
                 + " LIMIT ? OFFSET ?")
     rows = conn.execute(page_sql, [*params, *order_params, query.limit,
                                    query.offset]).fetchall()
+    total = _count(conn, tenant, query, where, params) if query.count else None
+    return QueryPage([orjson.loads(r[0]) for r in rows], total)
+
+
+def _count(conn: sqlite3.Connection, tenant: str, query: EntityQuery, where: str,
+           params: list[object]) -> int:
+    """The number of matching entities: from the type and value indexes alone when they
+    decide the whole query, else by counting the entity rows WHERE selects."""
+    indexed = index_count_sql(tenant, query)
+    if indexed is not None:
+        return int(conn.execute(indexed[0], indexed[1]).fetchone()[0])
+    return int(conn.execute("SELECT count(*) FROM entities e WHERE " + where,
+                            params).fetchone()[0])
+
+
+def index_count_sql(tenant: str, query: EntityQuery) -> tuple[str, list[object]] | None:
+    """A count read from `entity_types` (tenant, type, pk) and the value index alone: for a
+    query of type names and a q the value index decides exactly, nothing else."""
+    names = _type_names(query.types)
+    if names is None or query.q is None or query.ids or query.id_pattern is not None \
+            or query.scope_q is not None or query.attrs:
+        return None
+    plan = index_prefilter(query.q)
+    if plan is None or not plan[2]:
+        return None
+    # The index conditions test `e.pk`: here `e` is the entity_types row, whose pk is the
+    # entity's. An entity of several of the names has one row per name, hence DISTINCT.
+    marks = ",".join("?" * len(names))
+    rows = ("SELECT " + ("DISTINCT " if len(names) > 1 else "") + "e.pk FROM entity_types e "
+            "WHERE e.tenant = ? AND e.type IN (" + marks + ") AND " + plan[0])
+    return "SELECT count(*) FROM (" + rows + ")", [tenant, *names, *plan[1]]
+
+
+def _type_names(types: object) -> list[str] | None:
+    """The names of a type selection that is one name or an OR of names, else None."""
+    if isinstance(types, TypeName):
+        return [types.iri]
+    if isinstance(types, TypeOr) and all(isinstance(t, TypeName) for t in types.terms):
+        return [t.iri for t in types.terms if isinstance(t, TypeName)]
+    return None
+
+
+# A numeric comparison with at least this many value rows is "broad": its page is read by
+# walking the attribute's numbers in pk order (attr_values_pk_order), which stops at LIMIT
+# and costs at most one pass over that index, instead of listing every match first.
+BROAD_ROWS = 2000
+_ROWS_UP_TO = ("SELECT count(*) FROM (SELECT 1 FROM attr_values WHERE attr = ? AND {} "
+               "LIMIT ?)")
+
+
+def _broad_driver(conn: sqlite3.Connection, query: EntityQuery) -> NumericDriver | None:
+    if query.q is None or query.order_by is not None:
+        return None
+    driver = numeric_driver(query.q)
+    if driver is None:
+        return None
+    rows = conn.execute(_ROWS_UP_TO.format(driver.condition),
+                        [driver.attr, *driver.params, BROAD_ROWS]).fetchone()[0]
+    return driver if rows >= BROAD_ROWS else None
+
+
+def _query_broad(conn: sqlite3.Connection, tenant: str, query: EntityQuery,
+                 driver: NumericDriver) -> QueryPage:
+    """A page in pk order driven by the value index (CROSS JOIN fixes the order: the
+    attribute's numbers in pk order, then the entity row of each match)."""
+    assert query.q is not None
+    where, params = _where(tenant, query, rest_of_q(query.q, driver) or ("1", []))
+    page_sql = ("SELECT e.doc FROM attr_values v INDEXED BY attr_values_pk_order "
+                "CROSS JOIN entities e ON e.pk = v.pk WHERE v.attr = ? AND v."
+                + driver.condition + " AND " + where
+                + " GROUP BY v.pk ORDER BY v.pk LIMIT ? OFFSET ?")
+    rows = conn.execute(page_sql, [driver.attr, *driver.params, *params, query.limit,
+                                   query.offset]).fetchall()
     total = None
     if query.count:
-        count_sql = "SELECT count(*) FROM entities e WHERE " + where
-        total = conn.execute(count_sql, params).fetchone()[0]
+        full_where, full_params = _where(tenant, query)
+        total = _count(conn, tenant, query, full_where, full_params)
     return QueryPage([orjson.loads(r[0]) for r in rows], total)
 
 

@@ -32,6 +32,7 @@ from cityos.storage.base import (
     TemporalWrite,
 )
 from cityos.storage.sqlite import temporal_reads as reads
+from cityos.storage.sqlite.entity_writes import Change
 from cityos.storage.sqlite.mutations import apply_mutations
 from cityos.storage.sqlite.store import SqliteStore
 from cityos.storage.sqlite.temporal_rows import (
@@ -122,10 +123,96 @@ def series_latest(conn: sqlite3.Connection, ek: int, ak: int,
     return row_instance(row) if row is not None else None
 
 
+_SELECT_ENTITIES = ("SELECT id, ek, types FROM temporal_entities WHERE tenant = ? "
+                    "AND id IN (SELECT value FROM json_each(?))")
+_INSERT_ENTITY = ("INSERT INTO temporal_entities (ek, tenant, id, types, created, modified) "
+                  "VALUES (?, ?, ?, ?, ?, ?)")
+_TOUCH_BY_KEY = "UPDATE temporal_entities SET modified = ? WHERE ek = ?"
+_SET_TYPES = "UPDATE temporal_entities SET types = ? WHERE ek = ?"
+_MAX_EK = "SELECT coalesce(max(ek), 0) FROM temporal_entities"
+
+
+def observe_changes(conn: sqlite3.Connection, tenant: str, changes: Sequence[Change],
+                    known_keys: dict[str, int] | None = None) -> None:
+    """The write observer for a whole write job (each entity at most once): the history
+    of every change, each table written with one statement."""
+    now_text = now_timestamp()
+    appended = [(entity_id, list(current["type"]), records)
+                for entity_id, before, after in changes
+                if (current := after if after is not None else before) is not None
+                and (records := history_records(before, after, now_text))]
+    if appended:
+        append_batch(conn, tenant, appended, parse_micros(now_text), known_keys)
+
+
+def append_batch(conn: sqlite3.Connection, tenant: str,
+                 appended: Sequence[tuple[str, list[str], Sequence[HistoryRecord]]],
+                 now: int, known_keys: dict[str, int] | None) -> None:
+    """Append the records of several entities (distinct ids): what append_records does
+    for one, with one statement per table for all of them."""
+    keys = _entity_keys(conn, tenant, [(entity_id, types) for entity_id, types, _ in
+                                       appended], now)
+    times: dict[str, int] = {}  # most instances of a batch share their timestamps
+    series: list[tuple[int, int, str]] = []
+    rows = []
+    for entity_id, _, records in appended:
+        ek = keys[entity_id]
+        for record in records:
+            ak = attribute_key(conn, record.attribute, known_keys)
+            series.append((ek, ak, record.instance.get("datasetId", "")))
+            rows.append(instance_row(ek, ak, record.instance, times))
+    conn.executemany(_INSERT_SERIES, series)
+    conn.executemany(_INSERT, rows)
+
+
+def _entity_keys(conn: sqlite3.Connection, tenant: str,
+                 entities: Sequence[tuple[str, list[str]]], now: int) -> dict[str, int]:
+    """The temporal entity key of each id: known ones touched (types merged), the others
+    created."""
+    stored = {entity_id: (ek, orjson.loads(types)) for entity_id, ek, types in conn.execute(
+        _SELECT_ENTITIES, (tenant, orjson.dumps([e for e, _ in entities]).decode()))}
+    keys: dict[str, int] = {}
+    touched, retyped, created = [], [], []
+    next_ek: int | None = None
+    for entity_id, types in entities:
+        if entity_id in stored:
+            ek, known = stored[entity_id]
+            touched.append((now, ek))
+            merged = list(dict.fromkeys([*known, *types]))
+            if merged != known:
+                retyped.append((orjson.dumps(merged).decode(), ek))
+        else:
+            if next_ek is None:
+                next_ek = int(conn.execute(_MAX_EK).fetchone()[0]) + 1
+            ek, next_ek = next_ek, next_ek + 1
+            created.append((ek, tenant, entity_id, orjson.dumps(types).decode(), now, now))
+        keys[entity_id] = ek
+    for sql, params in ((_TOUCH_BY_KEY, touched), (_SET_TYPES, retyped),
+                        (_INSERT_ENTITY, created)):
+        if params:
+            conn.executemany(sql, params)
+    return keys
+
+
 def _purge_entity(conn: sqlite3.Connection, ek: int) -> None:
     conn.execute("DELETE FROM temporal_instances WHERE ek = ?", (ek,))
     conn.execute("DELETE FROM temporal_series WHERE ek = ?", (ek,))
     conn.execute("DELETE FROM temporal_entities WHERE ek = ?", (ek,))
+
+
+class HistoryObserver:
+    """The history's write observer: one change at a time, or a whole job at once."""
+
+    def __init__(self, known_keys: dict[str, int]) -> None:
+        self._keys = known_keys
+
+    def __call__(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
+                 before: JsonObject | None, after: JsonObject | None) -> None:
+        observe_change(conn, tenant, entity_id, before, after, self._keys)
+
+    def observe_batch(self, conn: sqlite3.Connection, tenant: str,
+                      changes: Sequence[Change]) -> None:
+        observe_changes(conn, tenant, changes, self._keys)
 
 
 class SqliteTemporalStore:
@@ -138,13 +225,9 @@ class SqliteTemporalStore:
         # Attribute keys as the writer knows them (emptied whenever it rolls back).
         self._keys: dict[str, int] = {}
         store.extra_schema.append(TEMPORAL_SCHEMA)
-        self._observer = self._observe  # one bound method, recognised by identity
+        self._observer = HistoryObserver(self._keys)  # recognised by identity
         store.write_observers.append(self._observer)
         store.rollback_listeners.append(self._keys.clear)
-
-    def _observe(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
-                 before: JsonObject | None, after: JsonObject | None) -> None:
-        observe_change(conn, tenant, entity_id, before, after, self._keys)
 
     # -- writes ------------------------------------------------------------------------
     def _change_current(self, conn: sqlite3.Connection, tenant: str, entity_id: str,

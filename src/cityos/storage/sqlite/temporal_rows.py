@@ -72,25 +72,34 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def instance_row(ek: int, ak: int, instance: JsonObject) -> Row:
-    """(ek, ak, observed, created, modified, deleted, dataset, num, doc) of an instance."""
+def instance_row(ek: int, ak: int, instance: JsonObject,
+                 times: dict[str, int] | None = None) -> Row:
+    """(ek, ak, observed, created, modified, deleted, dataset, num, doc) of an instance.
+    `times` remembers parsed timestamps across calls (the instances of one batch mostly
+    share theirs)."""
     content = {k: v for k, v in instance.items() if k not in COLUMN_MEMBERS}
     value: Any = content.get("value")
     numeric = content.get("type") == "Property" and _is_number(value)
     num = float(value) if numeric else None
-    doc: str | None = orjson.dumps(content).decode()
-    if numeric and len(content) == 2:
-        if isinstance(value, float):
-            doc = None
-        elif abs(value) < 2**53:
-            doc = "i"  # an integer Property: the value is num, given back as an int
-    return (ek, ak, _micros(instance.get("observedAt")), _micros(instance["createdAt"]),
-            _micros(instance["modifiedAt"]), _micros(instance.get("deletedAt")),
-            instance.get("datasetId"), num, doc)
+    doc: str | None
+    if numeric and len(content) == 2 and (isinstance(value, float) or abs(value) < 2**53):
+        # A float Property: the value is num alone; an integer one: "i", given back as int.
+        doc = None if isinstance(value, float) else "i"
+    else:
+        doc = orjson.dumps(content).decode()
+    memo = {} if times is None else times
+    return (ek, ak, _micros(instance.get("observedAt"), memo),
+            _micros(instance["createdAt"], memo), _micros(instance["modifiedAt"], memo),
+            _micros(instance.get("deletedAt"), memo), instance.get("datasetId"), num, doc)
 
 
-def _micros(text: object) -> int | None:
-    return parse_micros(text) if isinstance(text, str) else None
+def _micros(text: object, memo: dict[str, int]) -> int | None:
+    if not isinstance(text, str):
+        return None
+    found = memo.get(text)
+    if found is None:
+        found = memo[text] = parse_micros(text)
+    return found
 
 
 def row_instance(row: Row) -> JsonObject:

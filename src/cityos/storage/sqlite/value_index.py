@@ -14,15 +14,23 @@ candidate.
 from __future__ import annotations
 
 import sqlite3
+from typing import NamedTuple
 
 from cityos.ngsild.model.index_terms import comparable_scalars
-from cityos.ngsild.query.ast import And, Comparison, Op, ValueList, ValueRange
+from cityos.ngsild.query.ast import And, Comparison, Op, QNode, ValueList, ValueRange
 from cityos.ngsild.types import JsonObject
 
 VALUE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS attr_values (pk INTEGER NOT NULL, attr TEXT NOT NULL,
                                         num REAL, txt TEXT);
-CREATE INDEX IF NOT EXISTS attr_values_num ON attr_values (attr, num) WHERE num IS NOT NULL;
+-- (attr, num, pk): a numeric comparison reads its pks from the index alone (counts).
+CREATE INDEX IF NOT EXISTS attr_values_num_pk ON attr_values (attr, num, pk)
+    WHERE num IS NOT NULL;
+DROP INDEX IF EXISTS attr_values_num;
+-- (attr, pk, num): an attribute's numbers in entity order, so a broad comparison's first
+-- page is read in pk order and stops at LIMIT (see BROAD_ROWS).
+CREATE INDEX IF NOT EXISTS attr_values_pk_order ON attr_values (attr, pk, num)
+    WHERE num IS NOT NULL;
 CREATE INDEX IF NOT EXISTS attr_values_txt ON attr_values (attr, txt) WHERE txt IS NOT NULL;
 CREATE INDEX IF NOT EXISTS attr_values_pk ON attr_values (pk);
 """
@@ -76,25 +84,68 @@ def _is_number(value: object) -> bool:
         and abs(value) <= 2 ** 53
 
 
-def _term(term: Comparison) -> tuple[str, list[object], bool] | None:
-    """SQL selecting the pks that may satisfy `term`, and whether it decides it exactly."""
+def _condition(term: Comparison) -> tuple[str, list[object], bool] | None:
+    """The condition on one attr_values row (`num …` or `txt …`, after `attr = ?`) that
+    selects the pks which may satisfy `term`, and whether it decides it exactly."""
     path = term.path
     if path.sub_attrs or path.member or path.keys:
         return None
-    head = "e.pk IN (SELECT pk FROM attr_values WHERE attr = ? AND "
     value = term.value
     if term.op in _ORDER_SQL and _is_number(value):
-        return head + "num " + _ORDER_SQL[term.op] + " ?)", [path.attr, value], True
+        return "num " + _ORDER_SQL[term.op] + " ?", [value], True
     if term.op is Op.EQ and isinstance(value, ValueRange) and _is_number(value.low) \
             and _is_number(value.high):
-        return head + "num BETWEEN ? AND ?)", [path.attr, value.low, value.high], True
+        return "num BETWEEN ? AND ?", [value.low, value.high], True
     if term.op is Op.EQ and isinstance(value, ValueList) and value.values \
             and all(_is_number(v) for v in value.values):
-        marks = ",".join("?" * len(value.values))
-        return head + "num IN (" + marks + "))", [path.attr, *value.values], True
+        return "num IN (" + ",".join("?" * len(value.values)) + ")", [*value.values], True
     if term.op is Op.EQ and isinstance(value, str):
-        return head + "txt = ?)", [path.attr, value], False
+        return "txt = ?", [value], False
     return None
+
+
+def _term(term: Comparison) -> tuple[str, list[object], bool] | None:
+    """SQL selecting the pks that may satisfy `term`, and whether it decides it exactly."""
+    found = _condition(term)
+    if found is None:
+        return None
+    condition, params, exact = found
+    return ("e.pk IN (SELECT pk FROM attr_values WHERE attr = ? AND " + condition + ")",
+            [term.path.attr, *params], exact)
+
+
+class NumericDriver(NamedTuple):
+    """A numeric comparison of q that can drive a query through the value index: its
+    attribute, its condition on an attr_values row and the condition's parameters."""
+
+    term: Comparison
+    attr: str
+    condition: str  # over the columns of attr_values, unqualified (`num > ?`)
+    params: list[object]
+
+
+def numeric_driver(q: object) -> NumericDriver | None:
+    """The first numeric comparison of a q that the index decides entirely (a comparison
+    or an AND of comparisons, every one of them exact), else None."""
+    plan = index_prefilter(q)
+    if plan is None or not plan[2]:
+        return None
+    for term in q.terms if isinstance(q, And) else (q,):
+        assert isinstance(term, Comparison)  # an exact plan holds comparisons only
+        found = _condition(term)
+        if found is not None and found[0].startswith("num"):
+            return NumericDriver(term, term.path.attr, found[0], found[1])
+    return None
+
+
+def rest_of_q(q: QNode, driver: NumericDriver) -> tuple[str, list[object]] | None:
+    """The index conditions of an exact q without its driving term (None: nothing left)."""
+    rest = tuple(t for t in (q.terms if isinstance(q, And) else (q,)) if t is not driver.term)
+    if not rest:
+        return None
+    plan = index_prefilter(And(rest) if len(rest) > 1 else rest[0])
+    assert plan is not None and plan[2]
+    return plan[0], plan[1]
 
 
 def index_prefilter(q: object) -> tuple[str, list[object], bool] | None:
