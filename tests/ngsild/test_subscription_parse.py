@@ -169,3 +169,10 @@ def test_q_keeps_the_iris_its_names_expanded_to() -> None:
     doc = parse_subscription(subscription(q="occupancy>3;name==\"x\""), CTX, NOW)
     assert doc["qTerms"] == {"occupancy": "https://kaga.example/ns#occupancy",
                              "name": DEFAULT + "name"}
+
+
+def test_q_with_percent_escapes_means_what_it_means_in_a_url() -> None:
+    doc = parse_subscription(subscription(q='name=="Eiffel%20Tower";rate=="100%"'), CTX, NOW)
+    assert doc["q"] == 'name=="Eiffel Tower";rate=="100%"'
+    plain = parse_subscription(subscription(q='name=="Eiffel Tower"'), CTX, NOW)
+    assert plain["q"] == 'name=="Eiffel Tower"'

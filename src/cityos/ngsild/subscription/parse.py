@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from cityos.ngsild.errors import NgsiLdError
 from cityos.ngsild.geo import parse_geo_query_object
@@ -207,10 +208,21 @@ def _throttling(value: Any, ctx: TermMapper, now: datetime) -> float | int:
     return _positive_number(value, "throttling")
 
 
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def decoded_q(text: str) -> str:
+    """A q written as it would appear in a URL (`name=="Eiffel%20Tower"`, as clients copy
+    it from a query string) means what it means there: percent escapes are decoded, as
+    for the `q` parameter of a query. A `%` not followed by two hex digits stays."""
+    return unquote(text) if _PERCENT_ESCAPE.search(text) else text
+
+
 @_member("q")
 def _q(value: Any, ctx: TermMapper, now: datetime) -> JsonObject:
-    """Clause 4.9 q; the names it uses are recorded with their IRIs (`qTerms`)."""
-    text = require_text(value, "q")
+    """Clause 4.9 q; the names it uses are recorded with their IRIs (`qTerms`). Percent
+    escapes are decoded first (`decoded_q`)."""
+    text = decoded_q(require_text(value, "q"))
     terms: dict[str, str] = {}
 
     def expand(term: str) -> str:
