@@ -42,7 +42,7 @@ from cityos.metrics import Counters
 from cityos.ngsild.errors import NgsiLdError
 from cityos.plugins import CityPlugin, Platform, installed_plugins
 from cityos.security import wiring
-from cityos.security.access import AccessControl, owner_rights
+from cityos.security.access import AccessControl, owner_problem, owner_rights
 from cityos.security.apikeys import ApiKeyAuthenticator
 from cityos.security.audit import AuditSelfCheck
 from cityos.security.audit_middleware import AuditMiddleware
@@ -188,6 +188,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     platform.identity = Identity(settings, open_security_records(store), counters,
                                  platform.security_events)
     subscription_svc.owner_rights = owner_rights(access)
+    subscription_svc.owner_problem = owner_problem(access)
     plugins = installed_plugins() if plugins is None else plugins
 
     @contextlib.asynccontextmanager
@@ -205,7 +206,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
         if subscription_svc is not None and delivery is not None:
             await subscription_svc.load()
             await delivery.start(FreshMatcher(subscription_svc), subscription_svc.status,
-                                 subscription_svc.exists)
+                                 subscription_svc.delivers)
         for plugin in plugins:
             await plugin.startup(platform)
         if settings.demo:
