@@ -87,13 +87,11 @@ class SqliteAuditLog:
         self._store = store
         store.extra_schema.append(SCHEMA)
 
-    async def append(self, entries: Sequence[AuditEntry], seal: Sealer) -> list[AuditRecord]:
-        def work(conn: sqlite3.Connection) -> list[AuditRecord]:
-            sealed = seal(_head(conn), entries)
-            conn.executemany(_INSERT, [row_of(record) for record in sealed])
-            return sealed
+    async def append(self, entries: Sequence[Any], seal: Sealer) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(_INSERT, seal(_head(conn), entries))
 
-        return await self._store.write(work)
+        await self._store.write(work)
 
     async def records(self, after_seq: int, limit: int, *, since: str | None = None,
                       until: str | None = None) -> list[AuditRecord]:
