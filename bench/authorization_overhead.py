@@ -6,7 +6,9 @@ The key's role is granted read and write on the benchmark's entity type, as an o
 would with `cityos policies grant` and `cityos apikeys create`.
 
 Run: python -m bench.authorization_overhead   (BENCH_WRK_SECONDS, default 10, per wrk run;
-BENCH_SECURITY_ROUNDS, default 4, alternations per scenario)
+BENCH_SECURITY_ROUNDS, default 4, alternations per scenario; BENCH_DEV_AUDIT=false runs
+the development-mode baseline without the audit trail, so the ratio is security as a
+whole — authorization and audit — rather than authorization alone)
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bench import common
 N_ENTITIES = 1000
 TARGET_RATIO = 0.85  # the issue's bound: at most 15 % throughput lost with security on
 ROUNDS = int(os.environ.get("BENCH_SECURITY_ROUNDS", "4"))
+DEV_AUDIT = os.environ.get("BENCH_DEV_AUDIT", "true").lower() != "false"
 SCENARIOS = (("retrieve", "retrieve.lua"), ("patch_update", "patch.lua"))
 
 
@@ -55,7 +58,9 @@ def _wrk(server: common.Server, script: str, key: str | None) -> dict[str, Any]:
 def _prepared(stack: contextlib.ExitStack, secure: bool) -> tuple[common.Server, str | None]:
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cityos-sec-")))
     key = provision(workdir / "bench.db") if secure else None
-    server = stack.enter_context(common.cityos_server(workdir=workdir, dev=not secure))
+    audit = {} if secure or DEV_AUDIT else {"CITYOS_AUDIT": "false"}
+    server = stack.enter_context(common.cityos_server(workdir=workdir, dev=not secure,
+                                                      extra_env=audit))
     headers = {"X-API-Key": key} if key else None
     common.load_entities(server.port, N_ENTITIES, headers=headers)
     client = common.Client(server.port, headers=headers)
@@ -95,7 +100,8 @@ def measure() -> dict[str, Any]:
                              "errors_secure": errors}
     return {"scenario": "authorization_overhead", "date": common.now_iso(),
             "unit": "requests/s", "target_ratio": TARGET_RATIO,
-            "baseline_name": "the same server in development mode (security off)",
+            "baseline_name": "the same server in development mode (security off)"
+                             + ("" if DEV_AUDIT else ", audit trail off"),
             "entities": N_ENTITIES, "rounds": ROUNDS, **figures,
             "machine": common.machine_info()}
 
@@ -111,7 +117,8 @@ async def _cpu_per_request(secure: bool, n: int) -> dict[str, float]:
     from cityos.config import load_settings
     with tempfile.TemporaryDirectory(prefix="cityos-sec-cpu-") as tmp:
         app = build_app(load_settings({"database_url": f"sqlite:///{tmp}/b.db",
-                                       "dev": not secure}, environ={}))
+                                       "dev": not secure, "audit": secure or DEV_AUDIT},
+                                      environ={}))
         async with app.router.lifespan_context(app):
             headers: dict[str, str] = {}
             if secure:
