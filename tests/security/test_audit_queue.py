@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import gc
+from pathlib import Path
 
 from cityos.metrics import Counters
 from cityos.security.audit import AuditTrail, seal_queued
@@ -65,3 +66,16 @@ def test_queued_entries_leave_the_cycle_collector_nothing_to_chase() -> None:
         gc.enable()
     assert trail.queued == 5000
     assert grown < 100  # one container per entry would leave 5,000
+
+
+def test_rows_are_inserted_in_full_statements_and_the_rest_one_by_one(tmp_path: Path) -> None:
+    import sqlite3
+
+    from cityos.storage.sqlite.audit_log import ROWS_PER_INSERT, SCHEMA, insert_rows
+    conn = sqlite3.connect(tmp_path / "audit.db")
+    conn.executescript(SCHEMA)
+    queue = [item for n in range(2 * ROWS_PER_INSERT + 5) for item in request(n)]
+    rows = list(seal_queued(GENESIS, queue))
+    insert_rows(conn, iter(rows))
+    stored = conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall()
+    assert stored == rows
