@@ -19,6 +19,7 @@ from bench import common
 from cityos.metrics import Counters
 from cityos.security.audit import AuditTrail
 from cityos.security.audit_middleware import AuditMiddleware
+from cityos.security.audit_queue import WIDTH
 from cityos.security.principal import DEVELOPER
 from cityos.storage.sqlite.audit_log import SqliteAuditLog
 from cityos.storage.sqlite.store import SqliteStore
@@ -57,8 +58,9 @@ async def measure_async(directory: Path) -> dict[str, Any]:
     try:
         base = await drive(bare)
         audited = await drive(AuditMiddleware(bare, trail))
-        queued = len(trail._pending)
-        batches = [trail._pending[i:i + BATCH] for i in range(0, queued, BATCH)]
+        queued = trail.queued
+        step = BATCH * WIDTH  # the queue holds WIDTH scalars per entry (audit_queue)
+        batches = [trail._pending[i:i + step] for i in range(0, len(trail._pending), step)]
         trail._pending = []
         start = time.perf_counter()
         for batch in batches:

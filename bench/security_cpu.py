@@ -1,8 +1,9 @@
 """Security overhead measured as CPU time per request, in process: the whole ASGI app (all
 middleware, the SQLite backend and its writer thread, the audit flusher) driven without a
 network or load generator, so that the figure is less exposed to the noise of a shared
-machine than wrk throughput. Configurations as in bench.security_overhead (audit off =
-baseline, audit on, audit on + encryption of `Sensor.name`), alternated over rounds.
+machine than wrk throughput. Configurations as in bench.security_overhead (development mode with
+audit off = baseline, audit on, audit on + encryption of `Sensor.name`) and security as
+a whole (security on, an API key with grants, audit on), alternated over rounds.
 CPU time counts every thread of the process (audit sealing and writes included).
 
 Run: python -m bench.security_cpu   (BENCH_ROUNDS, default 3; BENCH_REQUESTS, 3000)
@@ -16,6 +17,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,9 @@ N_ENTITIES = 1000
 App = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 
-async def call(app: App, method: str, path: str, body: bytes = b"") -> int:
-    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")]
+async def call(app: App, method: str, path: str, body: bytes = b"",
+               extra: tuple[tuple[bytes, bytes], ...] = ()) -> int:
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), *extra]
     if method in ("POST", "PATCH", "PUT"):
         headers.append((b"content-length", str(len(body)).encode()))
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
@@ -59,16 +62,28 @@ async def call(app: App, method: str, path: str, body: bytes = b"") -> int:
     return status
 
 
+async def api_key(app: Any) -> tuple[tuple[bytes, bytes], ...]:
+    """Security on: a key of role `bench` with read and write on the benchmark type, as
+    `cityos policies grant` and `cityos apikeys create` would make them."""
+    access = app.state.access
+    await access.grant({"audience": "role:bench", "operations": ["read", "write"],
+                        "entityType": common.ENTITY_TYPE})
+    issued = await access.keys.create("bench", roles=frozenset({"bench"}))
+    return ((b"x-api-key", issued.key.encode()),)
+
+
 async def run_config(overrides: dict[str, Any], directory: Path) -> dict[str, float]:
     settings = load_settings({"database_url": f"sqlite:///{directory / 'b.db'}",
                               "dev": True, **overrides}, environ={})
     app = build_app(settings)
     async with app.router.lifespan_context(app):
+        key = await api_key(app) if not settings.dev else ()
+        request = partial(call, extra=key)
         points = common.kaga_points(N_ENTITIES)
         entities = [common.make_entity(i, p) for i, p in enumerate(points)]
         upsert = "/ngsi-ld/v1/entityOperations/upsert"
         for start in range(0, N_ENTITIES, 500):
-            status = await call(app, "POST", upsert, orjson.dumps(entities[start:start + 500]))
+            status = await request(app, "POST", upsert, orjson.dumps(entities[start:start + 500]))
             assert status in (201, 204), status
         ids = [common.entity_id(i % N_ENTITIES) for i in range(REQUESTS)]
         figures = {}
@@ -78,7 +93,7 @@ async def run_config(overrides: dict[str, Any], directory: Path) -> dict[str, fl
                 path = f"/ngsi-ld/v1/entities/{entity_id}" + ("/attrs" if body else "")
                 payload = orjson.dumps({"count": {"type": "Property", "value": n}}) \
                     if body else b""
-                status = await call(app, method, path, payload)
+                status = await request(app, method, path, payload)
                 assert status in (200, 204), status
             figures[name] = (time.process_time() - cpu) / REQUESTS * 1e6
             figures[name + "_wall"] = (time.perf_counter() - wall) / REQUESTS * 1e6
@@ -91,7 +106,9 @@ def measure() -> dict[str, Any]:
         write_key_ring(key_file, generate_key_ring())
         configs = {"audit_off": {"audit": False}, "audit_on": {"audit": True},
                    "audit_on_encrypted": {"audit": True, "key_file": str(key_file),
-                                          "personal_attributes": "Sensor.name"}}
+                                          "personal_attributes": "Sensor.name"},
+                   # security as a whole: an API key with grants, audit on
+                   "secure_key_audit_on": {"audit": True, "dev": False}}
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
         for round_no in range(ROUNDS):
             for name, overrides in configs.items():
@@ -108,7 +125,9 @@ def measure() -> dict[str, Any]:
             "cpu_us": median,
             "throughput_ratio_audit_on": common.ratio(median["audit_off"], median["audit_on"]),
             "throughput_ratio_audit_on_encrypted": common.ratio(
-                median["audit_off"], median["audit_on_encrypted"])}
+                median["audit_off"], median["audit_on_encrypted"]),
+            "throughput_ratio_security_total": common.ratio(
+                median["audit_off"], median["secure_key_audit_on"])}
     result["machine"] = common.machine_info()
     return result
 

@@ -42,7 +42,7 @@ from cityos.metrics import Counters
 from cityos.ngsild.errors import NgsiLdError
 from cityos.plugins import CityPlugin, Platform, installed_plugins
 from cityos.security import wiring
-from cityos.security.access import AccessControl, owner_rights
+from cityos.security.access import AccessControl, owner_problem, owner_rights
 from cityos.security.apikeys import ApiKeyAuthenticator
 from cityos.security.audit import AuditSelfCheck
 from cityos.security.audit_middleware import AuditMiddleware
@@ -189,7 +189,10 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
                         access=access)
     platform.identity = Identity(settings, open_security_records(store), counters,
                                  platform.security_events)
+    limits = wiring.rate_limits(settings, store)
+    limit_sharing = wiring.rate_limit_sharing(settings, store, limits)
     subscription_svc.owner_rights = owner_rights(access)
+    subscription_svc.owner_problem = owner_problem(access)
     plugins = installed_plugins() if plugins is None else plugins
 
     @contextlib.asynccontextmanager
@@ -200,6 +203,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
         audit_check.start()
         await access.load()
         access.start()
+        if limit_sharing is not None:
+            limit_sharing.start()
         await resolver.load()
         sweeper.start()
         if retention is not None:
@@ -207,7 +212,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
         if subscription_svc is not None and delivery is not None:
             await subscription_svc.load()
             await delivery.start(FreshMatcher(subscription_svc), subscription_svc.status,
-                                 subscription_svc.exists)
+                                 subscription_svc.delivers)
         for plugin in plugins:
             await plugin.startup(platform)
         if settings.demo:
@@ -228,6 +233,8 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
                 await delivery.stop()
             await resolver.aclose()
             await access.stop()
+            if limit_sharing is not None:
+                await limit_sharing.stop()
             await audit_check.stop()
             await audit.stop()
             await store.close()
@@ -253,10 +260,10 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
     app.state.plugins = plugins
     app.state.metrics = system.RequestMetrics()
     app.state.audit = audit
+    app.state.rate_limit_sharing = limit_sharing
     metrics = app.state.metrics
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(RateLimitMiddleware, counters=counters,
-                       **wiring.rate_limits(settings))
+    app.add_middleware(RateLimitMiddleware, counters=counters, **limits)
     app.add_middleware(AuthenticationMiddleware,
                        authenticators=security_authenticators(platform), dev=settings.dev)
     app.add_middleware(AuditMiddleware, trail=audit)

@@ -94,6 +94,13 @@ class Settings:
         "doc": "Requests per second each client IP address may make; 0 = no limit."})
     rate_limit_ip_burst: int = field(default=120, metadata={
         "doc": "Requests an IP address may make at once before its rate limit applies."})
+    rate_limit_shared: bool = field(default=True, metadata={
+        "doc": "On PostgreSQL, share the rate limits between all server processes of the "
+               "database (false: each process limits alone). The embedded database "
+               "serves one process: its limits are always its own."})
+    rate_limit_sync_interval: float = field(default=0.2, metadata={
+        "doc": "Seconds between two exchanges of rate-limit usage with the other "
+               "processes (shared limits only)."})
     tls_cert: str = field(default="", metadata={
         "doc": "PEM certificate (chain) file: serve HTTPS directly (with CITYOS_TLS_KEY)."})
     tls_key: str = field(default="", metadata={

@@ -176,3 +176,15 @@ def test_q_with_percent_escapes_means_what_it_means_in_a_url() -> None:
     assert doc["q"] == 'name=="Eiffel Tower";rate=="100%"'
     plain = parse_subscription(subscription(q='name=="Eiffel Tower"'), CTX, NOW)
     assert plain["q"] == 'name=="Eiffel Tower"'
+
+
+def test_a_subscription_held_back_by_the_broker_is_paused_with_the_reason() -> None:
+    doc = parse_subscription(subscription(), CTX, NOW)
+    out = render_subscription(doc, CTX, DeliveryCounters(), NOW,
+                              held_back="the owner's API key 00 was revoked")
+    assert out["status"] == "paused"
+    assert out["cityos:statusReason"] == "the owner's API key 00 was revoked"
+    expired = parse_subscription(subscription(expiresAt="2027-01-01T00:00:00Z"), CTX, NOW)
+    later = datetime(2028, 1, 1, tzinfo=UTC)
+    shown = render_subscription(expired, CTX, DeliveryCounters(), later, held_back="x")
+    assert shown["status"] == "expired" and "cityos:statusReason" not in shown

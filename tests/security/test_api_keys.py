@@ -138,3 +138,24 @@ def test_cli_creates_lists_and_revokes_keys_and_grants(tmp_path: Path) -> None:
                                 database]).exit_code == 0
     again = runner.invoke(main, ["apikeys", "revoke", key_id, "--database", database])
     assert again.exit_code != 0 and "no active API key" in again.output
+
+
+async def test_standing_names_revoked_and_expired_keys(keys: ApiKeys) -> None:
+    valid = await keys.create("svc", roles=frozenset({"staff"}))
+    expired = await keys.create("svc", roles=frozenset(), expires_at="2020-01-01T00:00:00Z")
+    assert keys.standing(f"apikey:{valid.record.key_id}") is None
+    assert keys.standing("operator:alice") is None
+    assert "expired at 2020-01-01T00:00:00Z" in str(
+        keys.standing(f"apikey:{expired.record.key_id}"))
+    await keys.revoke(valid.record.key_id)
+    assert "was revoked" in str(keys.standing(f"apikey:{valid.record.key_id}"))
+
+
+async def test_standing_learns_of_revocations_made_elsewhere(keys: ApiKeys) -> None:
+    issued = await keys.create("svc", roles=frozenset({"staff"}))
+    elsewhere = ApiKeys(keys.store)  # another process, or the CLI
+    await elsewhere.revoke(issued.record.key_id)
+    subject = f"apikey:{issued.record.key_id}"
+    assert keys.standing(subject) is None  # not re-read yet
+    await keys.refresh_standing()
+    assert "was revoked" in str(keys.standing(subject))

@@ -219,5 +219,5 @@ async def test_entries_beyond_the_queue_limit_are_dropped_and_counted(
     counters = Counters()
     trail = AuditTrail(SqliteAuditLog(SqliteStore(":memory:")), counters)
     record_actions(trail, 5)  # never flushed: as if the database were unreachable
-    assert len(trail._pending) == 3
+    assert trail.queued == 3
     assert counters.value("cityos_audit_dropped_total") == 2

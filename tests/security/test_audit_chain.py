@@ -4,7 +4,6 @@ re-ordered."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 
 from cityos.security.audit_chain import ChainVerifier, record_hash, seal
 from cityos.storage.audit import GENESIS, AuditEntry, AuditHead, AuditRecord
@@ -47,7 +46,7 @@ def test_sealing_continues_from_a_head() -> None:
 
 def test_an_edited_record_is_named() -> None:
     records = chain(5)
-    records[2] = replace(records[2], entry=records[2].entry._replace(result="403"))
+    records[2] = records[2]._replace(entry=records[2].entry._replace(result="403"))
     broken = verify(records).broken
     assert broken is not None and (broken.seq, broken.problem) == (3, "edited")
 

@@ -48,9 +48,10 @@ def _counters(record: SubscriptionRecord) -> DeliveryCounters:
 
 def _render(request: Request, record: SubscriptionRecord, ctx: RequestContext) -> JsonObject:
     sys_attrs = "sysAttrs" in options_of(request.query_params)
+    service = _service(request)
     return render_subscription(record.doc, ctx.compiled, _counters(record), datetime.now(UTC),
-                               sys_attrs=sys_attrs,
-                               context_url=_service(request).context_url(record))
+                               sys_attrs=sys_attrs, context_url=service.context_url(record),
+                               held_back=service.delivery_problem(record.tenant, record.doc))
 
 
 async def _body(request: Request, allowed: tuple[str, ...]) -> tuple[object, RequestContext]:

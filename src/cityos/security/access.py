@@ -67,9 +67,11 @@ class AccessControl:
         self._stored = [Grant.from_json(doc) for doc in await self.store.list_policies()]
         self.grants = (*self._fixed, *self._stored)
         self._authorizers = {}
+        await self.keys.refresh_standing()
 
     def start(self, interval: float = REFRESH_SECONDS) -> None:
-        """Reload the stored grants every `interval` seconds (other processes, the CLI)."""
+        """Reload the stored grants and the keys' standing every `interval` seconds (other
+        processes, the CLI)."""
         async def refresh() -> None:
             while True:
                 await asyncio.sleep(interval)
@@ -118,6 +120,20 @@ class AccessControl:
             self._authorizers[cache_key] = found
         return found
 
+    def owner_problem(self, owner: Principal, tenant: str) -> str | None:
+        """Why a Subscription owned by `owner` in `tenant` may not notify any more: its API
+        key was revoked or expired, or it holds no read grant there (None: it may)."""
+        problem = self.keys.standing(owner.subject)
+        if problem is not None:
+            return problem
+        if owner.tenants is not None and tenant not in owner.tenants:
+            return f"the owner {owner.subject} may not act in tenant {tenant!r}"
+        authz = self.authorizer(owner, tenant)
+        if not authz.unrestricted and not authz.grants("read"):
+            return (f"the owner {owner.subject} holds no read grant in tenant {tenant!r} "
+                    "any more")
+        return None
+
 
 def authorizer_for(scope: MutableMapping[str, Any], tenant: str) -> Authorizer:
     """What the caller of this request may do in `tenant` (computed once per request and
@@ -134,13 +150,27 @@ def authorizer_for(scope: MutableMapping[str, Any], tenant: str) -> Authorizer:
 
 def owner_rights(access: AccessControl) -> Callable[[Any], Authorizer | None]:
     """For notifications: what a Subscription's recorded owner may read now (None when no
-    owner was recorded or the owner is unrestricted)."""
+    owner was recorded or the owner is unrestricted). An owner whose key was revoked or
+    expired may read nothing: its Subscriptions fall silent."""
     from cityos.broker.subscriptions.caller import owner_principal
 
     def rights(live: Any) -> Authorizer | None:
         owner = owner_principal(live.doc)
         if owner is None:
             return None
+        if access.keys.standing(owner.subject) is not None:
+            return Authorizer(owner, live.tenant, (), access.personal)  # denies everything
         authz = access.authorizer(owner, live.tenant)
         return None if authz.unrestricted else authz
     return rights
+
+
+def owner_problem(access: AccessControl) -> Callable[[str, dict[str, Any]], str | None]:
+    """For delivery and status: why the Subscription (tenant, document) may not notify
+    any more because of its owner (None: it may, or no owner was recorded)."""
+    from cityos.broker.subscriptions.caller import owner_principal
+
+    def problem(tenant: str, doc: dict[str, Any]) -> str | None:
+        owner = owner_principal(doc)
+        return None if owner is None else access.owner_problem(owner, tenant)
+    return problem

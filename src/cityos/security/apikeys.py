@@ -17,7 +17,7 @@ import hmac
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from cityos.ngsild.errors import BadRequestData, ResourceNotFound, Unauthenticated
@@ -26,6 +26,7 @@ from cityos.security.principal import Principal
 from cityos.storage.grants import ApiKeyRecord, SecurityStore
 
 PREFIX = "ck_"
+SUBJECT_PREFIX = "apikey:"  # a key's principal is apikey:<id>
 _KEY = re.compile(r"ck_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 _ROLE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 KINDS = ("client", "device")
@@ -52,7 +53,7 @@ def presented_key(scope: Scope) -> str | None:
 
 
 def principal_for(record: ApiKeyRecord) -> Principal:
-    return Principal(subject=f"apikey:{record.key_id}",
+    return Principal(subject=f"{SUBJECT_PREFIX}{record.key_id}",
                      kind="device" if record.kind == "device" else "client",
                      roles=record.roles, tenants=record.tenants,
                      client_id=record.key_id, display_name=record.name)
@@ -90,6 +91,9 @@ class ApiKeys:
         self._cache: dict[str, tuple[float, ApiKeyRecord | None]] = {}
         # presented key → (valid until, monotonic; principal): skips hashing on repeats
         self._verified: dict[str, tuple[float, Principal]] = {}
+        # every key by id as last listed (refresh_standing) or changed here: whether the
+        # owner of a Subscription is still a valid key, without a database read
+        self._standing: dict[str, ApiKeyRecord] = {}
 
     async def create(self, name: str, *, roles: frozenset[str], kind: str = "client",
                      tenants: frozenset[str] | None = None,
@@ -105,6 +109,7 @@ class ApiKeys:
                               kind=kind, roles=roles, tenants=tenants,
                               created_at=now_text(), expires_at=_expiry(expires_at))
         await self.store.insert_api_key(record)
+        self._standing[key_id] = record
         return IssuedKey(f"{PREFIX}{key_id}_{secret}", record)
 
     async def list(self) -> list[ApiKeyRecord]:
@@ -116,6 +121,27 @@ class ApiKeys:
         self._cache.pop(key_id, None)
         self._verified = {key: entry for key, entry in self._verified.items()
                           if entry[1].client_id != key_id}
+        known = self._standing.get(key_id)
+        if known is not None:
+            self._standing[key_id] = replace(known, revoked_at=now_text())
+
+    async def refresh_standing(self) -> None:
+        """Re-read every key's record (revocations made by the CLI or another process)."""
+        self._standing = {record.key_id: record for record in await self.store.list_api_keys()}
+
+    def standing(self, subject: str) -> str | None:
+        """Why the principal `subject` may no longer act, if it is an API key that was
+        revoked or has expired (None: valid, not a key, or not listed yet)."""
+        if not subject.startswith(SUBJECT_PREFIX):
+            return None
+        record = self._standing.get(subject[len(SUBJECT_PREFIX):])
+        if record is None:
+            return None
+        if record.revoked_at is not None:
+            return f"the owner's API key {record.key_id} was revoked at {record.revoked_at}"
+        if _expired(record):
+            return f"the owner's API key {record.key_id} expired at {record.expires_at}"
+        return None
 
     async def _record(self, key_id: str) -> ApiKeyRecord | None:
         cached = self._cache.get(key_id)

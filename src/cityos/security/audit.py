@@ -14,18 +14,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cityos.metrics import Counters
-from cityos.security.audit_chain import ChainBreak, ChainVerifier, seal
+from cityos.security.audit_chain import ChainBreak, ChainVerifier, seal_rows
 from cityos.security.audit_checkpoint import checkpoint_problem, sign_checkpoint
+from cityos.security.audit_queue import WIDTH, entry_fields, queued_entry
 from cityos.security.events import SecurityEvent, SecurityEvents
 from cityos.security.keys import KeyRing
 from cityos.security.principal import Principal
-from cityos.storage.audit import GENESIS, AuditEntry, AuditHead, AuditLog, AuditRecord
+from cityos.storage.audit import (
+    GENESIS,
+    AuditEntry,
+    AuditHead,
+    AuditLog,
+    AuditRecord,
+    AuditRow,
+)
 
 log = logging.getLogger("cityos.audit")
 BATCH_MAX = 2000
@@ -45,6 +53,13 @@ def now_text() -> str:
     if whole != _second[0]:
         _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
     return f"{_second[1]}.{int((now - whole) * 1_000_000):06d}Z"
+
+
+def seal_queued(head: AuditHead, queue: Sequence[Any]) -> Iterator[AuditRow]:
+    """The sealer the trail hands the backend: builds each queued entry's fields and
+    chains them into rows, lazily, while the backend inserts them (in its write, off the
+    request path)."""
+    return seal_rows(head, entry_fields(queue))
 
 
 def record_json(record: AuditRecord) -> dict[str, Any]:
@@ -96,7 +111,7 @@ class AuditTrail:
         self._counters = counters
         self._flush_interval = flush_interval
         self._retention_days = retention_days
-        self._pending: list[AuditEntry] = []
+        self._pending: list[Any] = []  # WIDTH items per entry (audit_queue)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
@@ -107,16 +122,26 @@ class AuditTrail:
 
     def record(self, entry: AuditEntry) -> None:
         """Queue one entry (cheap, never blocks); the flusher seals and stores it."""
+        self.record_request(queued_entry(entry))
+
+    def record_request(self, items: tuple[Any, ...]) -> None:
+        """Queue one entry as its `WIDTH` queue items (cityos.security.audit_queue)."""
         if self.log is None:
             return
-        if len(self._pending) >= MAX_PENDING:
+        pending = self._pending
+        if len(pending) >= MAX_PENDING * WIDTH:
             self._counters.inc("cityos_audit_dropped_total",
-                               "Audit entries dropped: the database could not be written "
-                               "and the queue was full.")
+                               "Audit entries dropped: the database could not be "
+                               "written and the queue was full.")
             return
-        self._pending.append(entry)
-        if len(self._pending) >= BATCH_MAX:
+        pending.extend(items)
+        if len(pending) >= BATCH_MAX * WIDTH:
             self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        """Entries waiting to be sealed."""
+        return len(self._pending) // WIDTH
 
     def record_admin_action(self, principal: Principal, action: str, target: str | None,
                             result: str, *, tenant: str | None = None,
@@ -139,15 +164,15 @@ class AuditTrail:
             if not batch:
                 return 0
             try:
-                await self.log.append(batch, seal)
+                await self.log.append(batch, seal_queued)
             except Exception:
                 self._pending[:0] = batch  # kept for the next try, in order
                 self._counters.inc("cityos_audit_write_failures_total",
                                    "Audit batches that could not be stored (retried).")
                 raise
             self._counters.inc("cityos_audit_records_total", "Audit records stored.",
-                               amount=len(batch))
-            return len(batch)
+                               amount=len(batch) // WIDTH)
+            return len(batch) // WIDTH
 
     async def start(self) -> None:
         if self.log is not None and self._task is None:

@@ -1,5 +1,7 @@
-"""Audits every HTTP request: one `AuditEntry` per call, queued when the response starts
-(or when the app fails), so a request never waits for the audit write.
+"""Audits every HTTP request: one audit entry per call, queued when the call ends (or
+fails), so a request never waits for the audit write. The request path only queues
+scalars (cityos.security.audit_queue); the time text and the operation are formatted in
+the batch that seals and stores the entry.
 
 The operation is the method and the route template (`PATCH
 /ngsi-ld/v1/entities/{entity_id}/attrs`); the target is the entity or subscription id when
@@ -12,13 +14,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cityos.security.audit import AuditTrail, now_text
 from cityos.security.authentication import header_map
-from cityos.security.principal import principal_of
-from cityos.storage.audit import AuditEntry
+from cityos.security.principal import ANONYMOUS, PRINCIPAL_KEY, Principal
+
+if TYPE_CHECKING:
+    from cityos.security.audit import AuditTrail
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,6 +54,10 @@ def _target(path: str, params: dict[str, Any]) -> str:
     return path
 
 
+def _clip(value: str | None) -> str | None:
+    return None if value is None else value[:_MAX_HEADER]
+
+
 class AuditMiddleware:
     def __init__(self, app: ASGIApp, trail: AuditTrail) -> None:
         self.app = app
@@ -63,40 +71,35 @@ class AuditMiddleware:
                 or path.startswith(UNAUDITED_PREFIXES)):
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
-        request_id = headers.get(REQUEST_ID_HEADER) or f"{self._prefix}-{next(self._ids)}"
-        status = {"code": 500}
+        headers = header_map(scope)
+        given = headers.get(REQUEST_ID_HEADER)
+        request_id = given[:_MAX_HEADER] if given else f"{self._prefix}-{next(self._ids)}"
+        echoed = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
+        status = 500
 
         async def observed(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()),
-                                                  (REQUEST_ID_HEADER, request_id.encode())]}
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), echoed]}
             await send(message)
 
         try:
             await self.app(scope, receive, observed)
         finally:
-            self.trail.record(self._entry(scope, headers, request_id, status["code"]))
-
-    def _entry(self, scope: Scope, headers: dict[bytes, str], request_id: str,
-               status: int) -> AuditEntry:
-        principal = principal_of(scope)
-        params: dict[str, Any] = scope.get("path_params") or {}
-        path: str = scope.get("path", "")
-        client = scope.get("client")
-        return AuditEntry(
-            time=now_text(), subject=principal.subject, kind=principal.kind,
-            client_id=principal.client_id, issuer=principal.issuer,
-            tenant=headers.get(b"ngsild-tenant"),
-            operation=f"{scope.get('method', '')} {route_template(path, params)}",
-            target=_target(path, params), purpose=headers.get(PURPOSE_HEADER),
-            result=str(status), remote=client[0] if client else None, request_id=request_id)
+            self.trail.record_request(_facts(scope, path, headers, request_id, status))
 
 
-_WANTED = (b"ngsild-tenant", PURPOSE_HEADER, REQUEST_ID_HEADER)
-
-
-def _headers(scope: Scope) -> dict[bytes, str]:
-    present = header_map(scope)
-    return {name: present[name][:_MAX_HEADER] for name in _WANTED if name in present}
+def _facts(scope: Scope, path: str, headers: dict[bytes, str], request_id: str,
+           status: int) -> tuple[Any, ...]:
+    """The queue items of one call (cityos.security.audit_queue): scalars only."""
+    principal = scope.get(PRINCIPAL_KEY)
+    who = principal if isinstance(principal, Principal) else ANONYMOUS
+    params = scope.get("path_params")
+    client = scope.get("client")
+    return (time.time(), who.subject, who.kind, who.client_id, who.issuer,
+            _clip(headers.get(b"ngsild-tenant")), scope.get("method", ""),
+            route_template(path, params) if params else path,
+            _target(path, params) if params else path,
+            _clip(headers.get(PURPOSE_HEADER)), status, client[0] if client else None,
+            request_id)

@@ -3,9 +3,13 @@
 Each bucket holds up to `burst` tokens and refills at `rate` tokens per second; a request
 takes one. A request finding either bucket empty is answered 429 TooManyRequests
 (ProblemDetails) with Retry-After (whole seconds until a token is back) and counted on
-/metrics. A rate of 0 turns that limit off. /health is never limited. Buckets live in the
-memory of one process: with N processes behind a balancer the effective limit is N times
-the setting.
+/metrics. A rate of 0 turns that limit off. /health is never limited.
+
+Buckets live in the memory of the process. On the embedded database (one process) that
+is all; with several processes on one PostgreSQL database the buckets are `shared`:
+each process counts what it takes, and every fraction of a second
+(cityos.security.rate_limit_sharing) adds it to the database's bucket and adopts that
+bucket's level, so the processes together keep to the limit.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 EXEMPT_PATHS = frozenset({"/health"})
 MAX_BUCKETS = 100_000
+RECENT_SECONDS = 10.0  # shared limits: how long an idle key's level is still exchanged
 
 
 @dataclass
@@ -40,11 +45,18 @@ class Bucket:
 class TokenBuckets:
     """Buckets by key; `take` returns 0 when a token was taken, else the seconds to wait."""
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic,
+                 *, shared: bool = False):
         self.rate = rate
         self.burst = max(1, burst)
+        self.shared = shared
         self._clock = clock
         self._buckets: dict[str, Bucket] = {}
+        # shared: tokens taken per key since the last exchange, and when each key was
+        # last asked for (keys asked for recently are exchanged even when idle, so their
+        # level here is never older than one exchange)
+        self._taken: dict[str, int] = {}
+        self._seen: dict[str, float] = {}
 
     def take(self, key: str) -> float:
         now = self._clock()
@@ -55,10 +67,36 @@ class TokenBuckets:
             bucket = self._buckets[key] = Bucket(float(self.burst), now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
         bucket.updated = now
+        if self.shared:
+            self._seen[key] = now
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
+            if self.shared:
+                self._taken[key] = self._taken.get(key, 0) + 1
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
+
+    # -- sharing between processes (rate_limit_sharing) --------------------------------------
+    def usage(self) -> dict[str, int]:
+        """The tokens taken per key since the last call, for every key asked for within
+        the last RECENT_SECONDS (0 when none was taken)."""
+        taken, self._taken = self._taken, {}
+        horizon = self._clock() - RECENT_SECONDS
+        self._seen = {key: at for key, at in self._seen.items() if at >= horizon}
+        return {key: taken.get(key, 0) for key in self._seen} | taken
+
+    def give_back(self, usage: dict[str, int]) -> None:
+        """An exchange failed: count this usage again with the next one."""
+        for key, taken in usage.items():
+            self._taken[key] = self._taken.get(key, 0) + taken
+
+    def adopt(self, levels: dict[str, float]) -> None:
+        """Set each bucket to the shared level (tokens after the exchange), less what
+        this process took while the exchange was under way (counted for the next)."""
+        now = self._clock()
+        for key, tokens in levels.items():
+            since = self._taken.get(key, 0)
+            self._buckets[key] = Bucket(min(float(self.burst), tokens - since), now)
 
     def _forget_full(self, now: float) -> None:
         """Drop buckets that have refilled completely (they hold no state worth keeping)."""

@@ -12,6 +12,7 @@ from cityos.security.audit import AuditTrail
 from cityos.security.keys import KeyRing, load_key_ring
 from cityos.security.personal import PersonalAttributes
 from cityos.security.rate_limit import TokenBuckets
+from cityos.security.rate_limit_sharing import SharedRateLimits
 from cityos.storage.audit import AuditLog
 from cityos.storage.data_keys import DataKeyStore
 
@@ -45,11 +46,33 @@ def audit_trail(settings: Settings, store: Any, counters: Counters,
                       retention_days=settings.audit_retention_days)
 
 
-def rate_limits(settings: Settings) -> dict[str, TokenBuckets | None]:
+def rate_limits(settings: Settings, store: Any = None) -> dict[str, TokenBuckets | None]:
+    """The buckets of the rate-limit middleware; shared between processes (see
+    `rate_limit_sharing`) when the database is PostgreSQL."""
+    shared = _postgres(store) and settings.rate_limit_shared
+
     def buckets(rate: float, burst: int) -> TokenBuckets | None:
-        return TokenBuckets(rate, burst) if rate > 0 else None
+        return TokenBuckets(rate, burst, shared=shared) if rate > 0 else None
     return {"per_client": buckets(settings.rate_limit_client, settings.rate_limit_client_burst),
             "per_ip": buckets(settings.rate_limit_ip, settings.rate_limit_ip_burst)}
+
+
+def rate_limit_sharing(settings: Settings, store: Any,
+                       limits: dict[str, TokenBuckets | None]) -> SharedRateLimits | None:
+    """The task that shares the buckets through the database (None: per process)."""
+    shared = {kind: buckets for kind, buckets in (("client", limits["per_client"]),
+                                                  ("ip", limits["per_ip"]))
+              if buckets is not None and buckets.shared}
+    if not shared:
+        return None
+    from cityos.storage.siblings import sibling_store
+    return SharedRateLimits(sibling_store(store, "rate_limits", "RateLimits"), shared,
+                            interval=settings.rate_limit_sync_interval)
+
+
+def _postgres(store: Any) -> bool:
+    from cityos.storage.postgres.store import PostgresStore
+    return isinstance(getattr(store, "inner", store), PostgresStore)
 
 
 def field_encryption(settings: Settings, store: Any, keys: KeyRing | None) -> Any:

@@ -9,7 +9,7 @@ the first record kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -35,9 +35,9 @@ class AuditEntry(NamedTuple):
     request_id: str | None
 
 
-@dataclass(frozen=True)
-class AuditRecord:
-    """A sealed entry: `hash` covers seq, the entry and `prev_hash`."""
+class AuditRecord(NamedTuple):
+    """A sealed entry: `hash` covers seq, the entry and `prev_hash` (a named tuple: one
+    is made per request in each batch)."""
 
     seq: int
     entry: AuditEntry
@@ -55,14 +55,20 @@ class AuditHead:
 
 GENESIS = AuditHead(0, GENESIS_HASH)
 
-# Seals a batch on top of the head: pure (cityos.security.audit_chain.seal).
-Sealer = Callable[[AuditHead, Sequence[AuditEntry]], list[AuditRecord]]
+# One sealed record as its table row: (seq, the 12 entry fields in order, prev_hash,
+# hash), a plain tuple.
+AuditRow = tuple[Any, ...]
+
+# Seals a batch on top of the head into rows, lazily: pure
+# (cityos.security.audit.seal_queued, which builds the entries of the queue and chains
+# them with cityos.security.audit_chain.seal_rows).
+Sealer = Callable[[AuditHead, Sequence[Any]], Iterator[AuditRow]]
 
 
 class AuditLog(Protocol):
-    async def append(self, entries: Sequence[AuditEntry], seal: Sealer) -> list[AuditRecord]:
-        """In one transaction: read the head under a lock, seal `entries` on top of it,
-        insert them. Returns the sealed records."""
+    async def append(self, entries: Sequence[Any], seal: Sealer) -> None:
+        """In one transaction: read the head under a lock, seal `entries` on top of it
+        (the sealer decides what they are) and insert the rows as it yields them."""
         ...
 
     async def records(self, after_seq: int, limit: int, *, since: str | None = None,

@@ -86,6 +86,10 @@ class CallerSubscriptions:
         mine = [r for r in records if self._mine(r)]
         return mine[offset:offset + limit], len(mine)
 
+    def delivery_problem(self, tenant: str, doc: dict[str, Any]) -> str | None:
+        problem: str | None = self.service.delivery_problem(tenant, doc)
+        return problem
+
     def context_url(self, record: SubscriptionRecord) -> str:
         url: str = self.service.context_url(record)
         return url

@@ -39,6 +39,7 @@ TargetCheck = Callable[[str], Awaitable[None]]
 PresenceHook = Callable[[bool], None]
 Announce = Callable[[], Awaitable[None]]
 DocumentCheck = Callable[[dict[str, Any]], None]
+OwnerProblem = Callable[[str, dict[str, Any]], "str | None"]
 
 
 class SubscriptionService:
@@ -64,6 +65,9 @@ class SubscriptionService:
         self._generation: int | None = None
         self._reload_lock = asyncio.Lock()
         self._reconciler: asyncio.Task[None] | None = None
+        # Why a Subscription (tenant, document) may not notify because of its owner (a
+        # revoked key, no read grant left); None: owners are not checked (security off).
+        self.owner_problem: OwnerProblem | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     async def load(self) -> int:
@@ -239,6 +243,16 @@ class SubscriptionService:
     def exists(self, tenant: str, subscription_id: str) -> bool:
         """Whether the subscription exists (delivery drops what deleted ones left queued)."""
         return self.index.get((tenant, subscription_id)) is not None
+
+    def delivers(self, tenant: str, subscription_id: str) -> bool:
+        """Whether what the subscription left queued may still be sent: it exists and its
+        owner may still read (checked before every send, retries included)."""
+        live = self.index.get((tenant, subscription_id))
+        return live is not None and self.delivery_problem(tenant, live.doc) is None
+
+    def delivery_problem(self, tenant: str, doc: dict[str, Any]) -> str | None:
+        """Why the subscription does not notify because of its owner, if it does not."""
+        return None if self.owner_problem is None else self.owner_problem(tenant, doc)
 
     def context_url(self, record: SubscriptionRecord) -> str:
         return self._context_url(record.context, record.tenant)

@@ -20,6 +20,8 @@ PLAIN_MEMBERS = ("subscriptionName", "description", "notificationTrigger", "time
                  "q", "scopeQ", "csf", "isActive", "expiresAt", "throttling", "lang",
                  "datasetId")
 
+STATUS_REASON = "cityos:statusReason"  # why a Subscription is paused by the broker
+
 
 @dataclass(frozen=True)
 class DeliveryCounters:
@@ -45,9 +47,12 @@ def subscription_status(doc: JsonObject, now: datetime) -> str:
 
 def render_subscription(doc: JsonObject, ctx: TermMapper, counters: DeliveryCounters,
                         now: datetime, *, sys_attrs: bool = False,
-                        context_url: str | None = None) -> JsonObject:
+                        context_url: str | None = None,
+                        held_back: str | None = None) -> JsonObject:
     """The §5.2.12 representation; `context_url` is the @context notifications use
-    (jsonldContext when the client gave one)."""
+    (jsonldContext when the client gave one). `held_back` says why an otherwise active
+    Subscription does not notify (its owner's key was revoked, its grants no longer allow
+    reading): it is then shown `paused`, with the reason in `cityos:statusReason`."""
     out: JsonObject = {"id": doc["id"], "type": doc["type"]}
     if "entities" in doc:
         out["entities"] = [_selector(s, ctx) for s in doc["entities"]]
@@ -65,6 +70,9 @@ def render_subscription(doc: JsonObject, ctx: TermMapper, counters: DeliveryCoun
     if doc.get("jsonldContext") or context_url:
         out["jsonldContext"] = doc.get("jsonldContext") or context_url
     out["status"] = subscription_status(doc, now)
+    if held_back is not None and out["status"] == "active":
+        out["status"] = "paused"
+        out[STATUS_REASON] = held_back
     if sys_attrs:
         out["createdAt"] = doc["createdAt"]
         out["modifiedAt"] = doc["modifiedAt"]

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from cityos.storage.audit import GENESIS, AuditHead, AuditRecord, Sealer
 from cityos.storage.postgres.store import PostgresStore
-from cityos.storage.sqlite.audit_log import COLUMNS, TIME_MAX, TIME_MIN, record_of, row_of
+from cityos.storage.sqlite.audit_log import COLUMNS, TIME_MAX, TIME_MIN, record_of
 
 # pg_advisory_xact_lock key of audit appends ("audit" in ASCII).
 AUDIT_LOCK = 0x6175646974
@@ -55,15 +55,14 @@ class PostgresAuditLog:
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
 
-    async def append(self, entries: Sequence[Any], seal: Sealer) -> list[AuditRecord]:
-        async def work(conn: AsyncConnection[Any]) -> list[AuditRecord]:
+    async def append(self, entries: Sequence[Any], seal: Sealer) -> None:
+        async def work(conn: AsyncConnection[Any]) -> None:
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
-            sealed = seal(await _head(conn), entries)
+            rows = seal(await _head(conn), entries)
             async with conn.cursor() as cursor:
-                await cursor.executemany(_INSERT, [row_of(record) for record in sealed])
-            return sealed
+                await cursor.executemany(_INSERT, rows)
 
-        return await self._store.write(work)
+        await self._store.write(work)
 
     async def records(self, after_seq: int, limit: int, *, since: str | None = None,
                       until: str | None = None) -> list[AuditRecord]:
