@@ -361,15 +361,26 @@ def _against_baseline(baseline: dict[str, Any], current: dict[str, Any]) -> dict
     return figures
 
 
-def _run(name: str, backends: list[str], baseline_src: str | None) -> list[dict[str, Any]]:
+def _on_code(name: str, backend: str, src: str | None) -> dict[str, Any]:
+    CODE["src"] = src
+    try:
+        return {**SCENARIOS[name](backend),
+                "code": f"baseline ({src})" if src else "this checkout"}
+    finally:
+        CODE["src"] = None
+
+
+def _run(name: str, backends: list[str], baseline_src: str | None,
+         this_first: bool = False) -> list[dict[str, Any]]:
+    """The scenario on each backend; with a baseline, on both codes (this checkout first
+    when `this_first`: alternating the order cancels a drift of the machine's load)."""
     results: list[dict[str, Any]] = []
     runs: dict[str, dict[str, Any]] = {}
     for backend in backends:
         if baseline_src:
-            CODE["src"] = baseline_src
-            before = {**SCENARIOS[name](backend), "code": f"baseline ({baseline_src})"}
-            CODE["src"] = None
-            runs[backend] = {**SCENARIOS[name](backend), "code": "this checkout"}
+            order = [None, baseline_src] if this_first else [baseline_src, None]
+            first, second = (_on_code(name, backend, src) for src in order)
+            before, runs[backend] = (second, first) if this_first else (first, second)
             results += [before, runs[backend], _against_baseline(before, runs[backend])]
         else:
             runs[backend] = SCENARIOS[name](backend)
@@ -396,9 +407,9 @@ def main() -> None:
         args.remove(arg)
     results = []
     load_at_start = os.getloadavg()
-    for _ in range(rounds):
+    for round_number in range(rounds):
         for name in args or list(SCENARIOS):
-            results.extend(_run(name, backends, baseline_src))
+            results.extend(_run(name, backends, baseline_src, this_first=round_number % 2 == 1))
     common.emit({"load_average_start": load_at_start, "load_average_end": os.getloadavg(),
                  "scenarios": results})
 
