@@ -9,10 +9,18 @@
 3. write cost: PATCH requests/s (16 connections, back to back) with 10,000 subscriptions
    against none, same client, same run.
 
-Run: python -m bench.notifications [--backends=sqlite,postgresql] [latency|throughput|write_cost]
-(default: SQLite alone). With both backends, each scenario runs on each and a
-`postgresql_vs_sqlite` entry gives PostgreSQL's figures as ratios to SQLite's, same run.
-PostgreSQL: BENCH_POSTGRES_URL (see bench/postgres.py), schema `cityos_bench`.
+Run: python -m bench.notifications [--backends=sqlite,postgresql] [--baseline-src=DIR]
+[--rounds=N] [latency|throughput|write_cost] (default: SQLite alone). With both backends,
+each scenario runs on each and a `postgresql_vs_sqlite` entry gives PostgreSQL's figures as
+ratios to SQLite's, same run. PostgreSQL: BENCH_POSTGRES_URL (see bench/postgres.py),
+schema `cityos_bench`.
+
+`--baseline-src=DIR` compares with other code in the same run: DIR is the `src` folder of
+another checkout (e.g. `git archive <commit> src | tar -x -C /tmp/base`); each round runs
+the scenario on that code (the server started with PYTHONPATH=DIR) and then on this one,
+and a `*_vs_baseline` entry gives this code's figures as ratios to the baseline's.
+Latency and throughput also report the server process's CPU time (all its threads) per
+change: on a shared machine it varies much less than wall-clock figures.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -109,6 +118,16 @@ async def _paced_patches(port: int, rate: float, seconds: float,
         client.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# Code under test: None for this checkout, or the `src` folder of a baseline checkout.
+CODE: dict[str, str | None] = {"src": None}
+
+
 @contextlib.contextmanager
 def _server_with_entities(backend: str = "sqlite") -> Iterator[common.Server]:
     with contextlib.ExitStack() as stack:
@@ -116,12 +135,13 @@ def _server_with_entities(backend: str = "sqlite") -> Iterator[common.Server]:
         if backend == "postgresql":
             from bench.postgres import bench_schema
             url = stack.enter_context(bench_schema())
-        server = stack.enter_context(common.cityos_server(database_url=url))
+        env = {"PYTHONPATH": CODE["src"]} if CODE["src"] else None
+        server = stack.enter_context(common.cityos_server(database_url=url, extra_env=env))
         common.load_entities(server.port, N_ENTITIES)
         yield server
 
 
-async def _latency(port: int) -> dict[str, Any]:
+async def _latency(port: int, pid: int) -> dict[str, Any]:
     webhook = await Webhook().start()
     await _subscribe(port, webhook.url)
     sent: dict[tuple[str, int], float] = {}
@@ -129,21 +149,24 @@ async def _latency(port: int) -> dict[str, Any]:
     await _paced_patches(port, RATE, 1.0, {}, [], first_value=0)  # warm-up, not counted
     await asyncio.sleep(1.0)
     webhook.arrivals.clear()
+    cpu_before = cpu_seconds(pid)
     await _paced_patches(port, RATE, LATENCY_SECONDS, sent, round_trips)
     deadline = time.perf_counter() + 30
     while len(_received(webhook)) < len(sent) and time.perf_counter() < deadline:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.05)
+    cpu = cpu_seconds(pid) - cpu_before
     received = _received(webhook)
     await webhook.stop()
     latencies = [received[key] - at for key, at in sent.items() if key in received]
     return {"notification": common.latency_summary(latencies),
             "patch_round_trip": common.latency_summary(round_trips),
-            "changes": len(sent), "lost": len(sent) - len(latencies)}
+            "changes": len(sent), "lost": len(sent) - len(latencies),
+            "server_cpu_ms_per_change": round(cpu * 1000 / max(1, len(sent)), 3)}
 
 
 def measure_latency(backend: str = "sqlite") -> dict[str, Any]:
     with _server_with_entities(backend) as server:
-        result = asyncio.run(_latency(server.port))
+        result = asyncio.run(_latency(server.port, server.pid))
     note, base = result["notification"], result["patch_round_trip"]
     return {
         "scenario": "notification_latency", "backend": backend, "date": common.now_iso(),
@@ -180,7 +203,7 @@ async def _closed_loop(port: int, seconds: float, request: Any,
     return counter[0]
 
 
-async def _throughput(port: int) -> dict[str, Any]:
+async def _throughput(port: int, pid: int) -> dict[str, Any]:
     webhook = await Webhook().start()
     body = orjson.dumps({"type": "Notification", "data": [{"id": "x", "count": 1}]})
 
@@ -202,13 +225,15 @@ async def _throughput(port: int) -> dict[str, Any]:
         if await client.request("POST", path, orjson.dumps(entities)) != 204:
             raise RuntimeError("batch update failed")
 
+    cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
     batches = await _closed_loop(port, THROUGHPUT_SECONDS, upsert, connections=2)
     load_end = time.perf_counter()
     expected = batches * BATCH
     deadline = time.perf_counter() + 120
     while len(webhook.arrivals) < expected and time.perf_counter() < deadline:
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
+    cpu = cpu_seconds(pid) - cpu_before
     arrivals = [at for at, _ in webhook.arrivals]
     await webhook.stop()
     span = (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 else 0.0
@@ -216,12 +241,13 @@ async def _throughput(port: int) -> dict[str, Any]:
             "changes_per_s": round(expected / (load_end - started), 1),
             "notifications": len(arrivals), "expected": expected,
             "drain_after_load_s": round(max(0.0, arrivals[-1] - load_end), 3),
+            "server_cpu_ms_per_notification": round(cpu * 1000 / max(1, len(arrivals)), 3),
             "baseline_direct_posts_per_s": round(baseline_sent / 3.0, 1)}
 
 
 def measure_throughput(backend: str = "sqlite") -> dict[str, Any]:
     with _server_with_entities(backend) as server:
-        result = asyncio.run(_throughput(server.port))
+        result = asyncio.run(_throughput(server.port, server.pid))
     rate = result["notifications_per_s"]
     return {
         "scenario": "notification_throughput", "backend": backend,
@@ -316,19 +342,76 @@ def _compared(on_sqlite: dict[str, Any], on_postgres: dict[str, Any]) -> dict[st
     return figures
 
 
+def _against_baseline(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """This code's headline figures as ratios to the baseline code's (same run)."""
+    figures: dict[str, Any] = {"scenario": current["scenario"] + "_vs_baseline",
+                               "backend": current["backend"],
+                               "baseline_name": "the same scenario on the baseline code, "
+                                                "same run (ratio = this / baseline)"}
+    for part in ("notification", "patch_round_trip"):
+        if part in current:
+            for q in ("p50_ms", "p99_ms"):
+                figures[f"{part}_{q}"] = [baseline[part][q], current[part][q],
+                                          common.ratio(current[part][q], baseline[part][q])]
+    for key in ("notifications_per_s", "changes_per_s", "server_cpu_ms_per_change",
+                "server_cpu_ms_per_notification", "ratio"):
+        if key in current and isinstance(current[key], int | float):
+            figures[key] = [baseline[key], current[key],
+                            common.ratio(current[key], baseline[key])]
+    return figures
+
+
+def _on_code(name: str, backend: str, src: str | None) -> dict[str, Any]:
+    CODE["src"] = src
+    try:
+        return {**SCENARIOS[name](backend),
+                "code": f"baseline ({src})" if src else "this checkout"}
+    finally:
+        CODE["src"] = None
+
+
+def _run(name: str, backends: list[str], baseline_src: str | None,
+         this_first: bool = False) -> list[dict[str, Any]]:
+    """The scenario on each backend; with a baseline, on both codes (this checkout first
+    when `this_first`: alternating the order cancels a drift of the machine's load)."""
+    results: list[dict[str, Any]] = []
+    runs: dict[str, dict[str, Any]] = {}
+    for backend in backends:
+        if baseline_src:
+            order = [None, baseline_src] if this_first else [baseline_src, None]
+            first, second = (_on_code(name, backend, src) for src in order)
+            before, runs[backend] = (second, first) if this_first else (first, second)
+            results += [before, runs[backend], _against_baseline(before, runs[backend])]
+        else:
+            runs[backend] = SCENARIOS[name](backend)
+            results.append(runs[backend])
+    if {"sqlite", "postgresql"} <= runs.keys():
+        results.append(_compared(runs["sqlite"], runs["postgresql"]))
+    return results
+
+
 def main() -> None:
     args = sys.argv[1:]
     backends = ["sqlite"]
-    for arg in [a for a in args if a.startswith("--backends=")]:
-        backends = arg.removeprefix("--backends=").split(",")
+    baseline_src: str | None = None
+    rounds = 1
+    for arg in list(args):
+        if arg.startswith("--backends="):
+            backends = arg.removeprefix("--backends=").split(",")
+        elif arg.startswith("--baseline-src="):
+            baseline_src = str(Path(arg.removeprefix("--baseline-src=")).resolve())
+        elif arg.startswith("--rounds="):
+            rounds = int(arg.removeprefix("--rounds="))
+        else:
+            continue
         args.remove(arg)
     results = []
-    for name in args or list(SCENARIOS):
-        runs = {backend: SCENARIOS[name](backend) for backend in backends}
-        results.extend(runs.values())
-        if {"sqlite", "postgresql"} <= runs.keys():
-            results.append(_compared(runs["sqlite"], runs["postgresql"]))
-    common.emit({"scenarios": results})
+    load_at_start = os.getloadavg()
+    for round_number in range(rounds):
+        for name in args or list(SCENARIOS):
+            results.extend(_run(name, backends, baseline_src, this_first=round_number % 2 == 1))
+    common.emit({"load_average_start": load_at_start, "load_average_end": os.getloadavg(),
+                 "scenarios": results})
 
 
 if __name__ == "__main__":

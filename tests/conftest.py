@@ -26,7 +26,8 @@ BOTH_BACKENDS = frozenset({("storage", "test_subscription_store.py"),
                            ("storage", "test_temporal_store.py"),
                            ("storage", "test_change_journal.py"),
                            ("e2e", "test_notification_delivery.py"),
-                           ("e2e", "test_temporal_notifications.py")})
+                           ("e2e", "test_temporal_notifications.py"),
+                           ("delivery", "test_delivery_status.py")})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

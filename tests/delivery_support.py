@@ -13,7 +13,12 @@ import orjson
 from cityos.broker.delivery.service import DeliveryConfig, NotificationDelivery
 from cityos.broker.entities import EntityService
 from cityos.broker.events import EntityEvent, InProcessBus
-from cityos.broker.notification import ChangeRecord, Endpoint, OutgoingNotification
+from cityos.broker.notification import (
+    ChangeRecord,
+    DeliveryOutcome,
+    Endpoint,
+    OutgoingNotification,
+)
 from cityos.ngsild.context import core_context
 from cityos.ngsild.model import parse_entity
 from cityos.ngsild.model.changes import stamp_new_entity
@@ -67,12 +72,16 @@ class RecordingStatus:
     delivered_to: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
 
-    async def delivered(self, tenant: str, subscription_id: str, at: str) -> None:
-        assert at.endswith("Z")
-        self.delivered_to.append(subscription_id)
+    batches: int = 0
 
-    async def failed(self, tenant: str, subscription_id: str, at: str, reason: str) -> None:
-        self.failures.append((subscription_id, reason))
+    async def record(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        self.batches += 1
+        for outcome in outcomes:
+            assert outcome.at.endswith("Z")
+            if outcome.failure is None:
+                self.delivered_to.append(outcome.subscription_id)
+            else:
+                self.failures.append((outcome.subscription_id, outcome.failure))
 
 
 @dataclass

@@ -32,6 +32,7 @@ class NotificationReceiver:
     tls: ssl.SSLContext | None = None  # serve HTTPS with this context
     received: list[Received] = field(default_factory=list)  # accepted notifications
     attempts: list[float] = field(default_factory=list)  # arrival time of every request
+    connections: int = 0  # connections accepted so far
     _server: asyncio.Server | None = None
     _connections: set[asyncio.Task[None]] = field(default_factory=set)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -71,6 +72,7 @@ class NotificationReceiver:
                       writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        self.connections += 1
         self._connections.add(task)
         try:
             await self._serve(reader, writer)

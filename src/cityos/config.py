@@ -141,6 +141,10 @@ class Settings:
         "doc": "Seconds after which an undeliverable notification is dropped; 0 = never."})
     notification_endpoint_concurrency: int = field(default=8, metadata={
         "doc": "Notifications sent to one endpoint (host and port) at the same time."})
+    notification_endpoint_connections: int = field(default=2, metadata={
+        "doc": "HTTP connections kept to one endpoint; notifications sent at the same "
+               "time beyond these are pipelined on them (equal to the concurrency: no "
+               "pipelining)."})
     notification_poll_interval: float = field(default=1.0, metadata={
         "doc": "Seconds between safety-net checks of the change journal."})
     notification_drain_timeout: float = field(default=5.0, metadata={

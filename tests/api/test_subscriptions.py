@@ -10,7 +10,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from cityos.broker.notification import ChangeRecord, OutgoingNotification
+from cityos.broker.notification import ChangeRecord, DeliveryOutcome, OutgoingNotification
 from cityos.broker.subscriptions import SubscriptionService
 
 API = "/ngsi-ld/v1"
@@ -156,8 +156,9 @@ def test_version_preference_is_acknowledged(client: TestClient) -> None:
 def test_delivery_outcomes_show_in_the_status_members(client: TestClient) -> None:
     client.post(f"{API}/subscriptions", json=subscription())
     status = service(client).status
-    client.portal.call(status.delivered, "", SUB, "2026-11-26T00:00:01Z")  # type: ignore[union-attr]
-    client.portal.call(status.failed, "", SUB, "2026-11-26T00:00:02Z", "HTTP 500")  # type: ignore[union-attr]
+    outcomes = [DeliveryOutcome("", SUB, "2026-11-26T00:00:01Z"),
+                DeliveryOutcome("", SUB, "2026-11-26T00:00:02Z", "HTTP 500")]
+    client.portal.call(status.record, outcomes)  # type: ignore[union-attr]
     note = client.get(f"{API}/subscriptions/{SUB}").json()["notification"]
     assert note["timesSent"] == 2 and note["consecutiveErrors"] == 1
     assert note["status"] == "failed" and note["lastSuccess"] == "2026-11-26T00:00:01Z"

@@ -68,8 +68,19 @@ class Outbox(Protocol):
         ...
 
 
-class DeliveryStatus(Protocol):
-    async def delivered(self, tenant: str, subscription_id: str, at: str) -> None: ...
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """One attempt's outcome: `failure` is None when the endpoint accepted it, otherwise
+    why not. `at` is when it was decided (ISO 8601 UTC, "Z")."""
 
-    async def failed(self, tenant: str, subscription_id: str, at: str,
-                     reason: str) -> None: ...
+    tenant: str
+    subscription_id: str
+    at: str
+    failure: str | None = None
+
+
+class DeliveryStatus(Protocol):
+    async def record(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """Count these outcomes, given in the order they happened (a batch may hold many
+        of one subscription: counting them together is what keeps this cheap)."""
+        ...

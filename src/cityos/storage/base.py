@@ -139,6 +139,26 @@ class SubscriptionRecord:
         return subscription_id
 
 
+@dataclass(frozen=True)
+class DeliveryTally:
+    """Several consecutive delivery outcomes of one Subscription folded into one update of
+    its counters: `sent` attempts of which `failed` failed; `trailing_failures` failed
+    after the last success among them (all of them when none succeeded: the stored
+    consecutiveErrors then grows by that many, otherwise it restarts from it); the last
+    times and the status of the last attempt ("ok" or "failed")."""
+
+    tenant: str
+    subscription_id: str
+    sent: int
+    failed: int
+    trailing_failures: int
+    any_success: bool
+    last_notification: str
+    last_success: str | None
+    last_failure: str | None
+    last_status: str
+
+
 class SubscriptionStore(Protocol):
     """Durable Subscriptions, per tenant, in creation order."""
 
@@ -162,9 +182,9 @@ class SubscriptionStore(Protocol):
 
     async def all_subscriptions(self) -> list[SubscriptionRecord]: ...
 
-    async def record_delivery(self, tenant: str, subscription_id: str, at: str,
-                              ok: bool) -> None:
-        """Count one notification attempt's outcome."""
+    async def record_deliveries(self, tallies: Sequence[DeliveryTally]) -> None:
+        """Count delivery outcomes, in one transaction (one small UPDATE per tally; the
+        Subscription document is not rewritten). Unknown Subscriptions are ignored."""
         ...
 
 

@@ -3,6 +3,7 @@ delivered, timeouts, and certificate verification on by default."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ssl
 import subprocess
@@ -137,3 +138,73 @@ async def test_a_header_that_would_smuggle_another_is_refused(
     with pytest.raises(DeliveryFailed, match="cannot be sent"):
         await sender.send(smuggler)
     assert receiver.attempts == []
+
+
+def numbered(uri: str, n: int) -> OutgoingNotification:
+    body = b'{"type": "Notification", "n": %d}' % n
+    return OutgoingNotification("", "urn:sub:1", Endpoint(uri), "application/json", body)
+
+
+async def test_notifications_sent_at_once_are_pipelined_on_the_kept_connections(
+        receiver: NotificationReceiver) -> None:
+    sender = HttpSender(connect_timeout=1.0, read_timeout=2.0, connections=1)
+    try:
+        await asyncio.gather(*(sender.send(numbered(receiver.url, n)) for n in range(20)))
+        await asyncio.gather(*(sender.send(numbered(receiver.url, n)) for n in range(20, 25)))
+    finally:
+        await sender.aclose()
+    assert [r.body["n"] for r in receiver.received] == list(range(25))  # in order, once
+    assert receiver.connections == 1
+
+
+async def test_without_pipelining_each_connection_carries_one_request_at_a_time(
+        receiver: NotificationReceiver) -> None:
+    receiver.delay = 0.2
+    sender = HttpSender(connect_timeout=1.0, read_timeout=2.0, connections=4)
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(sender.send(numbered(receiver.url, n)) for n in range(4)))
+    finally:
+        await sender.aclose()
+    assert receiver.connections == 4
+    assert time.monotonic() - started < 0.7  # side by side, not one after the other
+
+
+async def _close_after_one_answer(reader: asyncio.StreamReader,
+                                  writer: asyncio.StreamWriter, seen: list[bytes]) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    seen.append(await reader.readexactly(length))
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+async def test_an_endpoint_closing_after_each_answer_gets_every_notification() -> None:
+    seen: list[bytes] = []
+    server = await asyncio.start_server(
+        lambda r, w: _close_after_one_answer(r, w, seen), "127.0.0.1", 0)
+    uri = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/notify"
+    sender = HttpSender(connect_timeout=1.0, read_timeout=2.0, connections=1)
+    try:
+        await asyncio.gather(*(sender.send(numbered(uri, n)) for n in range(6)))
+        await sender.send(numbered(uri, 6))
+    finally:
+        await sender.aclose()
+        server.close()
+    # Requests written behind an answer with "Connection: close" were not processed:
+    # each went again on a connection of its own, so every one arrived exactly once.
+    assert sorted(seen) == sorted(numbered(uri, n).body for n in range(7))
+
+
+async def test_a_timed_out_answer_fails_the_requests_pipelined_behind_it(
+        receiver: NotificationReceiver) -> None:
+    receiver.delay = 1.0
+    sender = HttpSender(connect_timeout=1.0, read_timeout=0.3, connections=1)
+    try:
+        outcomes = await asyncio.gather(
+            *(sender.send(numbered(receiver.url, n)) for n in range(3)),
+            return_exceptions=True)
+    finally:
+        await sender.aclose()
+    assert all(isinstance(o, DeliveryFailed) and o.unreachable for o in outcomes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from cityos.broker.delivery.http_client import KeepAliveClient
+from cityos.broker.delivery.http_client import MAX_CONNECTIONS_PER_ORIGIN, KeepAliveClient
 from cityos.broker.delivery.senders import DeliveryFailed
 from cityos.broker.notification import OutgoingNotification
 
@@ -13,15 +13,16 @@ _OVERLOADED = frozenset({429, 502, 503, 504})
 
 
 class HttpSender:
-    """One client for every endpoint, connections kept alive per origin; certificates
-    verified unless configured off. Redirects are not followed: a notification is not to
-    be re-sent elsewhere."""
+    """One client for every endpoint, up to `connections` kept alive per origin (more
+    notifications at once are pipelined on them); certificates verified unless configured
+    off. Redirects are not followed: a notification is not to be re-sent elsewhere."""
 
     def __init__(self, *, connect_timeout: float = 5.0, read_timeout: float = 10.0,
-                 verify: bool = True) -> None:
+                 verify: bool = True, connections: int = MAX_CONNECTIONS_PER_ORIGIN) -> None:
         self._client = KeepAliveClient(httpx.create_ssl_context(verify=verify),
                                        connect_timeout=connect_timeout,
-                                       read_timeout=read_timeout)
+                                       read_timeout=read_timeout,
+                                       connections_per_origin=connections)
 
     async def send(self, notification: OutgoingNotification) -> None:
         headers = [("Content-Type", notification.content_type), *notification.headers]

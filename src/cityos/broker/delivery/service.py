@@ -49,6 +49,7 @@ class DeliveryConfig:
     read_timeout: float = 10.0
     tls_verify: bool = True
     endpoint_concurrency: int = 8
+    endpoint_connections: int = 2
     poll_interval: float = 1.0
     drain_timeout: float = 5.0
 
@@ -66,6 +67,7 @@ class DeliveryConfig:
             read_timeout=settings.notification_read_timeout,
             tls_verify=settings.notification_tls_verify,
             endpoint_concurrency=max(1, settings.notification_endpoint_concurrency),
+            endpoint_connections=max(1, settings.notification_endpoint_connections),
             poll_interval=settings.notification_poll_interval,
             drain_timeout=settings.notification_drain_timeout)
 
@@ -74,7 +76,7 @@ def default_sender(config: DeliveryConfig) -> Sender:
     return SenderRouter(
         TargetGuard(config.policy),
         HttpSender(connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
-                   verify=config.tls_verify),
+                   verify=config.tls_verify, connections=config.endpoint_connections),
         MqttSender(connect_timeout=config.connect_timeout,
                    publish_timeout=config.read_timeout, verify=config.tls_verify))
 

@@ -81,11 +81,13 @@ class SubscriptionMatcher:
     async def match(self, changes: Sequence[ChangeRecord]) -> list[OutgoingNotification]:
         """The notifications these changes cause, in change order."""
         out: list[OutgoingNotification] = []
+        notified_at = now_timestamp()  # one pass, one notifiedAt
         for change in changes:
-            out.extend(await self._match_one(change))
+            out.extend(await self._match_one(change, notified_at))
         return out
 
-    async def _match_one(self, change: ChangeRecord) -> list[OutgoingNotification]:
+    async def _match_one(self, change: ChangeRecord,
+                         notified_at: str) -> list[OutgoingNotification]:
         full_summary = summarize(change.before, change.after)
         if full_summary.entity is None:
             return []
@@ -113,7 +115,7 @@ class SubscriptionMatcher:
             if self._throttled(live):
                 continue
             notifications.append(await self._notification(live, change, summary, hits,
-                                                          rights))
+                                                          notified_at, rights))
         return notifications
 
     async def _filters(self, live: LiveSubscription, change: ChangeRecord,
@@ -141,7 +143,7 @@ class SubscriptionMatcher:
 
     async def _notification(self, live: LiveSubscription, change: ChangeRecord,
                             summary: ChangeSummary,
-                            hits: frozenset[str],
+                            hits: frozenset[str], notified_at: str,
                             rights: Authorizer | None = None) -> OutgoingNotification:
         ctx = await compiled_context(live, self._resolver)
         shown = deleted_shown(live, summary, hits)
@@ -150,7 +152,7 @@ class SubscriptionMatcher:
         entity = notified_entity(change.before, change.after, summary, shown, live.view, ctx,
                                  change.committed_at, linked)
         data = [entity, *flat_linked(live, linked, ctx)]
-        return outgoing(live, data, now_timestamp(), ordering_key=change.entity_id)
+        return outgoing(live, data, notified_at, ordering_key=change.entity_id)
 
 
 def deleted_shown(live: LiveSubscription, summary: ChangeSummary,

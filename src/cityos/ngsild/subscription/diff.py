@@ -36,11 +36,14 @@ def _instances(entity: JsonObject | None, attribute: str) -> dict[str, JsonObjec
 
 def summarize(before: JsonObject | None, after: JsonObject | None) -> ChangeSummary:
     """The change from `before` to `after` (None: absent)."""
-    names = set(before["attrs"] if before else ()) | set(after["attrs"] if after else ())
+    old_attrs = before["attrs"] if before else {}
+    new_attrs = after["attrs"] if after else {}
     created: set[str] = set()
     updated: set[str] = set()
     deleted: set[str] = set()
-    for name in names:
+    for name in old_attrs.keys() | new_attrs.keys():
+        if old_attrs.get(name) == new_attrs.get(name):
+            continue  # untouched (the usual case for most Attributes of a change)
         old, new = _instances(before, name), _instances(after, name)
         if new.keys() - old.keys():
             created.add(name)

@@ -9,7 +9,7 @@ the body (top level and in each entity, so each entity stands on its own), for
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +17,12 @@ from typing import Any
 import orjson
 
 from cityos.ngsild.geo import entities_to_feature_collection
+from cityos.ngsild.subscription.ids import NotificationIds
 from cityos.ngsild.types import JsonObject
 
 NOTIFICATION_ID_PREFIX = "urn:ngsi-ld:Notification:"
+NOTIFICATION_IDS = NotificationIds(NOTIFICATION_ID_PREFIX)
+os.register_at_fork(after_in_child=NOTIFICATION_IDS.reseed)
 JSON, JSON_LD, GEO_JSON = "application/json", "application/ld+json", "application/geo+json"
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 
@@ -37,7 +40,7 @@ def link_header(context_url: str) -> str:
 
 def notification_body(subscription_id: str, data: Any, notified_at: str) -> JsonObject:
     """A §5.2.14 Notification with a fresh identifier."""
-    return {"id": NOTIFICATION_ID_PREFIX + str(uuid.uuid4()), "type": "Notification",
+    return {"id": NOTIFICATION_IDS.next(), "type": "Notification",
             "subscriptionId": subscription_id, "notifiedAt": notified_at, "data": data}
 
 

@@ -1,15 +1,17 @@
 """Subscriptions on PostgreSQL (storage.base.SubscriptionStore), a sibling of
 PostgresStore sharing its connection pool. The table comes from migration 0006; delivery
-counters are columns of their own, so counting a notification is one small UPDATE."""
+counters are columns of their own, so counting notifications is one small UPDATE per
+Subscription and batch of outcomes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
 
-from cityos.storage.base import SubscriptionRecord
+from cityos.storage.base import DeliveryTally, SubscriptionRecord
 from cityos.storage.postgres.delivery_log import ASYNC_COMMIT
 from cityos.storage.postgres.store import PostgresStore
 
@@ -27,13 +29,13 @@ _COUNT = "SELECT count(*) FROM subscriptions WHERE tenant = %s"
 _ALL = f"SELECT {_COLUMNS} FROM subscriptions ORDER BY pk"
 _BUMP = "UPDATE subscription_generation SET generation = generation + 1"
 _GENERATION = "SELECT generation FROM subscription_generation"
-_DELIVERED = ("UPDATE subscriptions SET times_sent = times_sent + 1, consecutive_errors = 0, "
-              "last_notification = %s, last_success = %s, last_status = 'ok' "
-              "WHERE tenant = %s AND id = %s")
-_FAILED = ("UPDATE subscriptions SET times_sent = times_sent + 1, "
-           "times_failed = times_failed + 1, consecutive_errors = consecutive_errors + 1, "
-           "last_notification = %s, last_failure = %s, last_status = 'failed' "
-           "WHERE tenant = %s AND id = %s")
+_COUNT_DELIVERIES = (
+    "UPDATE subscriptions SET times_sent = times_sent + %s, "
+    "times_failed = times_failed + %s, "
+    "consecutive_errors = CASE WHEN %s THEN %s ELSE consecutive_errors + %s END, "
+    "last_notification = %s, last_success = coalesce(%s, last_success), "
+    "last_failure = coalesce(%s, last_failure), last_status = %s "
+    "WHERE tenant = %s AND id = %s")
 
 
 def _record(row: tuple[Any, ...]) -> SubscriptionRecord:
@@ -102,13 +104,16 @@ class PostgresSubscriptionStore:
             return [_record(r) for r in await (await conn.execute(_ALL)).fetchall()]
         return await self._store.read(work)
 
-    async def record_delivery(self, tenant: str, subscription_id: str, at: str,
-                              ok: bool) -> None:
+    async def record_deliveries(self, tallies: Sequence[DeliveryTally]) -> None:
         """Counted without waiting for the WAL flush (delivery_log.ASYNC_COMMIT): a server
         crash may lose the last counts, never a notification."""
-        params = (at, at, tenant, subscription_id)
+        rows = [(t.sent, t.failed, t.any_success, t.trailing_failures, t.trailing_failures,
+                 t.last_notification, t.last_success, t.last_failure, t.last_status,
+                 t.tenant, t.subscription_id) for t in tallies]
 
         async def work(conn: AsyncConnection[Any]) -> None:
             await conn.execute(ASYNC_COMMIT)
-            await conn.execute(_DELIVERED if ok else _FAILED, params)
-        await self._store.write(work)
+            async with conn.cursor() as cursor:
+                await cursor.executemany(_COUNT_DELIVERIES, rows)
+        if rows:
+            await self._store.write(work)

@@ -2,17 +2,18 @@
 
 A sibling of SqliteStore: its table is created through the store's `extra_schema`, writes
 go through the store's writer thread (group-committed), reads through its reader pool.
-Delivery counters are columns of their own, so counting a notification is one small UPDATE
-that never rewrites the Subscription document.
+Delivery counters are columns of their own, so counting notifications is one small UPDATE
+per Subscription and batch of outcomes that never rewrites the Subscription document.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 import orjson
 
-from cityos.storage.base import SubscriptionRecord
+from cityos.storage.base import DeliveryTally, SubscriptionRecord
 from cityos.storage.sqlite.store import SqliteStore
 
 SCHEMA = """
@@ -42,13 +43,17 @@ _GET = f"SELECT {_COLUMNS} FROM subscriptions WHERE tenant = ? AND id = ?"
 _PAGE = f"SELECT {_COLUMNS} FROM subscriptions WHERE tenant = ? ORDER BY pk LIMIT ? OFFSET ?"
 _COUNT = "SELECT count(*) FROM subscriptions WHERE tenant = ?"
 _ALL = f"SELECT {_COLUMNS} FROM subscriptions ORDER BY pk"
-_DELIVERED = ("UPDATE subscriptions SET times_sent = times_sent + 1, consecutive_errors = 0, "
-              "last_notification = ?, last_success = ?, last_status = 'ok' "
-              "WHERE tenant = ? AND id = ?")
-_FAILED = ("UPDATE subscriptions SET times_sent = times_sent + 1, "
-           "times_failed = times_failed + 1, consecutive_errors = consecutive_errors + 1, "
-           "last_notification = ?, last_failure = ?, last_status = 'failed' "
-           "WHERE tenant = ? AND id = ?")
+_COUNT_DELIVERIES = (
+    "UPDATE subscriptions SET times_sent = times_sent + ?, times_failed = times_failed + ?, "
+    "consecutive_errors = CASE WHEN ? THEN ? ELSE consecutive_errors + ? END, "
+    "last_notification = ?, last_success = coalesce(?, last_success), "
+    "last_failure = coalesce(?, last_failure), last_status = ? WHERE tenant = ? AND id = ?")
+
+
+def tally_row(t: DeliveryTally) -> tuple[object, ...]:
+    return (t.sent, t.failed, int(t.any_success), t.trailing_failures, t.trailing_failures,
+            t.last_notification, t.last_success, t.last_failure, t.last_status, t.tenant,
+            t.subscription_id)
 
 
 def _record(row: tuple[object, ...]) -> SubscriptionRecord:
@@ -117,11 +122,11 @@ class SqliteSubscriptionStore:
 
         return await self._store.read(work)
 
-    async def record_delivery(self, tenant: str, subscription_id: str, at: str,
-                              ok: bool) -> None:
-        statement = _DELIVERED if ok else _FAILED
+    async def record_deliveries(self, tallies: Sequence[DeliveryTally]) -> None:
+        rows = [tally_row(t) for t in tallies]
 
         def work(conn: sqlite3.Connection) -> None:
-            conn.execute(statement, (at, at, tenant, subscription_id))
+            conn.executemany(_COUNT_DELIVERIES, rows)
 
-        await self._store.write(work)
+        if rows:
+            await self._store.write(work)
