@@ -278,3 +278,31 @@ def test_deleted_instances_and_whole_attributes() -> None:
     none = {**two, "attrs": {k: v for k, v in two["attrs"].items() if k != NS + "name"}}
     [note] = h.match(two, none)  # every instance deleted: shown once
     assert body(note)["data"][0]["name"] == {"type": "Property", "value": "urn:ngsi-ld:null"}
+
+
+def test_equal_filters_are_judged_once_per_owner_view_not_shared_between_owners() -> None:
+    from cityos.security.personal import PersonalAttributes
+    from cityos.security.policy import Authorizer, Grant
+    from cityos.security.principal import Principal
+
+    def owner(role: str, attributes: list[str] | None) -> Authorizer:
+        grant = Grant.from_json({"audience": f"role:{role}", "operations": ["read"],
+                                 "entityType": NS + "Shelter",
+                                 **({"attributes": attributes} if attributes else {})})
+        principal = Principal(f"apikey:{role}", "client", roles=frozenset({role}))
+        return Authorizer(principal, "", [grant], PersonalAttributes.parse(""))
+
+    everything = owner("all", None)
+    no_name = owner("some", [NS + "occupancy"])  # may not read name
+    h = Harness()
+    owners = {}
+    for n, rights in enumerate([everything, no_name, everything, no_name]):
+        live = h.subscribe(id=f"urn:ngsi-ld:Subscription:{n}", q='name=="Kinjo school"')
+        owners[live.doc["id"]] = rights
+    h.matcher.owner_rights = lambda live: owners[live.doc["id"]]
+    sent = h.match(shelter(occupancy=10), shelter(occupancy=20))
+    # The same q on the same change: true for the owner who sees name, false for the
+    # one who does not, whatever order the four Subscriptions are examined in.
+    assert sorted(n.subscription_id for n in sent) == ["urn:ngsi-ld:Subscription:0",
+                                                        "urn:ngsi-ld:Subscription:2"]
+    assert h.matcher.checks == 4

@@ -55,6 +55,34 @@ def owner_view(rights: Authorizer | None, change: ChangeRecord) -> ChangeRecord 
     return replace(change, before=before, after=after)
 
 
+class _OwnerViews:
+    """One change as each owner sees it, computed once per owner (authorizers are shared
+    by the Subscriptions of one principal), with the filter verdicts given on that view.
+    The authorizers are held here, so the ids used as keys stay theirs."""
+
+    def __init__(self, change: ChangeRecord, summary: ChangeSummary) -> None:
+        self._full: tuple[ChangeRecord, ChangeSummary] = (change, summary)
+        self._views: dict[int, tuple[Authorizer, tuple[ChangeRecord, ChangeSummary] | None]] \
+            = {}
+        self._verdicts: dict[int | None, dict[object, bool]] = {}
+
+    def owner(self, rights: Authorizer | None) -> tuple[ChangeRecord, ChangeSummary] | None:
+        if rights is None:
+            return self._full
+        known = self._views.get(id(rights))
+        if known is None:
+            seen = owner_view(rights, self._full[0])
+            view = None
+            if seen is not None:
+                summary = summarize(seen.before, seen.after)
+                view = (seen, summary) if summary.entity is not None else None
+            known = self._views[id(rights)] = (rights, view)
+        return known[1]
+
+    def verdicts(self, rights: Authorizer | None) -> dict[object, bool]:
+        return self._verdicts.setdefault(None if rights is None else id(rights), {})
+
+
 def readable_linked(rights: Authorizer | None,
                     linked: dict[str, JsonObject]) -> dict[str, JsonObject]:
     if rights is None:
@@ -91,32 +119,43 @@ class SubscriptionMatcher:
         full_summary = summarize(change.before, change.after)
         if full_summary.entity is None:
             return []
-        full_change = change
         types = {*(change.before or {}).get("type", ()), *(change.after or {}).get("type", ())}
         now = self._clock()
         notifications = []
+        seen_by = _OwnerViews(change, full_summary)
         for live in self._index.candidates(change.tenant, types, full_summary.attributes):
             self.checks += 1
             rights = self.owner_rights(live) if self.owner_rights is not None else None
-            seen = owner_view(rights, full_change)
-            if seen is None:
+            view = seen_by.owner(rights)
+            if view is None:
                 continue
-            change = seen
-            summary = full_summary if rights is None else summarize(seen.before, seen.after)
-            if summary.entity is None:
-                continue
-            target = change.after if change.after is not None else change.before
+            seen, summary = view
+            target = seen.after if seen.after is not None else seen.before
             assert target is not None
             hits = fired(summary, live.plan.triggers, live.plan.watched)
             if not hits or subscription_status(live.doc, now) != "active":
                 continue
-            if not live.plan.selects(target) or not await self._filters(live, change, target):
+            if not await self._selected(live, seen, target, seen_by.verdicts(rights)):
                 continue
             if self._throttled(live):
                 continue
-            notifications.append(await self._notification(live, change, summary, hits,
+            notifications.append(await self._notification(live, seen, summary, hits,
                                                           notified_at, rights))
         return notifications
+
+    async def _selected(self, live: LiveSubscription, change: ChangeRecord,
+                        target: JsonObject, verdicts: dict[object, bool]) -> bool:
+        """Entity selectors, q, scopeQ and geoQ. Subscriptions with equal selectors and
+        filters get one verdict per change and owner view (many subscribers often ask the
+        same question); Linked Entity q terms are always asked of the store."""
+        plan = live.plan
+        if plan.needs_linked:
+            return plan.selects(target) and await self._filters(live, change, target)
+        key = (plan.selectors, plan.q, plan.scope_q, plan.geo)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = verdicts[key] = plan.selects(target) and plan.filters(target)
+        return verdict
 
     async def _filters(self, live: LiveSubscription, change: ChangeRecord,
                        target: JsonObject) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cityos.ngsild.geo import GeoQuery, matches_any, parse_geo_query_object
@@ -57,7 +58,7 @@ class MatchPlan:
     geo: GeoQuery | None
     time_interval: float | None
 
-    @property
+    @cached_property
     def needs_linked(self) -> bool:
         """q holds Linked Entity terms (clause 4.9 `rel{attr}`): decided by the store."""
         return self.q is not None and linked_depth(self.q) > 0
