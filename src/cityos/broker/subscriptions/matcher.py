@@ -33,6 +33,7 @@ from cityos.ngsild.subscription import (
     subscription_status,
     summarize,
 )
+from cityos.ngsild.subscription.plan import FilterKey
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import EntityQuery, EntityStore
 
@@ -64,7 +65,7 @@ class _OwnerViews:
         self._full: tuple[ChangeRecord, ChangeSummary] = (change, summary)
         self._views: dict[int, tuple[Authorizer, tuple[ChangeRecord, ChangeSummary] | None]] \
             = {}
-        self._verdicts: dict[int | None, dict[object, bool]] = {}
+        self._verdicts: dict[int | None, dict[FilterKey, bool]] = {}
 
     def owner(self, rights: Authorizer | None) -> tuple[ChangeRecord, ChangeSummary] | None:
         if rights is None:
@@ -79,7 +80,7 @@ class _OwnerViews:
             known = self._views[id(rights)] = (rights, view)
         return known[1]
 
-    def verdicts(self, rights: Authorizer | None) -> dict[object, bool]:
+    def verdicts(self, rights: Authorizer | None) -> dict[FilterKey, bool]:
         return self._verdicts.setdefault(None if rights is None else id(rights), {})
 
 
@@ -144,14 +145,14 @@ class SubscriptionMatcher:
         return notifications
 
     async def _selected(self, live: LiveSubscription, change: ChangeRecord,
-                        target: JsonObject, verdicts: dict[object, bool]) -> bool:
+                        target: JsonObject, verdicts: dict[FilterKey, bool]) -> bool:
         """Entity selectors, q, scopeQ and geoQ. Subscriptions with equal selectors and
         filters get one verdict per change and owner view (many subscribers often ask the
         same question); Linked Entity q terms are always asked of the store."""
         plan = live.plan
         if plan.needs_linked:
             return plan.selects(target) and await self._filters(live, change, target)
-        key = (plan.selectors, plan.q, plan.scope_q, plan.geo)
+        key = plan.filter_key
         verdict = verdicts.get(key)
         if verdict is None:
             verdict = verdicts[key] = plan.selects(target) and plan.filters(target)

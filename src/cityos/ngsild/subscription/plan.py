@@ -10,6 +10,7 @@ entities: `MatchPlan.needs_linked` tells the caller to evaluate q against a stor
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -48,6 +49,29 @@ class SelectorPlan:
         return evaluate_types(self.types, entity["type"])
 
 
+class FilterKey:
+    """What decides whether a Subscription selects an entity (its entity selectors, q,
+    scopeQ and geoQ), hashed once. Equal keys are interned (`filter_key`), so that
+    Subscriptions asking the same question share one object and compare by identity."""
+
+    __slots__ = ("__weakref__", "_hash", "parts")
+
+    def __init__(self, parts: tuple[Any, ...]) -> None:
+        self.parts = parts
+        self._hash = hash(parts)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, FilterKey) and self._hash == other._hash
+                                 and self.parts == other.parts)
+
+
+_FILTER_KEYS: weakref.WeakValueDictionary[FilterKey, FilterKey] = \
+    weakref.WeakValueDictionary()
+
+
 @dataclass(frozen=True)
 class MatchPlan:
     selectors: tuple[SelectorPlan, ...]
@@ -57,6 +81,12 @@ class MatchPlan:
     scope_q: ScopeNode | None
     geo: GeoQuery | None
     time_interval: float | None
+
+    @cached_property
+    def filter_key(self) -> FilterKey:
+        """The interned key of this plan's selectors and filters."""
+        key = FilterKey((self.selectors, self.q, self.scope_q, self.geo))
+        return _FILTER_KEYS.setdefault(key, key)
 
     @cached_property
     def needs_linked(self) -> bool:
