@@ -66,6 +66,8 @@ class _OwnerViews:
         self._views: dict[int, tuple[Authorizer, tuple[ChangeRecord, ChangeSummary] | None]] \
             = {}
         self._verdicts: dict[int | None, dict[FilterKey, bool]] = {}
+        self._fired: dict[tuple[int | None, frozenset[str], frozenset[str] | None],
+                          frozenset[str]] = {}
 
     def owner(self, rights: Authorizer | None) -> tuple[ChangeRecord, ChangeSummary] | None:
         if rights is None:
@@ -79,6 +81,15 @@ class _OwnerViews:
                 view = (seen, summary) if summary.entity is not None else None
             known = self._views[id(rights)] = (rights, view)
         return known[1]
+
+    def fired(self, rights: Authorizer | None, summary: ChangeSummary,
+              triggers: frozenset[str], watched: frozenset[str] | None) -> frozenset[str]:
+        """The triggers the owner's view of the change fires, once per trigger set."""
+        key = (None if rights is None else id(rights), triggers, watched)
+        hits = self._fired.get(key)
+        if hits is None:
+            hits = self._fired[key] = fired(summary, triggers, watched)
+        return hits
 
     def verdicts(self, rights: Authorizer | None) -> dict[FilterKey, bool]:
         return self._verdicts.setdefault(None if rights is None else id(rights), {})
@@ -133,7 +144,7 @@ class SubscriptionMatcher:
             seen, summary = view
             target = seen.after if seen.after is not None else seen.before
             assert target is not None
-            hits = fired(summary, live.plan.triggers, live.plan.watched)
+            hits = seen_by.fired(rights, summary, live.plan.triggers, live.plan.watched)
             if not hits or subscription_status(live.doc, now) != "active":
                 continue
             if not await self._selected(live, seen, target, seen_by.verdicts(rights)):
