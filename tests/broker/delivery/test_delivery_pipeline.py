@@ -136,8 +136,10 @@ async def test_failed_attempts_back_off_exponentially_and_are_reported(
             await asyncio.sleep(0.02)
         gaps = [later - earlier for earlier, later
                 in zip(receiver.attempts, receiver.attempts[1:], strict=False)][:5]
+        # Never earlier than the back-off says (the lower bounds show it grows); later
+        # only by scheduling delays, with room for a busy machine.
         for gap, expected in zip(gaps, [0.1, 0.2, 0.4, 0.4, 0.4], strict=True):
-            assert expected - 0.01 < gap < expected + 0.1, gaps
+            assert expected - 0.01 < gap < expected + 0.25, gaps
         assert b.status.failures[0] == (SUB, "endpoint answered HTTP 500")
         receiver.status = 200
         await receiver.wait_for(1)
