@@ -159,3 +159,29 @@ async def test_standing_learns_of_revocations_made_elsewhere(keys: ApiKeys) -> N
     assert keys.standing(subject) is None  # not re-read yet
     await keys.refresh_standing()
     assert "was revoked" in str(keys.standing(subject))
+
+
+async def test_a_reload_keeps_authorizers_until_the_grants_change(tmp_path: Path) -> None:
+    from cityos.security.access import AccessControl
+    from cityos.security.personal import PersonalAttributes
+    from cityos.security.principal import Principal
+
+    store = SqliteStore(str(tmp_path / "grants.db"))
+    security = SqliteSecurityStore(store)
+    await store.open()
+    try:
+        access = AccessControl(security, personal=PersonalAttributes.parse(""))
+        await access.load()
+        staff = Principal("apikey:staff", "client", roles=frozenset({"staff"}))
+        before = access.authorizer(staff, "")
+        assert not before.grants("read")
+        await access.load()  # the periodic reload, nothing new
+        assert access.authorizer(staff, "") is before
+        # Another process stores a grant: the next reload sees it and drops the cache.
+        await security.put_policy({"audience": "role:staff", "operations": ["read"],
+                                   "tenant": "*", "entityType": "*", "id": "g1"})
+        await access.load()
+        after = access.authorizer(staff, "")
+        assert after is not before and after.grants("read")
+    finally:
+        await store.close()

@@ -65,8 +65,10 @@ class AccessControl:
 
     async def load(self) -> None:
         self._stored = [Grant.from_json(doc) for doc in await self.store.list_policies()]
-        self.grants = (*self._fixed, *self._stored)
-        self._authorizers = {}
+        grants = (*self._fixed, *self._stored)
+        if grants != self.grants:  # the periodic reload mostly finds nothing new
+            self.grants = grants
+            self._authorizers = {}
         await self.keys.refresh_standing()
 
     def start(self, interval: float = REFRESH_SECONDS) -> None:
