@@ -14,7 +14,6 @@ seconds as a safety net (for instance if an announcement was lost to an error).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -79,9 +78,15 @@ class MatchingEngine:
         self._task = None
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+            # Woken by a commit, or by the poll timer (a timer handle per wait is cheaper
+            # than wait_for's task per wait; this loop runs once per write group).
+            timer = loop.call_later(self._poll_interval, self._wakeup.set)
+            try:
+                await self._wakeup.wait()
+            finally:
+                timer.cancel()
             self._wakeup.clear()
             try:
                 await self.catch_up()
