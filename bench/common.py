@@ -6,6 +6,7 @@ Every load generated here targets 127.0.0.1 only and is bounded in time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import json
@@ -14,11 +15,12 @@ import os
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +96,20 @@ def timed_samples(work: Callable[[], object], *, max_n: int, max_seconds: float,
 
 
 # ------------------------------------------------------------------ machine facts
+
+def median_of_rounds(prefix: str, rounds: int,
+                     one_round: Callable[[Path], Awaitable[dict[str, float]]]
+                     ) -> dict[str, float]:
+    """Run `one_round` in a fresh directory `rounds` times (each in its own event loop);
+    the median of each figure, rounded to 0.1."""
+    runs = []
+    with tempfile.TemporaryDirectory(prefix=prefix) as directory:
+        for round_no in range(rounds):
+            run_dir = Path(directory) / str(round_no)
+            run_dir.mkdir()
+            runs.append(asyncio.run(one_round(run_dir)))
+    return {key: round(statistics.median(r[key] for r in runs), 1) for key in runs[0]}
+
 
 def machine_info() -> Json:
     import platform

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
-import tempfile
 import time
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -92,13 +90,7 @@ async def upsert_cpu(app: App) -> float:
 
 
 def measure() -> dict[str, Any]:
-    runs = []
-    with tempfile.TemporaryDirectory(prefix="cityos-core-") as directory:
-        for round_no in range(ROUNDS):
-            run_dir = Path(directory) / str(round_no)
-            run_dir.mkdir()
-            runs.append(asyncio.run(one_round(run_dir)))
-    median = {key: round(statistics.median(r[key] for r in runs), 1) for key in runs[0]}
+    median = common.median_of_rounds("cityos-core-", ROUNDS, one_round)
     return {"scenario": "core_cpu", "date": common.now_iso(),
             "unit": "CPU µs per request (all threads; lower is better)",
             "rounds": ROUNDS, "requests": REQUESTS, "in_flight": IN_FLIGHT,

@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -92,13 +90,7 @@ async def one_round(directory: Path) -> dict[str, float]:
 
 
 def measure() -> dict[str, Any]:
-    runs = []
-    with tempfile.TemporaryDirectory(prefix="cityos-temporal-writes-") as directory:
-        for round_no in range(ROUNDS):
-            run_dir = Path(directory) / str(round_no)
-            run_dir.mkdir()
-            runs.append(asyncio.run(one_round(run_dir)))
-    median = {key: round(statistics.median(r[key] for r in runs), 1) for key in runs[0]}
+    median = common.median_of_rounds("cityos-temporal-writes-", ROUNDS, one_round)
     return {"scenario": "temporal_writes", "date": common.now_iso(),
             "unit": "CPU µs per request (all threads; lower is better)",
             "rounds": ROUNDS, "requests": REQUESTS, "in_flight": IN_FLIGHT,

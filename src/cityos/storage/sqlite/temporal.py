@@ -113,13 +113,15 @@ def observe_change(conn: sqlite3.Connection, tenant: str, entity_id: str,
                        known_keys=known_keys)
 
 
+_SERIES_LATEST = ("SELECT " + SELECT_COLUMNS + " FROM temporal_instances WHERE ek = ? "
+                  "AND ak = ? AND dataset IS ? ORDER BY observed DESC, ik DESC LIMIT 1")
+
+
 def series_latest(conn: sqlite3.Connection, ek: int, ak: int,
                   dataset: str | None) -> JsonObject | None:
     """The most recently observed instance of a series (the last stored on ties;
     instances without observedAt before every observation), None when it has none."""
-    row = conn.execute(f"SELECT {SELECT_COLUMNS} FROM temporal_instances WHERE ek = ? "
-                       "AND ak = ? AND dataset IS ? ORDER BY observed DESC, ik DESC LIMIT 1",
-                       (ek, ak, dataset)).fetchone()
+    row = conn.execute(_SERIES_LATEST, (ek, ak, dataset)).fetchone()
     return row_instance(row) if row is not None else None
 
 
