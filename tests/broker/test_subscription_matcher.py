@@ -306,3 +306,16 @@ def test_equal_filters_are_judged_once_per_owner_view_not_shared_between_owners(
     assert sorted(n.subscription_id for n in sent) == ["urn:ngsi-ld:Subscription:0",
                                                         "urn:ngsi-ld:Subscription:2"]
     assert h.matcher.checks == 4
+
+
+def test_changes_committed_before_the_subscription_existed_do_not_notify() -> None:
+    """A matcher working through a backlog (or another node's changes) learns of a new
+    Subscription before it reaches older changes: those are not notified to it."""
+    h = Harness()
+    live = h.subscribe()
+    live.doc["createdAt"] = "2026-01-01T00:00:05.001000Z"
+    live.created_ms = live.doc["createdAt"][:23]
+    assert h.match(None, shelter()) == []  # committed at 00:00:05.000
+    live.doc["createdAt"] = "2026-01-01T00:00:05.000400Z"  # same millisecond: notified
+    live.created_ms = live.doc["createdAt"][:23]
+    assert len(h.match(None, shelter())) == 1

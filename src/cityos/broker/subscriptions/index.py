@@ -54,8 +54,10 @@ class LiveSubscription:
     compiled: CompiledContext | None = None  # resolved lazily, then kept
     last_notified: float | None = None  # monotonic seconds, for throttling
     next_due: float | None = None  # monotonic seconds, for timeInterval
+    created_ms: str = field(init=False)  # createdAt to the millisecond, "…T14:50:00.123"
 
     def __post_init__(self) -> None:
+        self.created_ms = str(self.doc.get("createdAt", ""))[:23]
         self.plan = compile_plan(self.doc)
         self.view = notification_view(self.doc)
         self.endpoint = endpoint_of(self.doc)

@@ -135,8 +135,11 @@ class SubscriptionMatcher:
         now = self._clock()
         notifications = []
         seen_by = _OwnerViews(change, full_summary)
+        committed_ms = change.committed_at[:23]
         for live in self._index.candidates(change.tenant, types, full_summary.attributes):
             self.checks += 1
+            if committed_ms < live.created_ms:
+                continue  # committed before the Subscription existed
             rights = self.owner_rights(live) if self.owner_rights is not None else None
             view = seen_by.owner(rights)
             if view is None:
