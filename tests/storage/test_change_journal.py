@@ -151,3 +151,70 @@ async def test_outbox_keeps_retry_schedule_and_forgets_delivered(
     assert [p.id for p in pending] == [second.id, third.id]
     assert (pending[0].attempts, pending[0].next_attempt_at) == (2, 12345.5)
     assert pending[1].record == records[2]
+
+
+# -- SQLite: the changes this process committed are read from memory ---------------------
+
+async def _sqlite_journal(tmp_path: Any, recent_limit: int = 20_000
+                          ) -> tuple[SqliteStore, Any]:
+    from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
+    store = SqliteStore(str(tmp_path / "journal.db"))
+    log = SqliteDeliveryLog(store, recent_changes=recent_limit)
+    await store.open()
+    log.set_journal_active(True)
+    return store, log
+
+
+async def _table_changes(store: SqliteStore, after: int) -> list[Any]:
+    from cityos.storage.sqlite import journal
+    return await store.read(lambda conn: journal.read_changes(conn, after, 1000))
+
+
+async def test_sqlite_changes_read_from_memory_equal_the_table(tmp_path: Any) -> None:
+    store, log = await _sqlite_journal(tmp_path)
+    try:
+        await store.apply("", [(ID, _set(1))])
+        ids = [f"urn:ngsi-ld:Counter:{n}" for n in range(4)]
+        await store.apply("", [(i, lambda old, i=i: with_count(old, i, 5)) for i in ids])
+        await store.apply("", [(ID, lambda old: None)])
+        from_memory = log.observer.recent_after(0, 100)
+        assert from_memory is not None and len(from_memory) == 6
+        assert from_memory == await _table_changes(store, 0)
+        assert await log.read_changes(0, 100) == from_memory
+        assert log.observer.recent_after(from_memory[1].seq, 2) == from_memory[2:4]
+    finally:
+        await store.close()
+
+
+async def test_sqlite_rows_another_process_wrote_are_read_from_the_table(
+        tmp_path: Any) -> None:
+    import sqlite3
+    store, log = await _sqlite_journal(tmp_path)
+    try:
+        await store.apply("", [(ID, _set(1))])
+        other = sqlite3.connect(str(tmp_path / "journal.db"), isolation_level=None)
+        other.execute("INSERT INTO change_journal (tenant, entity_id, before, after, "
+                      "committed_at) VALUES ('', 'urn:ngsi-ld:Counter:x', NULL, NULL, "
+                      "'2026-01-01T00:00:00.000Z')")
+        other.close()
+        await store.apply("", [(ID, _set(2))])
+        changes = await log.read_changes(0, 100)
+        assert [c.entity_id for c in changes] == [ID, "urn:ngsi-ld:Counter:x", ID]
+        assert log.observer.recent_after(changes[0].seq, 100) is None  # a gap in memory
+        assert log.observer.recent_after(changes[1].seq, 100) == changes[2:]
+    finally:
+        await store.close()
+
+
+async def test_sqlite_changes_beyond_the_memory_limit_come_from_the_table(
+        tmp_path: Any) -> None:
+    store, log = await _sqlite_journal(tmp_path, recent_limit=3)
+    try:
+        for value in range(7):
+            await store.apply("", [(ID, _set(value))])
+        assert log.observer.recent_after(0, 100) is None
+        changes = await log.read_changes(0, 100)
+        assert [_count(c.after) for c in changes] == list(range(7))
+        assert await log.read_changes(changes[3].seq, 100) == changes[4:]
+    finally:
+        await store.close()

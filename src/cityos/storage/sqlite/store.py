@@ -52,6 +52,9 @@ class SqliteStore:
         # Called on the writer thread after it rolled a transaction back (caches of rows
         # written in it must forget them).
         self.rollback_listeners: list[Callable[[], None]] = []
+        # Called on the writer thread right after each COMMIT (before the writers' callers
+        # hear of it), for sibling stores that publish what a transaction wrote.
+        self.commit_listeners: list[Callable[[], None]] = []
 
     async def open(self) -> None:
         if self.path != ":memory:":
@@ -62,7 +65,8 @@ class SqliteStore:
             writer_conn.executescript(ddl)
         refresh_statistics(writer_conn)
         self._writer = WriterThread(writer_conn, refresh_statistics,
-                                    on_rollback=self.rollback_listeners)
+                                    on_rollback=self.rollback_listeners,
+                                    on_commit=self.commit_listeners)
         self._writer.start()
         self._pool = ThreadPoolExecutor(self._readers, thread_name_prefix="cityos-sqlite-read")
         self._loop_conn = connect(self.path, writer=False)

@@ -31,10 +31,12 @@ STATISTICS_EVERY = 200  # groups between planner statistics checks
 class WriterThread:
     def __init__(self, conn: sqlite3.Connection,
                  maintenance: Callable[[sqlite3.Connection], object] | None = None, *,
-                 on_rollback: Sequence[Callable[[], object]] = ()) -> None:
+                 on_rollback: Sequence[Callable[[], object]] = (),
+                 on_commit: Sequence[Callable[[], object]] = ()) -> None:
         self._conn = conn
         self._maintenance = maintenance
         self._on_rollback = on_rollback
+        self._on_commit = on_commit
         self._groups = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="cityos-sqlite-writer",
@@ -103,6 +105,11 @@ class WriterThread:
             for forget in self._on_rollback:
                 forget()
             raise
+        for publish in self._on_commit:
+            try:
+                publish()
+            except Exception:  # committed is committed: never run these jobs again
+                log.exception("a commit listener failed")
         return results
 
     def _run_alone(self, job: Job) -> tuple[bool, Any]:
