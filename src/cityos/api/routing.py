@@ -45,6 +45,7 @@ class IndexedRouter(Router):
                 if match is Match.FULL:
                     scope.setdefault("router", self)
                     scope.update(child_scope)
+                    scope["route"] = route  # as Starlette's own walk records it
                     await route.handle(scope, receive, send)
                     return
         await super().app(scope, receive, send)

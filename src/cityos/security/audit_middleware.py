@@ -47,6 +47,18 @@ def route_template(path: str, params: dict[str, Any]) -> str:
     return path
 
 
+def _template(scope: Scope, path: str, params: dict[str, Any]) -> str:
+    """The matched route's own template when the router recorded the route (its
+    parameters without converters) and it spans the whole path (a route inside a mounted
+    app knows only its part), else rebuilt from the path."""
+    template = getattr(scope.get("route"), "path_format", None)
+    if isinstance(template, str) and template.count("{") == len(params) \
+            and template.count("/") == path.count("/") \
+            and path.startswith(template.split("{", 1)[0]):
+        return template
+    return route_template(path, params)
+
+
 def _target(path: str, params: dict[str, Any]) -> str:
     for name in _TARGET_PARAMS:
         if name in params:
@@ -99,7 +111,7 @@ def _facts(scope: Scope, path: str, headers: dict[bytes, str], request_id: str,
     client = scope.get("client")
     return (time.time(), who.subject, who.kind, who.client_id, who.issuer,
             _clip(headers.get(b"ngsild-tenant")), scope.get("method", ""),
-            route_template(path, params) if params else path,
+            _template(scope, path, params) if params else path,
             _target(path, params) if params else path,
             _clip(headers.get(PURPOSE_HEADER)), status, client[0] if client else None,
             request_id)

@@ -6,7 +6,7 @@ sets its own (stricter) policy keeps it, with `frame-ancestors 'none'` added whe
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -64,17 +64,24 @@ class SecurityHeadersMiddleware:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [_no_framing(name, value) for name, value in message.get(
-                    "headers", ())]
-                present = {bytes(name).lower() for name, _ in headers}
-                headers += [(n, v) for n, v in extra if n not in present]
-                message = {**message, "headers": headers}
+                message = {**message, "headers": _with_security_headers(
+                    message.get("headers", ()), extra)}
             await send(message)
 
         await self.app(scope, receive, with_headers)
 
 
-def _no_framing(name: bytes, value: bytes) -> tuple[bytes, bytes]:
-    if bytes(name).lower() == b"content-security-policy" and b"frame-ancestors" not in value:
-        return name, bytes(value) + b"; frame-ancestors 'none'"
-    return name, value
+def _with_security_headers(given: Iterable[tuple[bytes, bytes]],
+                           extra: tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
+    """The response's headers, each of `extra` added unless the response set its own; a
+    page's own Content-Security-Policy still forbids framing. One pass over the headers."""
+    headers = []
+    present = set()
+    for name, value in given:
+        lowered = bytes(name).lower()
+        present.add(lowered)
+        if lowered == b"content-security-policy" and b"frame-ancestors" not in value:
+            value = bytes(value) + b"; frame-ancestors 'none'"
+        headers.append((name, value))
+    headers += [(n, v) for n, v in extra if n not in present]
+    return headers

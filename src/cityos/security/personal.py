@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from cityos.ngsild.context import core_context
 
@@ -48,6 +49,12 @@ class PersonalAttributes:
 
     def __bool__(self) -> bool:
         return bool(self.everywhere or self.by_type)
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Every attribute that is personal on some entity type (a superset for one
+        entity: an entity holding none of them holds no personal data)."""
+        return self.everywhere | {name for _, name in self.by_type}
 
     def is_personal(self, entity_types: Iterable[str], attribute: str) -> bool:
         """Whether `attribute` (an expanded IRI) of an entity with these (expanded) types

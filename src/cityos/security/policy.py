@@ -216,9 +216,10 @@ class Authorizer:
         covering = [g for g in self._grants[op] if g.covers(entity_id, types)]
         if not covering:
             return None
-        if not self.personal and any(g.attributes is None for g in covering):
-            return entity  # type: ignore[return-value]
         attrs = entity.get("attrs", {})
+        if any(g.attributes is None for g in covering) and (
+                not self.personal or self.personal.names.isdisjoint(attrs)):
+            return entity  # type: ignore[return-value]
         kept = {name: value for name, value in attrs.items()
                 if _allows(covering, self.personal, types, name, op)}
         aggregates = entity.get("aggregates")

@@ -31,6 +31,15 @@ class Principal:
     issuer: str | None = None
     display_name: str | None = None
 
+    def __hash__(self) -> int:
+        # Authorizers are cached by principal on every request: hash the fields once.
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.subject, self.kind, self.roles, self.tenants, self.mfa,
+                           self.client_id, self.issuer, self.display_name))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     @property
     def is_anonymous(self) -> bool:
         return self.kind == "anonymous"
