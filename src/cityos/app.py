@@ -189,6 +189,7 @@ def build_app(settings: Settings, plugins: list[CityPlugin] | None = None) -> St
                         access=access)
     platform.identity = Identity(settings, open_security_records(store), counters,
                                  platform.security_events)
+    access.operators = platform.identity.operators
     limits = wiring.rate_limits(settings, store)
     limit_sharing = wiring.rate_limit_sharing(settings, store, limits)
     subscription_svc.owner_rights = owner_rights(access)

@@ -10,11 +10,13 @@ import contextlib
 import logging
 import tomllib
 from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cityos.ngsild.errors import BadRequestData, ResourceNotFound
 from cityos.security.apikeys import ApiKeys
+from cityos.security.operators import Operator, OperatorDirectory
 from cityos.security.personal import PersonalAttributes
 from cityos.security.policy import Authorizer, Grant, public_read_grants
 from cityos.security.principal import Principal, principal_of
@@ -62,6 +64,9 @@ class AccessControl:
         self.grants: tuple[Grant, ...] = tuple(self._fixed)
         self._refresher: asyncio.Task[None] | None = None
         self._authorizers: dict[tuple[Principal, str], Authorizer] = {}
+        # Set by the wiring: operators as last listed, for the owners of Subscriptions.
+        self.operators: OperatorDirectory | None = None
+        self._operators: dict[str, Operator] = {}
 
     async def load(self) -> None:
         self._stored = [Grant.from_json(doc) for doc in await self.store.list_policies()]
@@ -70,6 +75,8 @@ class AccessControl:
             self.grants = grants
             self._authorizers = {}
         await self.keys.refresh_standing()
+        if self.operators is not None:
+            self._operators = {o.username: o for o in await self.operators.all()}
 
     def start(self, interval: float = REFRESH_SECONDS) -> None:
         """Reload the stored grants and the keys' standing every `interval` seconds (other
@@ -122,15 +129,35 @@ class AccessControl:
             self._authorizers[cache_key] = found
         return found
 
-    def owner_problem(self, owner: Principal, tenant: str) -> str | None:
-        """Why a Subscription owned by `owner` in `tenant` may not notify any more: its API
-        key was revoked or expired, or it holds no read grant there (None: it may)."""
+    def owner_now(self, owner: Principal) -> Principal | str:
+        """The recorded owner of a Subscription as it stands now: an operator with the
+        roles it holds today; or why it may not act any more (its API key was revoked or
+        expired, the operator was disabled). Standing is as last reloaded (every
+        REFRESH_SECONDS); an operator not listed yet keeps its recorded roles."""
         problem = self.keys.standing(owner.subject)
         if problem is not None:
             return problem
+        if owner.kind != "operator":
+            return owner
+        username = owner.subject.removeprefix("operator:")
+        operator = self._operators.get(username)
+        if operator is None:
+            return owner
+        if operator.disabled:
+            return f"the owner operator {username} is disabled"
+        roles = frozenset(operator.roles)
+        return owner if roles == owner.roles else replace(owner, roles=roles)
+
+    def owner_problem(self, owner: Principal, tenant: str) -> str | None:
+        """Why a Subscription owned by `owner` in `tenant` may not notify any more: its API
+        key was revoked or expired, the operator was disabled, or it holds no read grant
+        there (None: it may)."""
+        now = self.owner_now(owner)
+        if isinstance(now, str):
+            return now
         if owner.tenants is not None and tenant not in owner.tenants:
             return f"the owner {owner.subject} may not act in tenant {tenant!r}"
-        authz = self.authorizer(owner, tenant)
+        authz = self.authorizer(now, tenant)
         if not authz.unrestricted and not authz.grants("read"):
             return (f"the owner {owner.subject} holds no read grant in tenant {tenant!r} "
                     "any more")
@@ -160,9 +187,10 @@ def owner_rights(access: AccessControl) -> Callable[[Any], Authorizer | None]:
         owner = owner_principal(live.doc)
         if owner is None:
             return None
-        if access.keys.standing(owner.subject) is not None:
+        now = access.owner_now(owner)
+        if isinstance(now, str):
             return Authorizer(owner, live.tenant, (), access.personal)  # denies everything
-        authz = access.authorizer(owner, live.tenant)
+        authz = access.authorizer(now, live.tenant)
         return None if authz.unrestricted else authz
     return rights
 
