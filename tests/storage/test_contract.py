@@ -150,6 +150,34 @@ async def test_near_pages_keep_distance_order(store: EntityStore) -> None:
         ["0", "1", "2", "10", "11", "3", "4", "5", "6"]
 
 
+async def test_near_pages_past_many_nearer_entities_filtered_out(store: EntityStore) -> None:
+    """Seventy Parks lie nearer than any Shelter, and only every third Shelter passes q:
+    the nearest entities found first are all filtered out, yet the pages are exact."""
+    def place(n: int, kind: str, metres: float) -> JsonObject:
+        return entity(n, kind, location={"type": "GeoProperty", "value": {
+            "type": "Point", "coordinates": [136.30 + metres / 89_700, 36.30]}})
+    await store.apply("t", [(f"urn:ngsi-ld:Park:{n}", put(place(n, "Park", 10 + n)))
+                            for n in range(70)])
+    await store.apply("t", [(f"urn:ngsi-ld:Shelter:{n}", put(place(n, "Shelter", 500 + n)))
+                            for n in range(30)])
+    geo = parse_geo_query("near;maxDistance==2000", "Point", "[136.30,36.30]", None,
+                          CTX.expand_term)
+    types = parse_type_expression("Shelter", CTX.expand_term)
+    q = parse_q("count<30", CTX.expand_term)
+    shelters = [await store.query_entities("t", EntityQuery(types=types, geo=geo, limit=4,
+                                                            offset=offset))
+                for offset in (0, 4, 28)]
+    assert [[e["id"].rsplit(":", 1)[1] for e in p.entities] for p in shelters] == \
+        [["0", "1", "2", "3"], ["4", "5", "6", "7"], ["28", "29"]]
+    every_third = parse_q("count==0,3,6,9,12", CTX.expand_term)
+    page = await store.query_entities("t", EntityQuery(types=types, q=every_third, geo=geo,
+                                                       limit=3, offset=1, count=True))
+    assert [e["id"].rsplit(":", 1)[1] for e in page.entities] == ["3", "6", "9"]
+    assert page.total == 5
+    nearest = await store.query_entities("t", EntityQuery(q=q, geo=geo, limit=2))
+    assert [e["id"] for e in nearest.entities] == ["urn:ngsi-ld:Park:0", "urn:ngsi-ld:Park:1"]
+
+
 async def test_within_pages_keep_insertion_order(store: EntityStore) -> None:
     await store.apply("t", [(f"urn:ngsi-ld:Shelter:{n}", put(entity(n)))
                             for n in (5, 1, 7, 3, 9, 2)])

@@ -58,16 +58,24 @@ async def reindex_geo(conn: AsyncConnection[Any], pk: int, before: JsonObject | 
 
 
 def reference(geo: GeoQuery, bind: Binder) -> str:
-    """SQL of the query's reference geometry (planar, EPSG:4326)."""
-    return GEOMETRY.format(bind(orjson.dumps(geo.geometry).decode(), "text"))
+    """SQL of the query's reference geometry (planar, EPSG:4326). A Point is built from
+    its coordinates: parsing GeoJSON costs more, and a prepared statement's generic plan
+    may do it again for every row it compares."""
+    geometry = geo.geometry
+    if geometry.get("type") == "Point":
+        lon, lat = geometry["coordinates"][:2]
+        return (f"ST_SetSRID(ST_MakePoint({bind(float(lon), 'float8')}, "
+                f"{bind(float(lat), 'float8')}), 4326)")
+    return GEOMETRY.format(bind(orjson.dumps(geometry).decode(), "text"))
 
 
-def instance_condition(geo: GeoQuery, bind: Binder) -> str:
-    """Condition on a `geo_index g` row: this instance satisfies the geo-query."""
+def instance_condition(geo: GeoQuery, bind: Binder, ref: str | None = None) -> str:
+    """Condition on a `geo_index g` row: this instance satisfies the geo-query. For
+    `near`, `ref` names the reference as geography when the caller computed it once."""
     if geo.georel != "near":
         return f"{_PREDICATES[geo.georel]}(g.geom, {reference(geo, bind)})"
     distance = bind(geo.distance_m if geo.distance_m is not None else 0.0, "float8")
-    ref = f"{reference(geo, bind)}::geography"
+    ref = ref or f"{reference(geo, bind)}::geography"
     if geo.distance_op == "maxDistance":
         return f"ST_DWithin(g.geom::geography, {ref}, {distance})"
     return f"ST_Distance(g.geom::geography, {ref}) >= {distance}"
@@ -76,15 +84,22 @@ def instance_condition(geo: GeoQuery, bind: Binder) -> str:
 def matching_entities(geo: GeoQuery, bind: Binder) -> str:
     """SELECT of `(pk, dist)`: entities with a matching instance of the target
     GeoProperty, and for `near` the smallest distance in metres of a matching instance
-    (0 otherwise)."""
-    condition = instance_condition(geo, bind)
+    (0 otherwise). The `near` reference is computed once, in a one-row subquery."""
     attr = bind(geo.geoproperty_iri, "text")
     if geo.georel != "near":
         return (f"SELECT DISTINCT g.pk, 0.0::float8 AS dist FROM geo_index g "
-                f"WHERE g.attr = {attr} AND {condition}")
-    ref = f"{reference(geo, bind)}::geography"
-    return (f"SELECT g.pk, min(ST_Distance(g.geom::geography, {ref})) AS dist "
-            f"FROM geo_index g WHERE g.attr = {attr} AND {condition} GROUP BY g.pk")
+                f"WHERE g.attr = {attr} AND {instance_condition(geo, bind)}")
+    origin = f"(SELECT {reference(geo, bind)}::geography AS geog) r"
+    return (f"SELECT g.pk, min(ST_Distance(g.geom::geography, r.geog)) AS dist "
+            f"FROM geo_index g, {origin} WHERE g.attr = {attr} AND "
+            f"{instance_condition(geo, bind, 'r.geog')} GROUP BY g.pk")
+
+
+def nearest_candidates(geo: GeoQuery, bind: Binder, count: int) -> str:
+    """SELECT of the `count` entities nearest to a `near` reference, `(pk, dist)` in
+    (distance, pk) order, before any other filter."""
+    return (f"SELECT h.pk, h.dist FROM ({matching_entities(geo, bind)}) h "
+            f"ORDER BY h.dist, h.pk LIMIT {bind(count, 'int8')}")
 
 
 def distance_expression(geo: GeoQuery, attr: str, bind: Binder) -> str:

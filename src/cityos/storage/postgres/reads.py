@@ -9,7 +9,7 @@ from psycopg import AsyncConnection
 from cityos.ngsild.query import QNode
 from cityos.storage.base import AttributeSummary, EntityQuery, QueryPage, TypeSummary
 from cityos.storage.postgres.binder import Binder
-from cityos.storage.postgres.geo_sql import matching_entities
+from cityos.storage.postgres.geo_sql import matching_entities, nearest_candidates
 from cityos.storage.postgres.order_sql import compile_order
 from cityos.storage.postgres.query_sql import compile_q, compile_scope_q, compile_types
 from cityos.storage.postgres.value_index import index_prefilter
@@ -63,10 +63,45 @@ def _page_sql(source: str, where: str, order: str | None, bind: Binder,
     return f"SELECT e.doc FROM {source} WHERE {where} ORDER BY {order} {window}"
 
 
+NEAREST_FIRST = 4  # candidates fetched per entity of the page, before the other filters
+
+
+async def _near_page(conn: AsyncConnection[Any], tenant: str,
+                     query: EntityQuery) -> list[Any] | None:
+    """A `near` page from the nearest candidates alone: the entities nearest to the
+    reference are fetched first (a few times the page), then the other filters (tenant,
+    type, q, …) are applied to just those. Since the candidates are the start of the
+    distance order, the survivors are the start of the filtered order; None when they
+    are too few and more candidates exist (the caller then runs the whole query). This
+    spares checking the filters on every entity within the distance, most of which are
+    not on the page."""
+    wanted = query.offset + query.limit
+    count = max(64, NEAREST_FIRST * wanted)
+    bind = Binder()
+    cursor = await conn.execute(nearest_candidates(query.geo, bind, count), bind.values)
+    candidates = await cursor.fetchall()
+    if not candidates:
+        return []
+    bind = Binder()
+    keys = bind([pk for pk, _ in candidates], "int8[]")
+    where = where_clause(tenant, query, bind)
+    cursor = await conn.execute(f"SELECT e.pk, e.doc FROM entities e WHERE e.pk = ANY({keys}) "
+                                f"AND {where}", bind.values)
+    docs = dict(await cursor.fetchall())
+    survivors = [docs[pk] for pk, _ in candidates if pk in docs]
+    if len(survivors) < wanted and len(candidates) == count:
+        return None
+    return survivors[query.offset:wanted]
+
+
 async def query_entities(conn: AsyncConnection[Any], tenant: str,
                          query: EntityQuery) -> QueryPage:
     """One page of the tenant's matching entities (insertion order, `near` distance or
     orderBy) and, when asked, how many match in all."""
+    near_page = None
+    if query.geo is not None and query.geo.georel == "near" and query.order_by is None \
+            and query.limit > 0:
+        near_page = await _near_page(conn, tenant, query)
     bind = Binder()
     where = where_clause(tenant, query, bind)
     source = "entities e"
@@ -78,9 +113,12 @@ async def query_entities(conn: AsyncConnection[Any], tenant: str,
     if query.order_by is not None:
         order = compile_order(query.order_by, bind)
     # `where`, `source` and `order` hold fixed SQL and placeholders; values are in `bind`.
-    page_sql = _page_sql(source, where, order, bind, query)
-    cursor = await conn.execute(page_sql, bind.values)
-    entities = [row[0] for row in await cursor.fetchall()]
+    if near_page is not None:
+        entities = near_page
+    else:
+        page_sql = _page_sql(source, where, order, bind, query)
+        cursor = await conn.execute(page_sql, bind.values)
+        entities = [row[0] for row in await cursor.fetchall()]
     total = None
     if query.count:
         count_sql = f"SELECT count(*) FROM {source} WHERE {where}"
