@@ -218,3 +218,23 @@ async def test_sqlite_changes_beyond_the_memory_limit_come_from_the_table(
         assert await log.read_changes(changes[3].seq, 100) == changes[4:]
     finally:
         await store.close()
+
+
+async def test_sqlite_rows_undone_in_their_transaction_are_not_served_from_memory(
+        tmp_path: Any) -> None:
+    store, log = await _sqlite_journal(tmp_path)
+    try:
+        await store.apply("", [(ID, _set(1))])
+        [first] = await log.read_changes(0, 100)
+
+        def written_then_undone(conn: Any) -> None:
+            log.observer(conn, "", ID, None, {"id": ID})
+            conn.execute("DELETE FROM change_journal WHERE seq > ?", (first.seq,))
+        await store.write(written_then_undone)
+        assert log.observer.recent_after(first.seq, 100) is None
+        assert await log.read_changes(first.seq, 100) == []
+        await store.apply("", [(ID, _set(2))])
+        [later] = await log.read_changes(first.seq, 100)
+        assert _count(later.after) == 2
+    finally:
+        await store.close()

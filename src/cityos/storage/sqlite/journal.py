@@ -46,6 +46,7 @@ _SET_CURSOR = ("INSERT INTO delivery_cursor (name, seq) VALUES (?, ?) "
                "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq")
 _COUNT = "SELECT count(*) FROM change_journal"
 _LAST_SEQ = "SELECT last_insert_rowid()"
+_MAX_SEQ = "SELECT max(seq) FROM change_journal"
 RECENT_LIMIT = 20_000  # changes kept in memory for the matcher; older ones are read back
 CURSOR_NAME = "subscription-matcher"
 
@@ -73,11 +74,13 @@ class JournalObserver:
         self._recent: deque[JournalEntry] = deque()
         self._recent_limit = recent_limit
         self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None  # the writer's, once it wrote here
 
     def __call__(self, conn: sqlite3.Connection, tenant: str, entity_id: str,
                  before: JsonObject | None, after: JsonObject | None) -> None:
         if self.active:
             now = _now()
+            self._conn = conn
             row = conn.execute(_INSERT, (tenant, entity_id, _json(before), _json(after), now))
             self._pending.append(JournalEntry(int(row.lastrowid or 0), tenant, entity_id,
                                               before, after, now))
@@ -89,6 +92,7 @@ class JournalObserver:
         transaction holds the database's write lock, so their seqs are consecutive."""
         if self.active and changes:
             now = _now()
+            self._conn = conn
             conn.executemany(_INSERT, [(tenant, entity_id, _json(before), _json(after), now)
                                        for entity_id, before, after in changes])
             first = int(conn.execute(_LAST_SEQ).fetchone()[0]) - len(changes) + 1
@@ -100,11 +104,19 @@ class JournalObserver:
         """The transaction committed: its changes become readable from memory."""
         if not self._pending:
             return
+        pending, self._pending = self._pending, []
+        # The last row written must be the table's last: otherwise something undid rows
+        # inside the transaction (or another process wrote since) and memory is not to be
+        # trusted; the matcher then reads the table.
+        assert self._conn is not None
+        trusted = self._conn.execute(_MAX_SEQ).fetchone()[0] == pending[-1].seq
         with self._lock:
-            self._recent.extend(self._pending)
+            if not trusted:
+                self._recent.clear()
+                return
+            self._recent.extend(pending)
             for _ in range(len(self._recent) - self._recent_limit):
                 self._recent.popleft()
-        self._pending = []
 
     def rolled_back(self) -> None:
         self._pending = []
