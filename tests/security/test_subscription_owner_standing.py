@@ -13,7 +13,7 @@ import pytest
 from tests.identity_support import PASSWORD, add_operator, identity_of
 from tests.security_support import SecureCity, secure_city, shelter
 
-from cityos.broker.subscriptions.caller import OWNER
+from cityos.broker.subscriptions.caller import OWNER, owner_principal
 from cityos.security.access import owner_problem, owner_rights
 
 
@@ -41,7 +41,9 @@ def test_a_disabled_operators_subscriptions_stop_and_say_why(city: SecureCity) -
     city.client.portal.call(operators.set_disabled, "alice", True)  # type: ignore[union-attr]
     _reload(city)
     assert problem("", _owned_by_alice()) == "the owner operator alice is disabled"
-    rights = owner_rights(city.access)(SimpleNamespace(doc=_owned_by_alice(), tenant=""))
+    doc = _owned_by_alice()
+    live = SimpleNamespace(doc=doc, tenant="", owner=owner_principal(doc))
+    rights = owner_rights(city.access)(live)
     assert rights is not None and rights.readable(shelter()) is None
     city.client.portal.call(operators.set_disabled, "alice", False)  # type: ignore[union-attr]
     _reload(city)

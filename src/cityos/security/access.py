@@ -181,10 +181,8 @@ def owner_rights(access: AccessControl) -> Callable[[Any], Authorizer | None]:
     """For notifications: what a Subscription's recorded owner may read now (None when no
     owner was recorded or the owner is unrestricted). An owner whose key was revoked or
     expired may read nothing: its Subscriptions fall silent."""
-    from cityos.broker.subscriptions.caller import owner_principal
-
     def rights(live: Any) -> Authorizer | None:
-        owner = owner_principal(live.doc)
+        owner: Principal | None = live.owner  # parsed once per Subscription, not per change
         if owner is None:
             return None
         now = access.owner_now(owner)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cityos.broker.notification import Endpoint
+from cityos.broker.subscriptions.caller import owner_principal
 from cityos.ngsild.context import CompiledContext
 from cityos.ngsild.subscription import (
     MatchPlan,
@@ -26,6 +27,7 @@ from cityos.ngsild.subscription import (
     notification_view,
 )
 from cityos.ngsild.types import JsonObject
+from cityos.security.principal import Principal
 
 Key = tuple[str, str]  # (tenant, subscription id)
 ANY_ATTRIBUTE = "*"
@@ -55,9 +57,11 @@ class LiveSubscription:
     last_notified: float | None = None  # monotonic seconds, for throttling
     next_due: float | None = None  # monotonic seconds, for timeInterval
     created_ms: str = field(init=False)  # createdAt to the millisecond, "…T14:50:00.123"
+    owner: Principal | None = field(init=False)  # as recorded at creation (None: none)
 
     def __post_init__(self) -> None:
         self.created_ms = str(self.doc.get("createdAt", ""))[:23]
+        self.owner = owner_principal(self.doc)
         self.plan = compile_plan(self.doc)
         self.view = notification_view(self.doc)
         self.endpoint = endpoint_of(self.doc)
