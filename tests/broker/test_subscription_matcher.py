@@ -14,7 +14,7 @@ import pytest
 
 from cityos.broker.context_resolver import ContextResolver
 from cityos.broker.notification import ChangeRecord, OutgoingNotification
-from cityos.broker.subscriptions.index import LiveSubscription, SubscriptionIndex
+from cityos.broker.subscriptions.index import LiveSubscription, SubscriptionIndex, to_millis
 from cityos.broker.subscriptions.matcher import SubscriptionMatcher
 from cityos.ngsild.context import compile_context
 from cityos.ngsild.subscription import fired, parse_subscription, summarize
@@ -313,9 +313,11 @@ def test_changes_committed_before_the_subscription_existed_do_not_notify() -> No
     Subscription before it reaches older changes: those are not notified to it."""
     h = Harness()
     live = h.subscribe()
-    live.doc["createdAt"] = "2026-01-01T00:00:05.001000Z"
-    live.created_ms = live.doc["createdAt"][:23]
+    live.created_ms = to_millis("2026-01-01T00:00:05.001000Z")
     assert h.match(None, shelter()) == []  # committed at 00:00:05.000
-    live.doc["createdAt"] = "2026-01-01T00:00:05.000400Z"  # same millisecond: notified
-    live.created_ms = live.doc["createdAt"][:23]
+    live.created_ms = to_millis("2026-01-01T00:00:05.000400Z")  # same millisecond
     assert len(h.match(None, shelter())) == 1
+    live.created_ms = to_millis("2026-01-01T00:00:05Z")  # no fraction: .000
+    assert len(h.match(None, shelter())) == 1
+    live.created_ms = to_millis("2026-01-01T00:00:06Z")
+    assert h.match(None, shelter()) == []

@@ -41,6 +41,15 @@ def endpoint_of(doc: JsonObject) -> Endpoint:
         notifier_info=tuple((p["key"], p["value"]) for p in raw.get("notifierInfo", ())))
 
 
+def to_millis(stamp: str) -> str:
+    """A UTC timestamp as `YYYY-MM-DDTHH:MM:SS.mmm` (compared as text with the change
+    journal's commit times); "" stays "" (no createdAt: every change counts)."""
+    if not stamp:
+        return ""
+    head, _, fraction = stamp.rstrip("Z").partition(".")
+    return f"{head[:19]}.{(fraction + '000')[:3]}"
+
+
 @dataclass
 class LiveSubscription:
     """A Subscription ready to match: stored form, compiled plan, rendering options."""
@@ -60,7 +69,7 @@ class LiveSubscription:
     owner: Principal | None = field(init=False)  # as recorded at creation (None: none)
 
     def __post_init__(self) -> None:
-        self.created_ms = str(self.doc.get("createdAt", ""))[:23]
+        self.created_ms = to_millis(str(self.doc.get("createdAt", "")))
         self.owner = owner_principal(self.doc)
         self.plan = compile_plan(self.doc)
         self.view = notification_view(self.doc)
