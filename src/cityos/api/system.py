@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from cityos import __version__
 from cityos.api.responses import json_response
+from cityos.security.authentication import header_map
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -115,15 +116,10 @@ def request_rules(app: ASGIApp, metrics: RequestMetrics | None = None) -> ASGIAp
             scope = dict(scope)
             scope["path"] = path.rstrip("/") or "/"
             scope["raw_path"] = scope["path"].encode()
-        tenant: bytes | None = None
-        has_length = False
-        for name, value in scope["headers"]:
-            lowered = name.lower()
-            if lowered == b"ngsild-tenant":
-                if tenant is None:
-                    tenant = value
-            elif lowered == b"content-length":
-                has_length = True
+        headers = header_map(scope)  # built once, kept in the scope for the next layers
+        tenant_text = headers.get(b"ngsild-tenant")
+        tenant = None if tenant_text is None else tenant_text.encode("latin-1")
+        has_length = b"content-length" in headers
         status = 500
 
         async def answered(message: Message) -> None:

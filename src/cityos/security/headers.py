@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from typing import Any
 
+from cityos.security.authentication import header_map
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -48,8 +50,7 @@ HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 def _over_tls(scope: Scope) -> bool:
     if scope.get("scheme") == "https":
         return True
-    return any(bytes(name).lower() == b"x-forwarded-proto" and bytes(value) == b"https"
-               for name, value in scope.get("headers", ()))
+    return header_map(scope).get(b"x-forwarded-proto") == "https"
 
 
 class SecurityHeadersMiddleware:
