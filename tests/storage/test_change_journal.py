@@ -5,6 +5,7 @@ consumed exactly once."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -155,14 +156,18 @@ async def test_outbox_keeps_retry_schedule_and_forgets_delivered(
 
 # -- SQLite: the changes this process committed are read from memory ---------------------
 
+@asynccontextmanager
 async def _sqlite_journal(tmp_path: Any, recent_limit: int = 20_000
-                          ) -> tuple[SqliteStore, Any]:
+                          ) -> AsyncIterator[tuple[SqliteStore, Any]]:
     from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
     store = SqliteStore(str(tmp_path / "journal.db"))
     log = SqliteDeliveryLog(store, recent_changes=recent_limit)
     await store.open()
     log.set_journal_active(True)
-    return store, log
+    try:
+        yield store, log
+    finally:
+        await store.close()
 
 
 async def _table_changes(store: SqliteStore, after: int) -> list[Any]:
@@ -171,8 +176,7 @@ async def _table_changes(store: SqliteStore, after: int) -> list[Any]:
 
 
 async def test_sqlite_changes_read_from_memory_equal_the_table(tmp_path: Any) -> None:
-    store, log = await _sqlite_journal(tmp_path)
-    try:
+    async with _sqlite_journal(tmp_path) as (store, log):
         await store.apply("", [(ID, _set(1))])
         ids = [f"urn:ngsi-ld:Counter:{n}" for n in range(4)]
         await store.apply("", [(i, lambda old, i=i: with_count(old, i, 5)) for i in ids])
@@ -182,15 +186,12 @@ async def test_sqlite_changes_read_from_memory_equal_the_table(tmp_path: Any) ->
         assert from_memory == await _table_changes(store, 0)
         assert await log.read_changes(0, 100) == from_memory
         assert log.observer.recent_after(from_memory[1].seq, 2) == from_memory[2:4]
-    finally:
-        await store.close()
 
 
 async def test_sqlite_rows_another_process_wrote_are_read_from_the_table(
         tmp_path: Any) -> None:
     import sqlite3
-    store, log = await _sqlite_journal(tmp_path)
-    try:
+    async with _sqlite_journal(tmp_path) as (store, log):
         await store.apply("", [(ID, _set(1))])
         other = sqlite3.connect(str(tmp_path / "journal.db"), isolation_level=None)
         other.execute("INSERT INTO change_journal (tenant, entity_id, before, after, "
@@ -202,28 +203,22 @@ async def test_sqlite_rows_another_process_wrote_are_read_from_the_table(
         assert [c.entity_id for c in changes] == [ID, "urn:ngsi-ld:Counter:x", ID]
         assert log.observer.recent_after(changes[0].seq, 100) is None  # a gap in memory
         assert log.observer.recent_after(changes[1].seq, 100) == changes[2:]
-    finally:
-        await store.close()
 
 
 async def test_sqlite_changes_beyond_the_memory_limit_come_from_the_table(
         tmp_path: Any) -> None:
-    store, log = await _sqlite_journal(tmp_path, recent_limit=3)
-    try:
+    async with _sqlite_journal(tmp_path, recent_limit=3) as (store, log):
         for value in range(7):
             await store.apply("", [(ID, _set(value))])
         assert log.observer.recent_after(0, 100) is None
         changes = await log.read_changes(0, 100)
         assert [_count(c.after) for c in changes] == list(range(7))
         assert await log.read_changes(changes[3].seq, 100) == changes[4:]
-    finally:
-        await store.close()
 
 
 async def test_sqlite_rows_undone_in_their_transaction_are_not_served_from_memory(
         tmp_path: Any) -> None:
-    store, log = await _sqlite_journal(tmp_path)
-    try:
+    async with _sqlite_journal(tmp_path) as (store, log):
         await store.apply("", [(ID, _set(1))])
         [first] = await log.read_changes(0, 100)
 
@@ -236,5 +231,3 @@ async def test_sqlite_rows_undone_in_their_transaction_are_not_served_from_memor
         await store.apply("", [(ID, _set(2))])
         [later] = await log.read_changes(first.seq, 100)
         assert _count(later.after) == 2
-    finally:
-        await store.close()

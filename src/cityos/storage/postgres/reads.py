@@ -66,6 +66,12 @@ def _page_sql(source: str, where: str, order: str | None, bind: Binder,
 NEAREST_FIRST = 4  # candidates fetched per entity of the page, before the other filters
 
 
+def _keyed_documents_sql(keys: str, where: str) -> str:
+    """(pk, document) of the entities among the keys that satisfy `where`; `keys` and
+    `where` hold fixed SQL and placeholders only (values are in the Binder)."""
+    return f"SELECT e.pk, e.doc FROM entities e WHERE e.pk = ANY({keys}) AND {where}"
+
+
 async def _near_page(conn: AsyncConnection[Any], tenant: str,
                      query: EntityQuery) -> list[Any] | None:
     """A `near` page from the nearest candidates alone: the entities nearest to the
@@ -85,8 +91,7 @@ async def _near_page(conn: AsyncConnection[Any], tenant: str,
     bind = Binder()
     keys = bind([pk for pk, _ in candidates], "int8[]")
     where = where_clause(tenant, query, bind)
-    cursor = await conn.execute(f"SELECT e.pk, e.doc FROM entities e WHERE e.pk = ANY({keys}) "
-                                f"AND {where}", bind.values)
+    cursor = await conn.execute(_keyed_documents_sql(keys, where), bind.values)
     docs = dict(await cursor.fetchall())
     survivors = [docs[pk] for pk, _ in candidates if pk in docs]
     if len(survivors) < wanted and len(candidates) == count:
