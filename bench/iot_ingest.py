@@ -154,15 +154,29 @@ async def bare_subscriber_rate() -> dict[str, Any]:
             "cpu_s": round(cpu, 2), "per_cpu_second": round(received / cpu, 1)}
 
 
-async def written(port: int) -> int:
+async def metric(port: int, name: str) -> int:
+    """A counter's value on the server's /metrics (0 before its first increment)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     text = (await reader.read()).decode()
     writer.close()
     for line in text.splitlines():
-        if line.startswith("cityos_iot_measurements_total "):
-            return int(line.split()[1])
+        if line.startswith(f"{name} "):
+            return int(float(line.split()[1]))
     return 0
+
+
+async def written(port: int) -> int:
+    return await metric(port, "cityos_iot_measurements_total")
+
+
+async def writes(port: int) -> int:
+    """Storage writes (batch upserts) of measurements so far."""
+    return await metric(port, "cityos_iot_writes_total")
+
+
+def per_write(measurements: int, count: int) -> float | None:
+    return round(measurements / count, 1) if count else None
 
 
 async def drained(port: int, before: int, expected: int) -> tuple[int, float]:
@@ -196,7 +210,7 @@ def _stat_cpu(stat: Path) -> float:
 async def ingest_rate(server: common.Server, prefix: str,
                       devices: list[tuple[str, str]]) -> dict[str, Any]:
     port = server.port
-    before = await written(port)
+    before, writes_before = await written(port), await writes(port)
     cpu_before = cpu_seconds(server.pid)
     loop_before = loop_thread_cpu_seconds(server.pid)
     started = await publish(prefix, devices, TOTAL, None)
@@ -204,7 +218,9 @@ async def ingest_rate(server: common.Server, prefix: str,
     done, last_change = await drained(port, before, TOTAL)
     cpu = cpu_seconds(server.pid) - cpu_before
     loop_cpu = loop_thread_cpu_seconds(server.pid) - loop_before
+    batches = await writes(port) - writes_before
     return {"written": done, "published": TOTAL, "publish_s": round(published_in, 2),
+            "measurements_per_write": per_write(done, batches),
             "per_s": round(done / (last_change - started), 1),
             "server_cpu_s": round(cpu, 2),
             "server_cpu_s_event_loop_thread": round(loop_cpu, 2),
@@ -230,11 +246,14 @@ class Poller:
         return orjson.loads(await self.reader.readexactly(length)).get("count")
 
 
-async def latency(port: int, prefix: str, devices: list[tuple[str, str]]) -> dict[str, Any]:
+async def latency(server: common.Server, prefix: str,
+                  devices: list[tuple[str, str]]) -> dict[str, Any]:
+    port = server.port
     probe_key = next(key for key, device in devices if device == "probe")
     load_devices = [d for d in devices if d[1] != "probe"]
     total = int(RATE * LATENCY_SECONDS)
-    before = await written(port)
+    before, writes_before = await written(port), await writes(port)
+    cpu_before = cpu_seconds(server.pid)
     samples: list[float] = []
     poller = Poller(port)
 
@@ -261,7 +280,12 @@ async def latency(port: int, prefix: str, devices: list[tuple[str, str]]) -> dic
     during = await written(port) - before
     elapsed = time.perf_counter() - started
     done, _ = await drained(port, before, total + len(samples))
+    cpu = cpu_seconds(server.pid) - cpu_before
+    batches = await writes(port) - writes_before
     return {"rate_offered_per_s": RATE, "published": total + len(samples),
+            "measurements_per_write": per_write(done, batches),
+            "server_cpu_s": round(cpu, 2),
+            "server_cpu_us_per_measurement": round(cpu / done * 1e6, 1) if done else None,
             "written_during_run_per_s": round(during / elapsed, 1),
             "written_in_the_end": done, "probes": len(samples),
             **common.latency_summary(samples)}
@@ -274,7 +298,7 @@ async def run() -> dict[str, Any]:
         devices = provision(server.port)
         await asyncio.sleep(1.0)  # the subscriber is connected well before this
         throughput = await ingest_rate(server, prefix, devices)
-        paced = await latency(server.port, prefix, devices)
+        paced = await latency(server, prefix, devices)
     return {
         "scenario": "iot_ingest", "at": common.now_iso(), "machine": common.machine_info(),
         "devices": DEVICES, "publishers": PUBLISHERS, "targets": TARGETS,

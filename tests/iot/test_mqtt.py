@@ -144,6 +144,8 @@ async def test_many_measurements_are_written_together(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
         assert stats.written == 500
         assert stats.batches < 250, orjson.dumps(stats.__dict__)
+        writes = metric_value(client.get("/metrics").text, "cityos_iot_writes_total")
+        assert stats.batches <= writes < 250  # one batch upsert per round of a batch
 
 
 async def test_refused_messages_in_a_burst_cost_only_themselves(tmp_path: Path) -> None:
@@ -233,3 +235,8 @@ def test_broker_urls() -> None:
     for bad in ("http://broker", "mqtt://", "broker:1883"):
         with pytest.raises(ValueError):
             BrokerSettings.parse(bad)
+
+
+def metric_value(text: str, name: str) -> float:
+    return next(float(line.split()[1]) for line in text.splitlines()
+                if line.startswith(f"{name} "))

@@ -35,13 +35,12 @@ from cityos.ngsild.types import JsonObject
 from cityos.security.events import SecurityEvents
 
 log = logging.getLogger("cityos.iot")
+# The writer takes every measurement waiting, up to MAX_BATCH, and writes at once: what
+# arrives while a write is in flight is the next write (group commit). It never waits for
+# more to arrive: the batches grow with the load by themselves (about 700 measurements
+# per write when publishers send as fast as they can), and a wait would only add to every
+# measurement's latency (docs/benchmarks.md, IoT ingestion without the writer's wait).
 MAX_BATCH = 5_000  # measurements per write
-# When fewer than LINGER_BELOW measurements are waiting, the writer waits LINGER seconds
-# for more before writing: under load each write carries hundreds of measurements instead
-# of a few (a write has a fixed cost: transaction, events, matching wake-up), at the price
-# of a few milliseconds of latency.
-LINGER = 0.005
-LINGER_BELOW = 200
 BACKLOG_LIMIT = 10_000  # measurements waiting for the writer (then producers wait)
 SIGNATURE_LINE_BYTES = 100
 
@@ -194,18 +193,14 @@ class Ingester:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            size = self._take_waiting(batch, len(batch[0]))
-            if size < LINGER_BELOW:
-                await asyncio.sleep(LINGER)
-                self._take_waiting(batch, size)
+            self._take_waiting(batch, len(batch[0]))
             await self._write_batch(batch)
 
-    def _take_waiting(self, batch: list[_Admitted], size: int) -> int:
+    def _take_waiting(self, batch: list[_Admitted], size: int) -> None:
         while size < MAX_BATCH and not self._queue.empty():
             item = self._queue.get_nowait()
             batch.append(item)
             size += len(item)
-        return size
 
     async def _write_batch(self, batch: list[_Admitted]) -> None:
         error: BaseException | None = None
@@ -235,6 +230,8 @@ class Ingester:
             for entities in rounds:
                 result, _ = await self._entities.batch_upsert(tenant, list(entities.values()),
                                                               replace=False)
+                self._counters.inc("cityos_iot_writes_total",
+                                   "Storage writes (batch upserts) of IoT measurements.")
                 for entity_id, failure in result.errors:
                     log.warning("IoT measurements for %s refused: %s", entity_id,
                                 failure.detail)
