@@ -22,6 +22,7 @@ from cityos.ngsild.model.changes import stamp_new_entity
 from cityos.ngsild.query import parse_q, parse_type_expression
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import EntityQuery, EntityStore
+from cityos.storage.postgres import reads as postgres_reads
 from cityos.storage.postgres.store import PostgresStore
 from cityos.storage.sqlite.store import SqliteStore
 
@@ -176,6 +177,44 @@ async def test_near_pages_past_many_nearer_entities_filtered_out(store: EntitySt
     assert page.total == 5
     nearest = await store.query_entities("t", EntityQuery(q=q, geo=geo, limit=2))
     assert [e["id"] for e in nearest.entities] == ["urn:ngsi-ld:Park:0", "urn:ngsi-ld:Park:1"]
+
+
+@pytest.mark.parametrize("walk_first", [64, 8])
+async def test_broad_numeric_q_pages_past_many_matching_values_of_other_types(
+        store: EntityStore, walk_first: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """700 Parks and another tenant's 300 Shelters satisfy `count>=5` before any of this
+    tenant's Shelters do (in insertion order): the pages of Shelters are still exact, with
+    array values (an entity with several matching values is listed once), an AND of
+    numeric terms, offsets and a page past the end. (PostgreSQL walks the values in
+    steps; with short steps it gives up on the walk and runs the whole query.)"""
+    monkeypatch.setattr(postgres_reads, "WALK_FIRST", walk_first)
+    def counting(n: int, value: object, kind: str = "Shelter") -> JsonObject:
+        return entity(n, kind, count={"type": "Property", "value": value})
+    await store.apply("t", [(f"urn:ngsi-ld:Park:{n}", put(counting(n, 1000 + n, "Park")))
+                            for n in range(700)])
+    await store.apply("u", [(f"urn:ngsi-ld:Shelter:{n}", put(counting(n, 2000 + n)))
+                            for n in range(300)])
+    await store.apply("t", [(f"urn:ngsi-ld:Shelter:{n}", put(counting(
+        n, [n, n + 5000] if n % 3 == 0 else n))) for n in range(40)])
+    types = parse_type_expression("Shelter", CTX.expand_term)
+
+    async def page(q: str, limit: int, offset: int = 0) -> list[str]:
+        found = await store.query_entities("t", EntityQuery(
+            types=types, q=parse_q(q, CTX.expand_term), limit=limit, offset=offset))
+        return [e["id"].rsplit(":", 1)[1] for e in found.entities]
+
+    every = [str(n) for n in range(40) if n >= 5 or n % 3 == 0]
+    assert await page("count>=5", 10) == every[:10]
+    assert await page("count>=5", 10, offset=10) == every[10:20]
+    assert await page("count>=5", 10, offset=30) == every[30:]
+    assert await page("count>=5", 10, offset=40) == []
+    assert await page("count>=5;count<20", 5, offset=3) == \
+        [str(n) for n in range(40) if 5 <= n < 20 or n % 3 == 0][3:8]
+    assert await page("count>100000", 10) == []
+    parks = await store.query_entities("t", EntityQuery(q=parse_q("count>=1690",
+                                                                  CTX.expand_term), limit=3))
+    assert [e["id"] for e in parks.entities] == [f"urn:ngsi-ld:Park:{n}"
+                                                 for n in (690, 691, 692)]
 
 
 async def test_within_pages_keep_insertion_order(store: EntityStore) -> None:

@@ -12,7 +12,7 @@ from cityos.storage.postgres.binder import Binder
 from cityos.storage.postgres.geo_sql import matching_entities, nearest_candidates
 from cityos.storage.postgres.order_sql import compile_order
 from cityos.storage.postgres.query_sql import compile_q, compile_scope_q, compile_types
-from cityos.storage.postgres.value_index import index_prefilter
+from cityos.storage.postgres.value_index import index_prefilter, numeric_walk
 
 
 def _q_indexed(q: QNode, bind: Binder) -> str:
@@ -88,25 +88,89 @@ async def _near_page(conn: AsyncConnection[Any], tenant: str,
     candidates = await cursor.fetchall()
     if not candidates:
         return []
-    bind = Binder()
-    keys = bind([pk for pk, _ in candidates], "int8[]")
-    where = where_clause(tenant, query, bind)
-    cursor = await conn.execute(_keyed_documents_sql(keys, where), bind.values)
-    docs = dict(await cursor.fetchall())
+    docs = await _keyed_documents(conn, tenant, query, [pk for pk, _ in candidates])
     survivors = [docs[pk] for pk, _ in candidates if pk in docs]
     if len(survivors) < wanted and len(candidates) == count:
         return None
     return survivors[query.offset:wanted]
 
 
+WALK_FIRST = 64  # candidate pks of the first step of a numeric walk (at least)
+WALK_STEPS = 4  # steps, each twice the one before, before the whole query runs instead
+WALK_MAX_PAGE = 2_000  # offset + limit beyond which the whole query runs at once
+
+
+async def _keyed_documents(conn: AsyncConnection[Any], tenant: str, query: EntityQuery,
+                           keys: list[int]) -> dict[int, Any]:
+    bind = Binder()
+    keys_sql = bind(keys, "int8[]")
+    where = where_clause(tenant, query, bind)
+    cursor = await conn.execute(_keyed_documents_sql(keys_sql, where), bind.values)
+    return dict(await cursor.fetchall())
+
+
+async def _matching_keys(conn: AsyncConnection[Any], tenant: str, query: EntityQuery,
+                         keys: list[int]) -> set[int]:
+    bind = Binder()
+    keys_sql = bind(keys, "int8[]")
+    where = where_clause(tenant, query, bind)
+    cursor = await conn.execute(f"SELECT e.pk FROM entities e WHERE e.pk = ANY({keys_sql}) "
+                                f"AND {where}", bind.values)
+    return {row[0] for row in await cursor.fetchall()}
+
+
+async def _documents_in_order(conn: AsyncConnection[Any], keys: list[int]) -> list[Any]:
+    if not keys:
+        return []
+    cursor = await conn.execute("SELECT pk, doc FROM entities WHERE pk = ANY(%s)", (keys,))
+    docs = dict(await cursor.fetchall())
+    return [docs[pk] for pk in keys if pk in docs]
+
+
+async def _numeric_walk_page(conn: AsyncConnection[Any], tenant: str,
+                             query: EntityQuery) -> list[Any] | None:
+    """A page in pk order led by a numeric q term: the pks whose values satisfy the term
+    are walked in pk order (index-only, `numeric_walk`) a few hundred at a time, and the
+    whole query is checked on just those, until the page is full or the walk ends; then
+    the page's documents are read. A broad numeric q (`count>50000` over a million
+    entities) thus reads the index entries up to its first matches instead of merging
+    every entity of the tenant with them. None when q has no such term, or when the
+    steps found too few matches (a rare type or tenant among the values): the caller
+    then runs the whole query."""
+    wanted = query.offset + query.limit
+    found: list[int] = []
+    after, count = 0, max(WALK_FIRST, NEAREST_FIRST * wanted)
+    for _ in range(WALK_STEPS):
+        bind = Binder()
+        walk = numeric_walk(query.q, bind, after, count)
+        if walk is None:
+            return None
+        cursor = await conn.execute(walk, bind.values)
+        keys = [row[0] for row in await cursor.fetchall()]
+        if keys:
+            matching = await _matching_keys(conn, tenant, query, keys)
+            found += [pk for pk in keys if pk in matching]
+        if len(found) >= wanted or len(keys) < count:
+            return await _documents_in_order(conn, found[query.offset:wanted])
+        after, count = keys[-1], count * 2
+    return None
+
+
+def _walks_numeric_q(query: EntityQuery) -> bool:
+    return query.q is not None and query.geo is None and query.order_by is None \
+        and not query.ids and query.limit > 0 and query.offset + query.limit <= WALK_MAX_PAGE
+
+
 async def query_entities(conn: AsyncConnection[Any], tenant: str,
                          query: EntityQuery) -> QueryPage:
     """One page of the tenant's matching entities (insertion order, `near` distance or
     orderBy) and, when asked, how many match in all."""
-    near_page = None
+    early_page = None
     if query.geo is not None and query.geo.georel == "near" and query.order_by is None \
             and query.limit > 0:
-        near_page = await _near_page(conn, tenant, query)
+        early_page = await _near_page(conn, tenant, query)
+    elif _walks_numeric_q(query):
+        early_page = await _numeric_walk_page(conn, tenant, query)
     bind = Binder()
     where = where_clause(tenant, query, bind)
     source = "entities e"
@@ -118,8 +182,8 @@ async def query_entities(conn: AsyncConnection[Any], tenant: str,
     if query.order_by is not None:
         order = compile_order(query.order_by, bind)
     # `where`, `source` and `order` hold fixed SQL and placeholders; values are in `bind`.
-    if near_page is not None:
-        entities = near_page
+    if early_page is not None:
+        entities = early_page
     else:
         page_sql = _page_sql(source, where, order, bind, query)
         cursor = await conn.execute(page_sql, bind.values)

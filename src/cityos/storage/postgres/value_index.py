@@ -95,30 +95,59 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _number_condition(term: Comparison, bind: Binder) -> str | None:
+    """The condition on `v.num` that decides a numeric comparison of a plain attribute
+    exactly, or None when the term is not one."""
+    path = term.path
+    if path.sub_attrs or path.member or path.keys or not indexable(path.attr):
+        return None
+    value = term.value
+    if term.op in _ORDER_SQL and isinstance(value, int | float) and _is_number(value):
+        return f"v.num {_ORDER_SQL[term.op]} {bind(as_numeric(value), 'numeric')}"
+    if term.op is Op.EQ and isinstance(value, ValueRange) \
+            and isinstance(value.low, int | float) and _is_number(value.low) \
+            and isinstance(value.high, int | float) and _is_number(value.high):
+        return (f"v.num BETWEEN {bind(as_numeric(value.low), 'numeric')} "
+                f"AND {bind(as_numeric(value.high), 'numeric')}")
+    if term.op is Op.EQ and isinstance(value, ValueList) and value.values \
+            and all(_is_number(v) for v in value.values):
+        numbers = [as_numeric(v) for v in value.values if isinstance(v, int | float)]
+        return f"v.num = ANY({bind(numbers, 'numeric[]')})"
+    return None
+
+
 def _term(term: Comparison, bind: Binder) -> tuple[str, bool] | None:
     """SQL selecting the pks that may satisfy `term`, and whether it decides it exactly."""
     path = term.path
     if path.sub_attrs or path.member or path.keys or not indexable(path.attr):
         return None
     value = term.value
-    number: str | None = None
-    if term.op in _ORDER_SQL and isinstance(value, int | float) and _is_number(value):
-        number = f"v.num {_ORDER_SQL[term.op]} {bind(as_numeric(value), 'numeric')}"
-    elif term.op is Op.EQ and isinstance(value, ValueRange) \
-            and isinstance(value.low, int | float) and _is_number(value.low) \
-            and isinstance(value.high, int | float) and _is_number(value.high):
-        number = (f"v.num BETWEEN {bind(as_numeric(value.low), 'numeric')} "
-                  f"AND {bind(as_numeric(value.high), 'numeric')}")
-    elif term.op is Op.EQ and isinstance(value, ValueList) and value.values \
-            and all(_is_number(v) for v in value.values):
-        numbers = [as_numeric(v) for v in value.values if isinstance(v, int | float)]
-        number = f"v.num = ANY({bind(numbers, 'numeric[]')})"
+    number = _number_condition(term, bind)
     head = ("EXISTS (SELECT 1 FROM attr_values v WHERE v.pk = e.pk "
             f"AND v.attr = {bind(path.attr, 'text')}")
     if number is not None:
         return f"{head} AND {number})", True
     if term.op is Op.EQ and isinstance(value, str) and indexable(path.attr, value):
         return f"{head} AND v.txt = {bind(value, 'text')})", False
+    return None
+
+
+def numeric_walk(q: object, bind: Binder, after: int, count: int) -> str | None:
+    """SQL listing, in pk order, the first `count` distinct pks after `after` whose value
+    rows satisfy the first numeric comparison that q requires (a comparison, or a term
+    of an AND), by an index-only walk of `(attr, pk) INCLUDE (num)` — or None when q
+    has no such term. Every pk of an entity that satisfies q is among them (the term is
+    necessary, and exact on its own); the caller checks the rest of the query."""
+    terms = q.terms if isinstance(q, And) else (q,)
+    for term in terms:
+        if not isinstance(term, Comparison):
+            continue
+        number = _number_condition(term, bind)
+        if number is not None:
+            return (f"SELECT DISTINCT v.pk FROM attr_values v "
+                    f"WHERE v.attr = {bind(term.path.attr, 'text')} AND {number} "
+                    f"AND v.pk > {bind(after, 'int8')} ORDER BY v.pk "
+                    f"LIMIT {bind(count, 'int8')}")
     return None
 
 
