@@ -92,6 +92,7 @@ def serve(host: str | None, port: int | None, database_url: str | None,
              ("Health", "/health"), ("Metrics", "/metrics")]
     for label, path in links:
         click.echo(f"  {label:<16}{base}{path}")
+    from cityos.api.transport import CoalescingHttpToolsProtocol
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                 access_log=False, ssl_certfile=settings.tls_cert or None,
-                ssl_keyfile=settings.tls_key or None)
+                ssl_keyfile=settings.tls_key or None, http=CoalescingHttpToolsProtocol)
