@@ -226,6 +226,10 @@ class Settings:
     iot_secret_key: str = field(default="", metadata={
         "doc": "Key (a Fernet key or a passphrase) that encrypts device HMAC keys at rest; "
                "empty keeps a generated key in the database itself (weaker, docs/iot.md)."})
+    iot_secret_key_previous: str = field(default="", metadata={
+        "doc": "Former values of CITYOS_IOT_SECRET_KEY, comma-separated: they still decrypt "
+               "device HMAC keys (never encrypt) until `cityos iot rotate-secret-key` has "
+               "re-encrypted every key under the current one (docs/iot.md)."})
 
     @property
     def sqlite_path(self) -> str | None:

@@ -77,13 +77,16 @@ class PrivateMosquitto:
 
 @contextmanager
 def iot_app(database: Path | str, *, mqtt_url: str = "", prefix: str = "",
-            **settings: Any) -> Iterator[TestClient]:
-    """A City OS on `database` (a SQLite file, or a postgresql:// URL)."""
+            raise_server_exceptions: bool = True, **settings: Any) -> Iterator[TestClient]:
+    """A City OS on `database` (a SQLite file, or a postgresql:// URL). With
+    `raise_server_exceptions=False` an unexpected error is answered 500, as a real server
+    answers it, instead of being raised in the test."""
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     values = {"database_url": url, "dev": True, "iot_mqtt_url": mqtt_url,
               "iot_mqtt_topic_prefix": prefix, **settings}
     app = build_app(load_settings(values, environ={}))
-    with TestClient(app, base_url="http://127.0.0.1:1026") as client:
+    with TestClient(app, base_url="http://127.0.0.1:1026",
+                    raise_server_exceptions=raise_server_exceptions) as client:
         yield client
 
 

@@ -96,3 +96,48 @@ async def test_secret_key_is_created_once(backend: Callable[[], Any]) -> None:
         assert await devices.secret_key(b"second-candidate") == b"first-candidate"
     finally:
         await store.close()
+
+
+async def test_hmac_keys_are_reencrypted_in_one_transaction(
+        backend: Callable[[], Any]) -> None:
+    store, devices = backend()
+    await store.open()
+    try:
+        assert await devices.stored_secret_key() is None
+        await devices.secret_key(b"generated-key")
+        await devices.put_device(DEVICE)
+        await devices.put_device(StoredDevice("gauge-2", "kaga", {}, "cd" * 32, b"other"))
+        await devices.put_device(StoredDevice("counter-1", "", {}, "ef" * 32, None))
+        seen: list[dict[str, bytes]] = []
+
+        def refuse(stored: dict[str, bytes]) -> dict[str, bytes]:
+            seen.append(stored)
+            raise ValueError("cannot decrypt")
+
+        with pytest.raises(ValueError):
+            await devices.reencrypt_hmac_keys(refuse, forget_secret_key=True)
+        assert seen[0] == {"gauge-1": b"ciphertext", "gauge-2": b"other"}
+        assert {d.device_id: d.hmac_key for d in await devices.all_devices()} == {
+            "counter-1": None, "gauge-1": b"ciphertext", "gauge-2": b"other"}
+        assert await devices.stored_secret_key() == b"generated-key"
+
+        def rotate(stored: dict[str, bytes]) -> dict[str, bytes]:
+            return {device_id: b"new-" + key for device_id, key in stored.items()}
+
+        assert await devices.reencrypt_hmac_keys(rotate, forget_secret_key=True) == 2
+        assert {d.device_id: d.hmac_key for d in await devices.all_devices()} == {
+            "counter-1": None, "gauge-1": b"new-ciphertext", "gauge-2": b"new-other"}
+        assert await devices.stored_secret_key() is None
+        assert await devices.reencrypt_hmac_keys(rotate) == 2  # the generated key stays gone
+        assert await devices.stored_secret_key() is None
+    finally:
+        await store.close()
+
+
+async def test_reencrypting_no_hmac_keys(backend: Callable[[], Any]) -> None:
+    store, devices = backend()
+    await store.open()
+    try:
+        assert await devices.reencrypt_hmac_keys(lambda stored: stored) == 0
+    finally:
+        await store.close()

@@ -1,16 +1,23 @@
-"""`cityos iot …`: provisioning through a running server's /iot API, and the simulator."""
+"""`cityos iot …`: provisioning through a running server's /iot API, the simulator, and
+the rotation of CITYOS_IOT_SECRET_KEY straight on the database (like `cityos keys
+rotate`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import httpx
 
+if TYPE_CHECKING:
+    from cityos.config import Settings
+    from cityos.storage.devices import DeviceStore
+
 SERVER_HELP = "URL of the running City OS (default http://127.0.0.1:1026)."
+DATABASE_HELP = "sqlite:///PATH or postgresql://… (CITYOS_DATABASE_URL)."
 
 
 class Api:
@@ -49,7 +56,7 @@ def _echo(document: Any) -> None:
 
 @click.group()
 def iot() -> None:
-    """IoT devices: provisioning, bulk import, the simulator."""
+    """IoT devices: provisioning, bulk import, the simulator, key rotation."""
 
 
 @iot.group()
@@ -164,3 +171,41 @@ def simulate_command(url: str, device_ids: str, rate: float, duration: float,
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"published {sent} readings")
+
+
+@iot.command("rotate-secret-key")
+@click.option("--database", "database_url", default=None, help=DATABASE_HELP)
+def rotate_secret_key_command(database_url: str | None) -> None:
+    """Re-encrypt every device HMAC key under CITYOS_IOT_SECRET_KEY, in one transaction.
+    Keys still encrypted under an older key are read with CITYOS_IOT_SECRET_KEY_PREVIOUS;
+    if any key opens with none of them, nothing is changed. Restart the servers with the
+    new key and the old ones as previous first (docs/iot.md)."""
+    from cityos.config import load_settings
+    from cityos.iot.secret_keys import CURRENT_SETTING, PREVIOUS_SETTING, UnreadableHmacKeys
+    settings = load_settings({"database_url": database_url})
+    if not settings.iot_secret_key:
+        raise click.UsageError(f"{CURRENT_SETTING} is not set: set it to the new key, and "
+                               f"{PREVIOUS_SETTING} to the key(s) used so far")
+    try:
+        count = asyncio.run(_reencrypt_hmac_keys(settings))
+    except UnreadableHmacKeys as refused:
+        raise click.ClickException(
+            f"{refused}; nothing was changed. Add the key they were encrypted with to "
+            f"{PREVIOUS_SETTING}, or provision those devices again with \"hmac\": true."
+        ) from None
+    click.echo(f"re-encrypted {count} device HMAC key(s) under {CURRENT_SETTING}")
+
+
+async def _reencrypt_hmac_keys(settings: Settings) -> int:
+    from cityos.app import open_store
+    from cityos.iot.secret_keys import open_vault, rotate_secret_key
+    from cityos.storage.siblings import sibling_store
+    store = open_store(settings)
+    devices: DeviceStore = sibling_store(store, "devices", "DeviceStore")
+    await store.open()
+    try:
+        vault = await open_vault(devices, settings.iot_secret_key,
+                                 settings.iot_secret_key_previous)
+        return await rotate_secret_key(devices, vault, forget_generated_key=True)
+    finally:
+        await store.close()

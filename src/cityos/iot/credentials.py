@@ -6,7 +6,9 @@
 - HMAC keys must be recoverable to verify signatures, so they are stored encrypted with
   Fernet (AES-128-CBC + HMAC-SHA256) under CITYOS_IOT_SECRET_KEY. Without that setting the
   encryption key is generated once and kept in the database itself: that protects a copy
-  of the device table alone, not a copy of the whole database (docs/iot.md).
+  of the device table alone, not a copy of the whole database (docs/iot.md). Previous
+  keys (CITYOS_IOT_SECRET_KEY_PREVIOUS) still decrypt, never encrypt, so that the key can
+  be rotated (cityos.iot.secret_keys).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Sequence
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
 def new_apikey() -> str:
@@ -35,10 +38,11 @@ def new_encryption_key() -> bytes:
 
 
 class KeyVault:
-    """Encrypts and decrypts HMAC keys with one Fernet key."""
+    """Encrypts HMAC keys with the current Fernet key; decrypts them with the current key
+    or, failing that, with each previous key in turn."""
 
-    def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+    def __init__(self, key: bytes, previous: Sequence[bytes] = ()) -> None:
+        self._fernet = MultiFernet([Fernet(k) for k in (key, *previous)])
 
     @staticmethod
     def key_from_setting(text: str) -> bytes:
@@ -50,6 +54,13 @@ class KeyVault:
         except ValueError:
             return base64.urlsafe_b64encode(hashlib.sha256(raw).digest())
 
+    @staticmethod
+    def keys_from_setting(text: str) -> list[bytes]:
+        """CITYOS_IOT_SECRET_KEY_PREVIOUS: keys or passphrases separated by commas (spaces
+        around them ignored)."""
+        return [KeyVault.key_from_setting(part.strip()) for part in text.split(",")
+                if part.strip()]
+
     def encrypt(self, secret: str) -> bytes:
         return self._fernet.encrypt(secret.encode())
 
@@ -58,3 +69,8 @@ class KeyVault:
             return self._fernet.decrypt(token)
         except InvalidToken:
             return None
+
+    def reencrypt(self, token: bytes) -> bytes:
+        """`token`'s secret encrypted under the current key; InvalidToken when no key
+        decrypts it."""
+        return self._fernet.rotate(token)

@@ -13,17 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityos.broker.entities import EntityService
-from cityos.iot.credentials import (
-    KeyVault,
-    apikey_hash,
-    new_apikey,
-    new_encryption_key,
-    new_hmac_key,
-)
+from cityos.iot.credentials import KeyVault, apikey_hash, new_apikey, new_hmac_key
 from cityos.iot.device_entities import DeviceEntities
 from cityos.iot.model import TOKEN, Device, Group, device_from_json, group_from_json
 from cityos.iot.model import parse_device as parse_device_json
 from cityos.iot.model import parse_group as parse_group_json
+from cityos.iot.secret_keys import open_vault
 from cityos.ngsild.context import core_context
 from cityos.ngsild.errors import BadRequestData, ResourceNotFound
 from cityos.ngsild.model import parse_entity
@@ -65,11 +60,12 @@ class Provisioned:
 
 class DeviceDirectory:
     def __init__(self, store: DeviceStore, entities: EntityService,
-                 secret_setting: str = "") -> None:
+                 secret_setting: str = "", previous_secret_setting: str = "") -> None:
         self._store = store
         self._entities = entities
         self.device_entities = DeviceEntities(entities)
         self._secret_setting = secret_setting
+        self._previous_secret_setting = previous_secret_setting
         self._vault: KeyVault | None = None
         self.devices: dict[str, DeviceEntry] = {}
         self.groups: dict[tuple[str, str], GroupEntry] = {}
@@ -80,9 +76,8 @@ class DeviceDirectory:
     async def load(self) -> None:
         """Read every record from the store (at start, then every RELOAD_SECONDS)."""
         if self._vault is None:
-            key = (KeyVault.key_from_setting(self._secret_setting) if self._secret_setting
-                   else await self._store.secret_key(new_encryption_key()))
-            self._vault = KeyVault(key)
+            self._vault = await open_vault(self._store, self._secret_setting,
+                                           self._previous_secret_setting)
         generation = self._generation
         groups = {(g.tenant, g.name): GroupEntry(group_from_json(g.doc), g.apikey_hash)
                   for g in await self._store.all_groups()}

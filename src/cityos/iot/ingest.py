@@ -2,7 +2,8 @@
 (synchronous and cheap, so bad input is refused without waiting), then a single writer
 task that takes every measurement waiting and writes them in one batch upsert per tenant
 (one storage transaction; EntityService.batch_upsert keeps the entity's other attributes),
-so subscriptions, temporal history and audit see them like any other write."""
+so subscriptions, temporal history and audit see them like any other write. A write the
+storage refuses is retried with back-off for a bounded time before it is given up."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -42,6 +44,15 @@ log = logging.getLogger("cityos.iot")
 # measurement's latency (docs/benchmarks.md, IoT ingestion without the writer's wait).
 MAX_BATCH = 5_000  # measurements per write
 BACKLOG_LIMIT = 10_000  # measurements waiting for the writer (then producers wait)
+# A batch upsert the storage refuses as a whole (database down or locked, connection lost)
+# is tried again after WRITE_RETRY_FIRST seconds, the wait doubling up to
+# WRITE_RETRY_LONGEST, until WRITE_GIVE_UP_AFTER seconds have passed since the batch's
+# first attempt. Meanwhile nothing else is written: the backlog fills and, at its limit,
+# the MQTT reader stops reading (the broker holds what follows) and HTTP requests wait.
+# Then the measurements of the batch not yet written are dropped (docs/iot.md).
+WRITE_RETRY_FIRST = 0.1  # seconds
+WRITE_RETRY_LONGEST = 5.0  # seconds
+WRITE_GIVE_UP_AFTER = 60.0  # seconds
 SIGNATURE_LINE_BYTES = 100
 
 
@@ -65,6 +76,18 @@ class _Admitted:
 
 
 @dataclass
+class _Upsert:
+    """One batch upsert of a write: a round of one tenant's entities (internal form)."""
+
+    tenant: str
+    entities: dict[str, JsonObject]
+
+    @property
+    def measurements(self) -> int:
+        return sum(len(body["attrs"]) for body in self.entities.values())
+
+
+@dataclass
 class IngestStats:
     written: int = 0
     batches: int = 0
@@ -75,7 +98,8 @@ class Ingester:
     def __init__(self, directory: DeviceDirectory, entities: EntityService,
                  counters: Counters, security_events: SecurityEvents,
                  replay_window: float = 300.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 give_up_after: float = WRITE_GIVE_UP_AFTER) -> None:
         self.directory = directory
         self._entities = entities
         self._counters = counters
@@ -84,6 +108,9 @@ class Ingester:
         self._clock = clock
         self._queue: Backlog[_Admitted] = Backlog(BACKLOG_LIMIT)
         self._task: asyncio.Task[None] | None = None
+        self._writing = False  # a batch is taken from the backlog and not yet settled
+        self._stopping = asyncio.Event()
+        self.give_up_after = give_up_after  # seconds a refused batch is retried
         self.stats = IngestStats()
 
     # -- admission (synchronous, never raises anything but Rejected) -------------------
@@ -166,7 +193,8 @@ class Ingester:
 
     async def ingest_and_wait(self, message: Message) -> int:
         """Admit, queue and wait until written (HTTP); returns how many measurements were
-        written; raises Rejected, or the storage error."""
+        written; raises Rejected, or the storage error once the writer gives the
+        measurements up (after retrying for `give_up_after` seconds)."""
         found = self.admit(message)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Admitted(found, done))
@@ -175,6 +203,7 @@ class Ingester:
 
     # -- the writer ---------------------------------------------------------------------
     def start(self) -> None:
+        self._stopping = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="iot-writer")
 
     @property
@@ -182,8 +211,12 @@ class Ingester:
         return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:
+        """Write what is waiting, then end the writer. A write refused from now on is not
+        retried: its batch and everything still waiting are dropped (and counted), so a
+        stop never waits out the retry time."""
+        self._stopping.set()
         if self._task is not None:
-            while not self._queue.empty() and self.alive:
+            while self.alive and (self._writing or not self._queue.empty()):
                 await asyncio.sleep(0.01)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -193,8 +226,12 @@ class Ingester:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            self._take_waiting(batch, len(batch[0]))
-            await self._write_batch(batch)
+            self._writing = True
+            try:
+                self._take_waiting(batch, len(batch[0]))
+                await self._write_batch(batch)
+            finally:
+                self._writing = False
 
     def _take_waiting(self, batch: list[_Admitted], size: int) -> None:
         while size < MAX_BATCH and not self._queue.empty():
@@ -203,42 +240,119 @@ class Ingester:
             size += len(item)
 
     async def _write_batch(self, batch: list[_Admitted]) -> None:
-        error: BaseException | None = None
-        try:
-            written = await self.write([m for item in batch for m in item.measurements])
-            self.stats.written += written
-            self.stats.batches += 1
-            self.stats.last_batch = written
-        except Exception as failure:  # storage down: report, keep running
-            log.exception("could not write %d IoT messages", len(batch))
-            self._counters.inc("cityos_iot_write_failures_total",
-                               "Batches of IoT measurements that could not be stored.")
-            error = failure
-        for item in batch:
-            if item.done is not None and not item.done.done():
-                if error is None:
-                    item.done.set_result(None)
-                else:
-                    item.done.set_exception(error)
+        """Write the batch, retrying what the storage refuses; then answer its HTTP
+        senders (the error only for those whose measurements were given up)."""
+        pending = deque(_upserts([m for item in batch for m in item.measurements]))
+        failure = await self._write_retrying(pending)
+        if failure is None:
+            _settle(batch)
+            return
+        self._drop(sum(upsert.measurements for upsert in pending), failure)
+        _settle(batch, failure, {upsert.tenant for upsert in pending})
+        if self._stopping.is_set():
+            self._drop_waiting(failure)
 
-    async def write(self, found: list[Measurement]) -> int:
-        """Write measurements: per tenant, one batch upsert per round (a round holds at
-        most one value per attribute of an entity; a second value of the same attribute
-        waits for the next round, so history keeps both)."""
+    async def _write_retrying(self, pending: deque[_Upsert]) -> Exception | None:
+        """Write the upserts of `pending` in order, each removed once committed; a refused
+        one is tried again with back-off. Returns None once all are written, or the last
+        failure when the retry time is over or the ingester stops (`pending` then holds
+        what was not written)."""
+        started = time.monotonic()
+        wait = WRITE_RETRY_FIRST
+        failed_attempts = 0
         written = 0
-        for tenant, rounds in _rounds(found).items():
-            for entities in rounds:
-                result, _ = await self._entities.batch_upsert(tenant, list(entities.values()),
-                                                              replace=False)
-                self._counters.inc("cityos_iot_writes_total",
-                                   "Storage writes (batch upserts) of IoT measurements.")
-                for entity_id, failure in result.errors:
-                    log.warning("IoT measurements for %s refused: %s", entity_id,
-                                failure.detail)
-                written += sum(len(entities[e]["attrs"]) for e in result.success)
+        try:
+            while pending:
+                try:
+                    written += await self._upsert(pending[0])
+                except Exception as failure:  # the storage refused the whole upsert
+                    failed_attempts += 1
+                    give_up = self._stopping.is_set() \
+                        or time.monotonic() - started + wait > self.give_up_after
+                    self._report_write_failure(failure, failed_attempts, pending,
+                                               None if give_up else wait)
+                    if give_up or await self._stopped_within(wait):
+                        return failure
+                    wait = min(wait * 2, WRITE_RETRY_LONGEST)
+                else:
+                    pending.popleft()
+            return None
+        finally:
+            self._count_written(written, complete=not pending)
+
+    async def _upsert(self, upsert: _Upsert) -> int:
+        """One batch upsert (one storage transaction); returns the measurements written.
+        Entities refused one by one (data errors) are logged, not retried."""
+        result, _ = await self._entities.batch_upsert(
+            upsert.tenant, list(upsert.entities.values()), replace=False)
+        self._counters.inc("cityos_iot_writes_total",
+                           "Storage writes (batch upserts) of IoT measurements.")
+        for entity_id, failure in result.errors:
+            log.warning("IoT measurements for %s refused: %s", entity_id, failure.detail)
+        return sum(len(upsert.entities[e]["attrs"]) for e in result.success)
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait `seconds`, or less if stop() comes meanwhile; whether it came."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
+
+    def _count_written(self, written: int, complete: bool) -> None:
         self._counters.inc("cityos_iot_measurements_total",
                            "Measurements written as NGSI-LD Property values.", written)
-        return written
+        self.stats.written += written
+        if complete:
+            self.stats.batches += 1
+            self.stats.last_batch = written
+
+    def _report_write_failure(self, failure: Exception, attempt: int,
+                              pending: deque[_Upsert], retry_in: float | None) -> None:
+        self._counters.inc("cityos_iot_write_failures_total",
+                           "Writes of IoT measurements the storage refused (every attempt).")
+        log.warning("could not write %d IoT measurements (attempt %d: %s: %s)%s",
+                    sum(upsert.measurements for upsert in pending), attempt,
+                    type(failure).__name__, failure,
+                    "" if retry_in is None else f"; trying again in {retry_in:.1f} s",
+                    exc_info=attempt == 1)
+
+    def _drop(self, measurements: int, failure: Exception) -> None:
+        self._counters.inc("cityos_iot_measurements_dropped_total",
+                           "IoT measurements given up: the storage refused them for the "
+                           "whole retry time, or at shutdown.", measurements)
+        log.error("dropped %d IoT measurements%s: the storage refused them (%s: %s)",
+                  measurements, " at shutdown" if self._stopping.is_set() else "",
+                  type(failure).__name__, failure)
+
+    def _drop_waiting(self, failure: Exception) -> None:
+        """At shutdown, after a refused write: give up everything still in the backlog."""
+        waiting: list[_Admitted] = []
+        while not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        if waiting:
+            self._drop(sum(len(item) for item in waiting), failure)
+            _settle(waiting, failure, {m.tenant for item in waiting for m in item.measurements})
+
+
+def _settle(items: Iterable[_Admitted], failure: Exception | None = None,
+            unwritten_tenants: set[str] | None = None) -> None:
+    """Answer the HTTP senders among `items`: `failure` to those with measurements of a
+    tenant whose write was given up, success to the others."""
+    for item in items:
+        if item.done is None or item.done.done():
+            continue
+        if failure is not None and unwritten_tenants \
+                and any(m.tenant in unwritten_tenants for m in item.measurements):
+            item.done.set_exception(failure)
+        else:
+            item.done.set_result(None)
+
+
+def _upserts(found: list[Measurement]) -> list[_Upsert]:
+    """The batch upserts that write `found`: per tenant, one per round (a round holds at
+    most one value per attribute of an entity; a second value of the same attribute
+    waits for the next round, so history keeps both)."""
+    return [_Upsert(tenant, entities) for tenant, rounds in _rounds(found).items()
+            for entities in rounds]
 
 
 def _rounds(found: list[Measurement]) -> dict[str, list[dict[str, JsonObject]]]:

@@ -30,7 +30,8 @@ class IotService:
         settings = platform.settings
         self.platform = platform
         self.directory = DeviceDirectory(device_store(platform), platform.entities,
-                                         settings.iot_secret_key)
+                                         settings.iot_secret_key,
+                                         settings.iot_secret_key_previous)
         self.ingester = Ingester(self.directory, platform.entities, platform.counters,
                                  platform.security_events, settings.iot_replay_window)
         self.retention = RetentionPolicy.parse(settings.temporal_retention)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from psycopg import AsyncConnection
 
-from cityos.storage.devices import StoredDevice, StoredGroup
+from cityos.storage.devices import HmacKeyRewrite, StoredDevice, StoredGroup
 from cityos.storage.postgres.store import PostgresStore
 
 _PUT_DEVICE = (
@@ -24,6 +24,9 @@ _PUT_GROUP = ("INSERT INTO iot_groups (tenant, name, doc, apikey_hash) "
 _ALL_GROUPS = ("SELECT tenant, name, doc, apikey_hash FROM iot_groups "
                "ORDER BY tenant COLLATE \"C\", name COLLATE \"C\"")
 _SEEN = "UPDATE iot_devices SET last_seen = %s WHERE device_id = %s"
+_HMAC_KEYS = ("SELECT device_id, hmac_key FROM iot_devices WHERE hmac_key IS NOT NULL "
+              "FOR UPDATE")
+_SET_HMAC_KEY = "UPDATE iot_devices SET hmac_key = %s WHERE device_id = %s"
 _SECRET_KEY = "iot-hmac-key-encryption"
 
 Conn = AsyncConnection[Any]
@@ -92,4 +95,24 @@ class PostgresDeviceStore:
                                             (_SECRET_KEY,))).fetchone()
             assert row is not None
             return bytes(row[0])
+        return await self._store.write(work)
+
+    async def stored_secret_key(self) -> bytes | None:
+        async def work(conn: Conn) -> bytes | None:
+            row = await (await conn.execute("SELECT value FROM iot_secrets WHERE name = %s",
+                                            (_SECRET_KEY,))).fetchone()
+            return None if row is None else bytes(row[0])
+        return await self._store.read(work)
+
+    async def reencrypt_hmac_keys(self, reencrypt: HmacKeyRewrite,
+                                  forget_secret_key: bool = False) -> int:
+        async def work(conn: Conn) -> int:
+            rows = await (await conn.execute(_HMAC_KEYS)).fetchall()
+            replaced = reencrypt({device_id: bytes(key) for device_id, key in rows})
+            async with conn.cursor() as cursor:
+                await cursor.executemany(_SET_HMAC_KEY, [(key, device_id)
+                                                         for device_id, key in replaced.items()])
+            if forget_secret_key:
+                await conn.execute("DELETE FROM iot_secrets WHERE name = %s", (_SECRET_KEY,))
+            return len(replaced)
         return await self._store.write(work)

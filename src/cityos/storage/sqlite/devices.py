@@ -9,7 +9,7 @@ import sqlite3
 
 import orjson
 
-from cityos.storage.devices import StoredDevice, StoredGroup
+from cityos.storage.devices import HmacKeyRewrite, StoredDevice, StoredGroup
 from cityos.storage.sqlite.store import SqliteStore
 
 SCHEMA = """
@@ -41,6 +41,8 @@ _PUT_GROUP = ("INSERT INTO iot_groups (tenant, name, doc, apikey_hash) VALUES (?
               "apikey_hash = excluded.apikey_hash")
 _ALL_GROUPS = "SELECT tenant, name, doc, apikey_hash FROM iot_groups ORDER BY tenant, name"
 _SEEN = "UPDATE iot_devices SET last_seen = ? WHERE device_id = ?"
+_HMAC_KEYS = "SELECT device_id, hmac_key FROM iot_devices WHERE hmac_key IS NOT NULL"
+_SET_HMAC_KEY = "UPDATE iot_devices SET hmac_key = ? WHERE device_id = ?"
 _SECRET_KEY = "iot-hmac-key-encryption"
 
 
@@ -98,4 +100,23 @@ class SqliteDeviceStore:
             row = conn.execute("SELECT value FROM iot_secrets WHERE name = ?",
                                (_SECRET_KEY,)).fetchone()
             return bytes(row[0])
+        return await self._store.write(work)
+
+    async def stored_secret_key(self) -> bytes | None:
+        def work(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute("SELECT value FROM iot_secrets WHERE name = ?",
+                               (_SECRET_KEY,)).fetchone()
+            return None if row is None else bytes(row[0])
+        return await self._store.read(work)
+
+    async def reencrypt_hmac_keys(self, reencrypt: HmacKeyRewrite,
+                                  forget_secret_key: bool = False) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            stored = {device_id: bytes(key) for device_id, key in conn.execute(_HMAC_KEYS)}
+            replaced = reencrypt(stored)
+            conn.executemany(_SET_HMAC_KEY, [(key, device_id)
+                                             for device_id, key in replaced.items()])
+            if forget_secret_key:
+                conn.execute("DELETE FROM iot_secrets WHERE name = ?", (_SECRET_KEY,))
+            return len(replaced)
         return await self._store.write(work)
