@@ -23,6 +23,7 @@ from cityos.storage.base import (
     TypeSummary,
 )
 from cityos.storage.sqlite import context_records, reads
+from cityos.storage.sqlite.checkpoints import Checkpointer, configure_writer
 from cityos.storage.sqlite.mutations import WriteObserver, apply_mutations, epoch_micros
 from cityos.storage.sqlite.schema import connect, create_schema, refresh_statistics
 from cityos.storage.sqlite.writer import WriterThread
@@ -44,6 +45,7 @@ class SqliteStore:
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._writer: WriterThread | None = None
+        self._checkpointer: Checkpointer | None = None
         self._loop_conn: sqlite3.Connection | None = None
         self._known_tenants: set[str] = set()
         # Sibling stores (temporal history, change journal) add theirs before open().
@@ -68,12 +70,18 @@ class SqliteStore:
                                     on_rollback=self.rollback_listeners,
                                     on_commit=self.commit_listeners)
         self._writer.start()
+        if self.path != ":memory:":
+            configure_writer(writer_conn)
+            self._checkpointer = Checkpointer(lambda: connect(self.path, writer=False))
+            self._checkpointer.start()
         self._pool = ThreadPoolExecutor(self._readers, thread_name_prefix="cityos-sqlite-read")
         self._loop_conn = connect(self.path, writer=False)
 
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         if self._loop_conn is not None:
