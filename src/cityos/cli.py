@@ -95,4 +95,5 @@ def serve(host: str | None, port: int | None, database_url: str | None,
     from cityos.api.transport import CoalescingHttpToolsProtocol
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                 access_log=False, ssl_certfile=settings.tls_cert or None,
-                ssl_keyfile=settings.tls_key or None, http=CoalescingHttpToolsProtocol)
+                ssl_keyfile=settings.tls_key or None, http=CoalescingHttpToolsProtocol,
+                server_header=False)

@@ -69,6 +69,7 @@ def test_serves_https_with_the_given_certificate(tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert answer is not None and answer.status_code == 200
         assert answer.headers["strict-transport-security"].startswith("max-age=")
+        assert "server" not in answer.headers  # the server software is not announced
         try:
             httpx.get(f"https://127.0.0.1:{port}/health", timeout=2)  # system CAs only
             raise AssertionError("an unknown certificate was accepted")
