@@ -62,3 +62,30 @@ def test_invalid_credentials_get_401_even_in_dev_mode() -> None:
         assert answer.status_code == 401
         assert answer.headers["www-authenticate"].startswith("Bearer")
         assert answer.json()["type"].endswith("/Unauthenticated")
+
+
+class EveryRequest:
+    """Recognises every request as bob (no header needed), noting each call."""
+
+    def __init__(self, headers: tuple[bytes, ...] | None) -> None:
+        self.calls = 0
+        if headers is not None:
+            self.credential_headers = headers
+
+    async def authenticate(self, scope: Scope) -> Principal | None:
+        self.calls += 1
+        return Principal(subject="bob", kind="apikey")
+
+
+def test_an_authenticator_is_asked_only_when_its_credential_headers_are_there() -> None:
+    declared, undeclared = EveryRequest((b"x-api-key",)), EveryRequest(None)
+    for authenticator in (declared, undeclared):
+        app = Starlette(routes=[Route("/whoami", whoami)])
+        app.add_middleware(AuthenticationMiddleware,  # type: ignore[arg-type]
+                           authenticators=[authenticator], dev=False)
+        with TestClient(app) as test_client:
+            assert test_client.get("/whoami").json()["subject"] == (
+                "anonymous" if authenticator is declared else "bob")
+            assert test_client.get("/whoami", headers={"X-API-Key": "k"}).json()[
+                "subject"] == "bob"
+    assert (declared.calls, undeclared.calls) == (1, 2)

@@ -190,6 +190,8 @@ class ApiKeyAuthenticator:
     """Authenticator (cityos.security.authentication) for `X-API-Key` and
     `Authorization: ApiKey`."""
 
+    credential_headers = (b"x-api-key", b"authorization")
+
     def __init__(self, keys: ApiKeys) -> None:
         self.keys = keys
 

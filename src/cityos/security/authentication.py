@@ -24,6 +24,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class Authenticator(Protocol):
+    """Finds the caller of a request, or None. An authenticator may also have an
+    attribute `credential_headers` (lower-case header names): it is then asked only
+    when the request carries one of them."""
+
     async def authenticate(self, scope: Scope) -> Principal | None:
         """The caller, if the request carries credentials of this kind and they are valid;
         None if it carries none of this kind; raises Unauthenticated if they are invalid."""
@@ -84,7 +88,13 @@ class AuthenticationMiddleware:
         self.on_failure = on_failure
 
     async def identify(self, scope: Scope) -> Principal:
+        headers = header_map(scope)
         for authenticator in self.authenticators:
+            # An authenticator that names the headers its credential comes in is asked
+            # only when one of them is there (most requests carry none or one).
+            needs = getattr(authenticator, "credential_headers", None)
+            if needs is not None and not any(name in headers for name in needs):
+                continue
             principal = await authenticator.authenticate(scope)
             if principal is not None:
                 return principal

@@ -19,6 +19,8 @@ class SessionCookieAuthenticator:
     (the browser sends it by itself; the login page must stay reachable), so the request
     is anonymous and pages redirect to the login."""
 
+    credential_headers = (b"cookie",)
+
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
 
@@ -39,6 +41,8 @@ class SessionCookieAuthenticator:
 class BearerJwtAuthenticator:
     """`Authorization: Bearer <JWT>` from the built-in provider or an external issuer.
     Bearer values that are not JWTs are left to other authenticators (API keys)."""
+
+    credential_headers = (b"authorization",)
 
     def __init__(self, identity: Identity) -> None:
         self.identity = identity

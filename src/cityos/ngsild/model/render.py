@@ -97,6 +97,13 @@ def render_instance(instance: JsonObject, ctx: TermMapper, opts: RenderOptions,
                     linked: Mapping[str, JsonObject] | None = None,
                     name: str = "") -> Any:
     kind = instance["type"]
+    if kind == "Property" and opts.form == "normalized" and not opts.sys_attrs \
+            and "attrs" not in instance:  # the usual case, as the general path renders it
+        out: JsonObject = {"type": "Property", "value": instance["value"]}
+        for member in METADATA:
+            if member in instance:
+                out[member] = instance[member]
+        return out
     value = _client_value(instance, ctx)
     if kind == "LanguageProperty" and opts.lang is not None:
         return _render_language_choice(instance, ctx, opts)
@@ -109,7 +116,7 @@ def render_instance(instance: JsonObject, ctx: TermMapper, opts: RenderOptions,
         return value
     if kind == "ListRelationship":  # §4.5.22: each entry as {"object": URI} outside keyValues
         value = [{"object": target} for target in value]
-    out: JsonObject = {} if opts.form == "concise" else {"type": kind}
+    out = {} if opts.form == "concise" else {"type": kind}
     out[KIND_VALUE_MEMBER[kind]] = value
     _add_metadata(instance, out, ctx, opts)
     if target is not None:
