@@ -9,7 +9,7 @@ from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from cityos.api import (
     admin_security,
@@ -24,7 +24,7 @@ from cityos.api import (
     system,
 )
 from cityos.api import temporal as temporal_api
-from cityos.api.gate import gated
+from cityos.api.gate import gated_route
 from cityos.api.routing import IndexedRouter
 from cityos.api.state import ApiState
 from cityos.broker.context_persistence import PersistedContexts
@@ -287,8 +287,8 @@ def _ngsi_routes() -> list[BaseRoute]:
     checked by the authorization gate before its handler runs."""
     routes = (entities.routes + batch.routes + discovery.routes + contexts.routes
               + subscriptions.routes + temporal_api.routes)
-    return [Route(NGSI_LD_ROOT + r.path, gated(r.endpoint, NGSI_LD_ROOT + r.path),
-                  methods=list(r.methods or ())) for r in routes]
+    return [gated_route(r.endpoint, NGSI_LD_ROOT + r.path, list(r.methods or ()))
+            for r in routes]
 
 
 def _outer(metrics: system.RequestMetrics) -> system.ASGIApp:

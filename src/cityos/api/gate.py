@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityos.api.state import tenant_of
 from cityos.security.access import authorizer_for
@@ -38,3 +40,20 @@ def gated(endpoint: Endpoint, path: str) -> Endpoint:
         return await endpoint(request)
     handler.__name__ = getattr(endpoint, "__name__", "handler")
     return handler
+
+
+def gated_route(endpoint: Endpoint, path: str, methods: list[str]) -> Route:
+    """A Route to `endpoint` behind the gate, run without Starlette's per-route exception
+    layer: what an endpoint raises reaches the application's exception middleware, which
+    holds the same handlers (one layer and one `send` wrapper less per request)."""
+    route = Route(path, gated(endpoint, path), methods=methods)
+    route.app = _direct(route.endpoint)
+    return route
+
+
+def _direct(endpoint: Endpoint) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+    return app
+
