@@ -66,10 +66,15 @@ def _page_sql(source: str, where: str, order: str | None, bind: Binder,
 NEAREST_FIRST = 4  # candidates fetched per entity of the page, before the other filters
 
 
-def _keyed_documents_sql(keys: str, where: str) -> str:
-    """(pk, document) of the entities among the keys that satisfy `where`; `keys` and
-    `where` hold fixed SQL and placeholders only (values are in the Binder)."""
-    return f"SELECT e.pk, e.doc FROM entities e WHERE e.pk = ANY({keys}) AND {where}"
+_KEYED_COLUMNS = {"keys": "e.pk", "documents": "e.pk, e.doc"}
+
+
+def _keyed_sql(columns: str, keys: str, where: str) -> str:
+    """The pks (`columns` "keys") or (pk, document) pairs ("documents") of the entities
+    among the keys that satisfy `where`; `keys` and `where` hold fixed SQL and
+    placeholders only (values are in the Binder)."""
+    return (f"SELECT {_KEYED_COLUMNS[columns]} FROM entities e "
+            f"WHERE e.pk = ANY({keys}) AND {where}")
 
 
 async def _near_page(conn: AsyncConnection[Any], tenant: str,
@@ -100,23 +105,24 @@ WALK_STEPS = 4  # steps, each twice the one before, before the whole query runs 
 WALK_MAX_PAGE = 2_000  # offset + limit beyond which the whole query runs at once
 
 
-async def _keyed_documents(conn: AsyncConnection[Any], tenant: str, query: EntityQuery,
-                           keys: list[int]) -> dict[int, Any]:
+async def _keyed_rows(conn: AsyncConnection[Any], tenant: str, query: EntityQuery,
+                      keys: list[int], columns: str) -> list[Any]:
+    """The rows (`_keyed_sql` columns) of the entities among `keys` that match `query`."""
     bind = Binder()
     keys_sql = bind(keys, "int8[]")
     where = where_clause(tenant, query, bind)
-    cursor = await conn.execute(_keyed_documents_sql(keys_sql, where), bind.values)
-    return dict(await cursor.fetchall())
+    cursor = await conn.execute(_keyed_sql(columns, keys_sql, where), bind.values)
+    return await cursor.fetchall()
+
+
+async def _keyed_documents(conn: AsyncConnection[Any], tenant: str, query: EntityQuery,
+                           keys: list[int]) -> dict[int, Any]:
+    return dict(await _keyed_rows(conn, tenant, query, keys, "documents"))
 
 
 async def _matching_keys(conn: AsyncConnection[Any], tenant: str, query: EntityQuery,
                          keys: list[int]) -> set[int]:
-    bind = Binder()
-    keys_sql = bind(keys, "int8[]")
-    where = where_clause(tenant, query, bind)
-    cursor = await conn.execute(f"SELECT e.pk FROM entities e WHERE e.pk = ANY({keys_sql}) "
-                                f"AND {where}", bind.values)
-    return {row[0] for row in await cursor.fetchall()}
+    return {row[0] for row in await _keyed_rows(conn, tenant, query, keys, "keys")}
 
 
 async def _documents_in_order(conn: AsyncConnection[Any], keys: list[int]) -> list[Any]:
@@ -130,8 +136,8 @@ async def _documents_in_order(conn: AsyncConnection[Any], keys: list[int]) -> li
 async def _numeric_walk_page(conn: AsyncConnection[Any], tenant: str,
                              query: EntityQuery) -> list[Any] | None:
     """A page in pk order led by a numeric q term: the pks whose values satisfy the term
-    are walked in pk order (index-only, `numeric_walk`) a few hundred at a time, and the
-    whole query is checked on just those, until the page is full or the walk ends; then
+    are walked in pk order (index-only, `numeric_walk`) a few times the page at a time, the
+    whole query checked on just those, until the page is full or the walk ends; then
     the page's documents are read. A broad numeric q (`count>50000` over a million
     entities) thus reads the index entries up to its first matches instead of merging
     every entity of the tenant with them. None when q has no such term, or when the

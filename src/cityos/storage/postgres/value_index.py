@@ -95,11 +95,17 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _plain_indexed(term: Comparison) -> bool:
+    """The term compares a plain attribute (no sub-attribute, member or key) the value
+    index holds."""
+    path = term.path
+    return not (path.sub_attrs or path.member or path.keys) and indexable(path.attr)
+
+
 def _number_condition(term: Comparison, bind: Binder) -> str | None:
     """The condition on `v.num` that decides a numeric comparison of a plain attribute
     exactly, or None when the term is not one."""
-    path = term.path
-    if path.sub_attrs or path.member or path.keys or not indexable(path.attr):
+    if not _plain_indexed(term):
         return None
     value = term.value
     if term.op in _ORDER_SQL and isinstance(value, int | float) and _is_number(value):
@@ -118,10 +124,9 @@ def _number_condition(term: Comparison, bind: Binder) -> str | None:
 
 def _term(term: Comparison, bind: Binder) -> tuple[str, bool] | None:
     """SQL selecting the pks that may satisfy `term`, and whether it decides it exactly."""
-    path = term.path
-    if path.sub_attrs or path.member or path.keys or not indexable(path.attr):
+    if not _plain_indexed(term):
         return None
-    value = term.value
+    path, value = term.path, term.value
     number = _number_condition(term, bind)
     head = ("EXISTS (SELECT 1 FROM attr_values v WHERE v.pk = e.pk "
             f"AND v.attr = {bind(path.attr, 'text')}")

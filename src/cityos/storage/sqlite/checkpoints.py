@@ -27,10 +27,14 @@ BACKSTOP_PAGES = 50_000  # the writer's own automatic checkpoint (about 200 MB o
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the -wal file is trimmed to when restarted
 
 
+# PRAGMAs take no parameters: the values above, written out (a test checks the first).
+_WRITER_PRAGMAS = ("PRAGMA wal_autocheckpoint=50000", "PRAGMA journal_size_limit=67108864")
+
+
 def configure_writer(conn: sqlite3.Connection) -> None:
     """The writer connection checkpoints only as a backstop."""
-    conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-    conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+    for pragma in _WRITER_PRAGMAS:
+        conn.execute(pragma)
 
 
 class Checkpointer:
