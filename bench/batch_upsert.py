@@ -4,7 +4,9 @@ per request, into an empty database until it holds 100,000 entities (create path
 
 Baseline: raw SQLite `INSERT … ON CONFLICT DO UPDATE` of the same JSON rows with
 executemany, one transaction per 1,000 rows, on a fresh file with the server's schema and
-connection settings, same run. The database loaded here is kept for the 100,000-entity
+connection settings, same run. Floor: SQLite inserting again every row the server wrote
+for the created entities (all tables: type, geo, R*Tree, value index, temporal history;
+bench._sqlite_floor), same run. The database loaded here is kept for the 100,000-entity
 query scenarios when they run in the same process (bench.run_all).
 
 Run: python -m bench.batch_upsert
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
+from bench._sqlite_floor import every_row_floor
 
 N_ENTITIES = common.LARGE_N
 BATCH = 1000
@@ -92,23 +95,35 @@ def raw_sqlite(entities: Sequence[common.Json]) -> dict[str, Any]:
     return {"create": _phase(create), "update": _phase(update)}
 
 
-def measure() -> dict[str, Any]:
-    entities = [common.make_entity(i, p) for i, p in enumerate(common.kaga_points(N_ENTITIES))]
+def _create_then_update(entities: Sequence[common.Json]) -> dict[str, Any]:
+    """Create every entity through the server, take SQLite's floor for the rows it wrote,
+    then run the update pass on a server over the same database."""
     with common.cityos_server() as server:
         client = common.Client(server.port, timeout=600)
         start = time.perf_counter()
         create = common.upsert_all(client, entities, BATCH)
         create_wall = time.perf_counter() - start
-        update = common.upsert_all(client, entities[:UPDATE_BATCHES * BATCH], BATCH)
         client.close()
         common.stop_server(server)
         assert server.db_path is not None
         common.register_dataset(N_ENTITIES, server.db_path)
+        floor = every_row_floor(server.db_path, N_ENTITIES, BATCH)
+    with common.cityos_server(db_source=common.dataset(N_ENTITIES)[0]) as server:
+        client = common.Client(server.port, timeout=600)
+        update = common.upsert_all(client, entities[:UPDATE_BATCHES * BATCH], BATCH)
+        client.close()
+    return {"create": create, "create_wall": create_wall, "update": update, "floor": floor}
+
+
+def measure() -> dict[str, Any]:
+    entities = [common.make_entity(i, p) for i, p in enumerate(common.kaga_points(N_ENTITIES))]
+    runs = _create_then_update(entities)
     baseline = raw_sqlite(entities)
-    measured = _phase(create)
+    measured = _phase(runs["create"])
     eps = measured["entities_per_s"]
     base_eps = baseline["create"]["entities_per_s"]
-    update_phase = _phase(update)
+    update_phase = _phase(runs["update"])
+    floor = runs["floor"]
     return {
         "scenario": "batch_upsert",
         "date": common.now_iso(),
@@ -119,11 +134,13 @@ def measure() -> dict[str, Any]:
         "baseline": base_eps,
         "baseline_name": "raw SQLite upsert (executemany, 1 transaction / 1,000 rows)",
         "ratio": common.ratio(eps, base_eps),
-        "cityos": {"create": measured, "create_wall_s": round(create_wall, 3),
+        "cityos": {"create": measured, "create_wall_s": round(runs["create_wall"], 3),
                    "update": update_phase},
         "update_ratio": common.ratio(update_phase["entities_per_s"],
                                      baseline["update"]["entities_per_s"]),
         "raw_sqlite": baseline,
+        "every_row_floor": floor,
+        "ratio_to_every_row_floor": common.ratio(eps, floor["entities_per_s"]),
         "batch_size": BATCH,
         "server": common.server_note(),
         "machine": common.machine_info(),
