@@ -148,3 +148,18 @@ def test_q_language_extensions(client: TestClient) -> None:
     assert ids(client, linked % "Vehicle:name") == []
     assert ids(client, "type=Building&q=category==commercial") == []
     assert ids(client, "type=Building&q=category==commercial&expandValues=category") == ["pisa"]
+
+
+def test_negated_existence_selects_entities_without_the_attribute(client: TestClient) -> None:
+    """V1.9 clause 4.9 `!attr` (also percent-encoded), alone and with other terms."""
+    create(client, vehicle("a", speed=prop(30), heading=prop(45)),
+           vehicle("b", speed=prop(60)),
+           vehicle("c", heading=prop(90, observedAt="2024-05-01T08:00:00Z")))
+    assert ids(client, "type=Vehicle&q=!heading") == ["b"]
+    assert ids(client, "type=Vehicle&q=%21heading%3Bspeed%3E25") == ["b"]
+    assert ids(client, "type=Vehicle&q=!speed|speed>50") == ["b", "c"]
+    assert ids(client, "type=Vehicle&q=!heading.observedAt") == ["a", "b"]
+    response = client.get(f"{API}/entities?type=Vehicle&q=!heading&count=true&limit=0")
+    assert response.headers["NGSILD-Results-Count"] == "1"
+    for bad in ("q=!heading==45", "q=!", "q=!(heading)", "q=!owner{name}"):
+        assert error(client, f"type=Vehicle&{bad}") == "InvalidRequest", bad

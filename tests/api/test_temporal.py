@@ -454,3 +454,21 @@ def test_a_scope_instance_must_be_a_property_with_a_scope(client: TestClient) ->
                         "observedAt": "2024-05-01T12:05:00Z"}]})
         assert response.status_code == 400, scope
         assert response.json()["type"].endswith("/BadRequestData"), scope
+
+
+def test_negated_existence_is_judged_inside_the_window(client: TestClient) -> None:
+    """q=!heading;speed>25 (V1.9 clause 4.9): no heading instance in the window."""
+    at, late = "2024-05-01T08:00:00Z", "2024-05-03T08:00:00Z"
+    for n, attrs in (("fast", {"speed": 30, "heading": 45}), ("slow", {"speed": 10}),
+                     ("turned", {"speed": 40}), ("alone", {"speed": 50})):
+        entity: dict[str, Any] = {"id": f"urn:ngsi-ld:Vehicle:{n}", "type": "Vehicle"}
+        for name, value in attrs.items():
+            entity[name] = [{"type": "Property", "value": value, "observedAt": at}]
+        if n == "turned":  # a heading, but only outside the window
+            entity["heading"] = [{"type": "Property", "value": 1, "observedAt": late}]
+        assert client.post(f"{ROOT}/temporal/entities", json=entity).status_code == 201
+    window = "timerel=between&timeAt=2024-05-01T00:00:00Z&endTimeAt=2024-05-02T00:00:00Z"
+    response = client.get(f"{ROOT}/temporal/entities?type=Vehicle&{window}"
+                          "&q=%21heading%3Bspeed%3E25")
+    assert response.status_code == 200, response.text
+    assert sorted(e["id"].rsplit(":", 1)[1] for e in response.json()) == ["alone", "turned"]

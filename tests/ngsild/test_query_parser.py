@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cityos.ngsild.errors import InvalidRequest, NgsiLdError, TooComplexQuery
 from cityos.ngsild.query import (
+    Absence,
     And,
     AttrPath,
     AttrSelector,
@@ -70,6 +71,23 @@ def test_pattern_operators() -> None:
 def test_bare_attribute_is_existence() -> None:
     assert q("speed") == Existence(path("speed"))
     assert q("speed.observedAt") == Existence(path("speed", member="observedAt"))
+
+
+def test_negated_existence() -> None:
+    """V1.9 clause 4.9 `!attr`; `!=` and `!~=` stay comparisons."""
+    assert q("!speed") == Absence(path("speed"))
+    assert q("!speed.observedAt") == Absence(path("speed", member="observedAt"))
+    assert q("!speed;a>1") == And((Absence(path("speed")), Comparison(path("a"), Op.GT, 1)))
+    assert q("(a|!b)") == Or((Existence(path("a")), Absence(path("b"))))
+    assert q("a!=1") == Comparison(path("a"), Op.NE, 1)
+    assert q("a!~=x") == Comparison(path("a"), Op.NOT_MATCH, "x")
+
+
+@pytest.mark.parametrize("text", ["!speed==1", "!", "!!speed", "a;!", "!(a)", "!rel{a}",
+                                  "a !b", "!a b"])
+def test_negated_existence_errors(text: str) -> None:
+    with pytest.raises(InvalidRequest):
+        q(text)
 
 
 @pytest.mark.parametrize(("text", "value"), [

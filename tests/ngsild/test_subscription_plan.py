@@ -36,3 +36,14 @@ def test_any_difference_in_selectors_or_filters_gives_another_key() -> None:
                                           "georel": "near;maxDistance==100"})]
     for other in others:
         assert other.filter_key != base and other.filter_key is not base
+
+
+def test_negated_existence_in_a_subscription_q() -> None:
+    """V1.9 `!attr` in a Subscription's q: its entities lack the attribute."""
+    without = plan(q="!occupancy")
+    occupancy = "https://kaga.example/ns#occupancy"
+    bare = {"id": "urn:ngsi-ld:Shelter:1", "type": ["https://kaga.example/ns#Shelter"],
+            "attrs": {}}
+    counted = {**bare, "attrs": {occupancy: [{"type": "Property", "value": 4}]}}
+    assert without.filters(bare) and not without.filters(counted)
+    assert without.filter_key != plan(q="occupancy").filter_key

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cityos.ngsild.errors import InvalidRequest, NgsiLdError
 from cityos.ngsild.query import (
+    Absence,
     And,
     AttrPath,
     Comparison,
@@ -150,6 +151,8 @@ Q_CASES = [
     "missing", "missing!=1", "http://example.org/ns#weight>1000",
     "speed==80;brandName==Mercedes", "speed==50|name==Car", "(speed>100|active);speed",
     'colors~="^(blue|green)$"', 'colors!~="^r"',
+    "!speed", "!missing", "!nothing", "!isParked.by", "!speed.datasetId", "!address[geo]",
+    "!name[en]", "!speed.observedAt", "!speed;brandName", "!speed|speed>100", "(!active;!speed)",
 ]
 
 
@@ -170,6 +173,11 @@ def test_q_examples_select_the_expected_entities() -> None:
         assert ids("name==車") == {"urn:e:1"}
         assert ids("speed.observedAt>=2018-12-04T12:00:00.1Z") == {"urn:e:1", "urn:e:2"}
         assert ids("readings==x|config[mode]==eco") == {"urn:e:2"}
+        every = {e["id"] for e in ENTITIES}
+        for text in ("speed", "isParked.by", "address[geo]", "nothing"):
+            present = ids(text)
+            assert ids("!" + text) == every - present, text  # V1.9 negated existence
+        assert ids("!speed") == {"urn:e:3", "urn:e:4"}
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -346,7 +354,7 @@ def comparisons(draw: st.DrawFn) -> Comparison:
     return Comparison(path, op, draw(_scalar_kind(kind)))
 
 
-terms = st.one_of(comparisons(), paths.map(Existence))
+terms = st.one_of(comparisons(), paths.map(Existence), paths.map(Absence))
 queries: st.SearchStrategy[QNode] = st.recursive(
     terms,
     lambda inner: st.one_of(st.lists(inner, min_size=2, max_size=3).map(lambda t: And(tuple(t))),

@@ -7,6 +7,7 @@ same ASTs to SQL.
 """
 
 from cityos.ngsild.query.ast import (
+    Absence,
     And,
     AttrPath,
     AttrSelector,
@@ -49,6 +50,7 @@ from cityos.ngsild.query.parser import (
 )
 
 __all__ = [
+    "Absence",
     "And",
     "AttrPath",
     "AttrSelector",

@@ -1,6 +1,7 @@
 """Abstract syntax trees of the NGSI-LD query languages (ETSI GS CIM 009 V1.8.1).
 
-* q-language, clause 4.9: `And` / `Or` over `Comparison` and `Existence` terms;
+* q-language, clause 4.9: `And` / `Or` over `Comparison`, `Existence` and (V1.9)
+  `Absence` terms;
 * scopeQ, clause 4.19: `ScopeAnd` / `ScopeOr` over `ScopePattern`;
 * entity type selection, clause 4.17: `TypeAnd` / `TypeOr` over `TypeName`;
 * attribute projection lists (`attrs`, `pick`, `omit`), clause 4.21: `AttrSelector`.
@@ -100,6 +101,14 @@ class Existence:
 
 
 @dataclass(frozen=True)
+class Absence:
+    """V1.9 clause 4.9 negated existence `!path`: holds if the path resolves on no
+    instance (the attribute, or the sub-attribute, member or key, is not there)."""
+
+    path: AttrPath
+
+
+@dataclass(frozen=True)
 class And:
     terms: tuple[QNode, ...]
 
@@ -121,7 +130,7 @@ class Linked:
     term: QNode
 
 
-QNode: TypeAlias = Comparison | Existence | And | Or | Linked
+QNode: TypeAlias = Comparison | Existence | Absence | And | Or | Linked
 
 
 def linked_depth(node: QNode) -> int:

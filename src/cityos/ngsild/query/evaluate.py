@@ -35,6 +35,7 @@ from cityos.ngsild.query.ast import (
     NEGATED,
     ORDERING,
     VALUE_MEMBERS,
+    Absence,
     And,
     AttrPath,
     Comparison,
@@ -99,6 +100,8 @@ def evaluate_q(node: QNode, entity: JsonObject) -> bool:
         return any(evaluate_q(term, entity) for term in node.terms)
     if isinstance(node, Existence):
         return any(True for _ in _targets(entity, node.path, existence=True))
+    if isinstance(node, Absence):
+        return not any(True for _ in _targets(entity, node.path, existence=True))
     if isinstance(node, Linked):
         return False  # needs the linked entities: evaluated by the storage backend only
     return _compare(node, entity)

@@ -41,6 +41,7 @@ class Tok(Enum):
     OR = "|"
     COMMA = ","
     DOTS = ".."
+    NOT = "!"
     ATTR = "attribute"
     OP = "operator"
     VALUE = "value"
@@ -113,6 +114,9 @@ def tokenize_q(text: str) -> list[Token]:
         elif ch == "(":
             tokens.append(Token(Tok.LPAREN, ch, col))
             i += 1
+        elif ch == "!" and _starts_term(tokens) and not text.startswith(("!=", "!~="), i):
+            tokens.append(Token(Tok.NOT, ch, col))  # V1.9 negated existence `!attr`
+            i += 1
         elif ch in "=!<>~":
             op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
             if op is None:
@@ -129,6 +133,11 @@ def tokenize_q(text: str) -> list[Token]:
                 j += 1
             tokens.append(Token(Tok.ATTR, text[i:j], col))
             i = j
+
+
+def _starts_term(tokens: list[Token]) -> bool:
+    """Is the next token the start of a term (after nothing, `(`, `;` or `|`)?"""
+    return not tokens or tokens[-1].kind in (Tok.LPAREN, Tok.AND, Tok.OR)
 
 
 def _lex_value(text: str, i: int, tokens: list[Token]) -> int:

@@ -35,6 +35,7 @@ from cityos.ngsild.errors import InvalidRequest, TooComplexQuery
 from cityos.ngsild.query.ast import (
     MEMBER_NAMES,
     ORDERING,
+    Absence,
     And,
     AttrPath,
     AttrSelector,
@@ -167,6 +168,8 @@ def parse_q(text: str, expand: Expand) -> QNode:
 
 
 def _q_term(cur: _Cursor, expand: Expand) -> QNode:
+    if cur.peek().kind is Tok.NOT:
+        return _absence(cur, expand)
     token = cur.take()
     if token.kind is not Tok.ATTR:
         raise cur.fail(token, "an attribute name or '('")
@@ -185,6 +188,22 @@ def _q_term(cur: _Cursor, expand: Expand) -> QNode:
     for relationship, hint in reversed(chain):
         node = Linked(relationship, hint, node)
     return node
+
+
+def _absence(cur: _Cursor, expand: Expand) -> Absence:
+    """`!path` (V1.9): the path resolves on no instance. Only a bare attribute path may
+    be negated: a value test has `!=` / `!~=`, and Linked Entity terms are not negated."""
+    bang = cur.take()
+    token = cur.take()
+    if token.kind is not Tok.ATTR:
+        raise cur.fail(token, "an attribute name after '!'")
+    if "{" in token.text:
+        raise syntax_error("q", bang.col, "'!' cannot negate a Linked Entity query")
+    after = cur.peek()
+    if after.kind not in (Tok.AND, Tok.OR, Tok.RPAREN, Tok.END):
+        raise syntax_error("q", bang.col, "'!' negates an attribute path alone; to "
+                           "compare values use '!=' or '!~='")
+    return Absence(attr_path_of(token.text, expand, "q", token.col))
 
 
 _TYPE_HINT = re.compile(r"([A-Za-z_][A-Za-z0-9_\-]*):(?!//)(.+)")

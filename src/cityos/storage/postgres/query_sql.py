@@ -27,6 +27,7 @@ from cityos.ngsild.query.ast import (
     NEGATED,
     ORDERING,
     VALUE_MEMBERS,
+    Absence,
     And,
     AttrPath,
     Comparison,
@@ -77,6 +78,8 @@ def compile_q(node: QNode, bind: Binder) -> str:
         return _join([compile_q(t, bind) for t in node.terms], "OR")
     if isinstance(node, Existence):
         return _existence(node.path, bind)
+    if isinstance(node, Absence):
+        return f"NOT coalesce({_existence(node.path, bind)}, false)"
     if isinstance(node, Linked):
         return _linked(node, bind)
     return _comparison(node, bind)

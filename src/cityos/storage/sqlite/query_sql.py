@@ -34,6 +34,7 @@ from cityos.ngsild.query.ast import (
     NEGATED,
     ORDERING,
     VALUE_MEMBERS,
+    Absence,
     And,
     AttrPath,
     Comparison,
@@ -141,6 +142,9 @@ def compile_q(node: QNode) -> Fragment:
         return _join([compile_q(t) for t in node.terms], "OR")
     if isinstance(node, Existence):
         return _existence(node.path)
+    if isinstance(node, Absence):
+        sql, params = _existence(node.path)
+        return f"NOT coalesce({sql}, 0)", params
     if isinstance(node, Linked):
         return _linked(node)
     return _comparison(node)
