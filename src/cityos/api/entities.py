@@ -78,9 +78,9 @@ async def render_payload(request: Request, entities: list[JsonObject], ctx: Requ
     rendered = [render_entity(e, ctx.compiled, opts, linked) for e in entities]
     if opts.join == "flat":
         views = _flat_views(entities, linked, opts)
-        rendered += [render_entity(e, ctx.compiled, replace(views[i], join=None))
-                     for i, e in linked.items()]
-        single = single and not linked
+        rendered += [render_entity(linked[i], ctx.compiled, replace(view, join=None))
+                     for i, view in views.items()]
+        single = single and not views
     if accept != media.GEO_JSON:
         return rendered[0] if single else rendered
     geometry = params.get("geometryProperty", "location")
@@ -93,20 +93,23 @@ async def render_payload(request: Request, entities: list[JsonObject], ctx: Requ
 
 def _flat_views(roots: list[JsonObject], linked: Mapping[str, JsonObject],
                 opts: RenderOptions) -> dict[str, RenderOptions]:
-    """With join=flat, each linked entity is projected as the relationship that reached
-    it asks (V1.9 §4.21 `rel{…}`); breadth first, the first path found wins."""
+    """With join=flat, the entities reached through the Relationships the response
+    shows (one projected away links nothing), each projected as the relationship that
+    reached it asks (V1.9 §4.21 `rel{…}`); breadth first, the first path found wins."""
     views: dict[str, RenderOptions] = {}
     frontier = [(entity, opts) for entity in roots]
     while frontier:
         next_frontier = []
         for entity, view in frontier:
             for name, instances in entity["attrs"].items():
+                if not view.keeps(name):
+                    continue
                 for target in instance_targets(instances):
                     if target in linked and target not in views:
                         views[target] = view.view_through(name)
                         next_frontier.append((linked[target], views[target]))
         frontier = next_frontier
-    return {i: views.get(i, opts) for i in linked}
+    return views
 
 
 def _require_selected_attributes(entity: JsonObject, opts: RenderOptions) -> None:

@@ -37,11 +37,19 @@ class RenderOptions:
     linked_views: Mapping[str, RenderOptions] | None = None
 
     def view_through(self, relationship: str) -> RenderOptions:
-        """Options for an entity reached through `relationship`, one join level down."""
+        """Options for an entity reached through `relationship`, one join level down: the
+        projection `rel{…}` asks for it (V1.9 §4.21), else the whole entity — the
+        projection of the entities queried is not the linked entities' (same form,
+        language and sysAttrs)."""
         view = (self.linked_views or {}).get(relationship)
         if view is None:
-            return replace(self, join_level=self.join_level - 1)
+            view = replace(self, attrs=None, omit=frozenset(), members=None,
+                           dataset_ids=None, linked_views=None)
         return replace(view, join=self.join, join_level=self.join_level - 1)
+
+    def keeps(self, attribute: str) -> bool:
+        """Is the attribute (an expanded IRI) in the projection?"""
+        return (self.attrs is None or attribute in self.attrs) and attribute not in self.omit
 
 
 def render_entity(entity: JsonObject, ctx: TermMapper, opts: RenderOptions,
@@ -63,7 +71,7 @@ def render_entity(entity: JsonObject, ctx: TermMapper, opts: RenderOptions,
         if "expiresAt" in entity:
             out["expiresAt"] = entity["expiresAt"]
     for iri, instances in entity["attrs"].items():
-        if (opts.attrs is not None and iri not in opts.attrs) or iri in opts.omit:
+        if not opts.keeps(iri):
             continue
         if opts.dataset_ids is not None:
             instances = [i for i in instances
