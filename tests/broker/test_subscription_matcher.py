@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,7 +18,9 @@ from cityos.broker.notification import ChangeRecord, OutgoingNotification
 from cityos.broker.subscriptions.index import LiveSubscription, SubscriptionIndex, to_millis
 from cityos.broker.subscriptions.matcher import SubscriptionMatcher
 from cityos.ngsild.context import compile_context
+from cityos.ngsild.model.changes import stamp_new_entity
 from cityos.ngsild.subscription import fired, parse_subscription, summarize
+from cityos.storage.sqlite.store import SqliteStore
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 NS = "https://kaga.example/ns#"
@@ -321,3 +324,49 @@ def test_changes_committed_before_the_subscription_existed_do_not_notify() -> No
     assert len(h.match(None, shelter())) == 1
     live.created_ms = to_millis("2026-01-01T00:00:06Z")
     assert h.match(None, shelter()) == []
+
+
+
+LINKED_CONTEXT = {**CONTEXT, "locatedIn": NS + "locatedIn", "City": NS + "City"}
+
+
+async def _flat_join_data(store: SqliteStore, attributes: list[str] | None) -> list[str]:
+    """The ids in `data` of the notification a new Shelter located in Kaga triggers for a
+    Subscription with join=flat and the given notification.attributes."""
+    index = SubscriptionIndex()
+    matcher = SubscriptionMatcher(index, ContextResolver("http://127.0.0.1"), entities=store,
+                                  clock=lambda: NOW, monotonic=lambda: 0.0)
+    notification: dict[str, Any] = {"endpoint": {"uri": "http://127.0.0.1/n"},
+                                    "join": "flat", "joinLevel": 1}
+    if attributes is not None:
+        notification["attributes"] = attributes
+    doc = parse_subscription({"type": "Subscription", "entities": [{"type": "Shelter"}],
+                              "notification": notification},
+                             compile_context(LINKED_CONTEXT), NOW)
+    index.put(LiveSubscription("", doc, LINKED_CONTEXT, "http://127.0.0.1/ctx.jsonld"))
+    located = shelter()
+    located["attrs"][NS + "locatedIn"] = [{"type": "Relationship",
+                                           "object": "urn:ngsi-ld:City:Kaga"}]
+    [sent] = await matcher.match([ChangeRecord(1, "", located["id"], None, located, AT)])
+    return [e["id"] for e in body(sent)["data"]]
+
+
+async def test_flat_join_lists_the_entities_linked_through_shown_relationships(
+        tmp_path: Path) -> None:
+    """join=flat in a notification: the entities reached through the Relationships the
+    notification shows follow the notified one, whole; a Relationship left out of
+    notification.attributes links nothing, as in a query."""
+    city = stamp_new_entity({"id": "urn:ngsi-ld:City:Kaga", "type": [NS + "City"],
+                             "attrs": {NS + "name": [{"type": "Property", "value": "加賀市"}]}},
+                            "2026-01-01T00:00:00.000000Z")
+    store = SqliteStore(str(tmp_path / "linked.db"))
+    await store.open()
+    try:
+        await store.apply("", [(city["id"], lambda old: city)])
+        shelter_id = "urn:ngsi-ld:Shelter:1"
+        assert await _flat_join_data(store, None) == [shelter_id, city["id"]]
+        assert await _flat_join_data(store, ["locatedIn", "occupancy"]) == [shelter_id,
+                                                                            city["id"]]
+        assert await _flat_join_data(store, ["occupancy"]) == [shelter_id]
+    finally:
+        await store.close()

@@ -19,7 +19,7 @@ from cityos.api.purge import purge_entities
 from cityos.api.responses import empty, json_response, ngsi_response, page_links
 from cityos.api.state import api_state, tenant_of
 from cityos.broker.entities import EntityMembers
-from cityos.broker.linked import MAX_JOIN_LEVEL, instance_targets, linked_entities
+from cityos.broker.linked import MAX_JOIN_LEVEL, flat_views, linked_entities
 from cityos.ngsild.errors import BadRequestData, ResourceNotFound
 from cityos.ngsild.geo import entities_to_feature_collection, entity_to_feature
 from cityos.ngsild.model import parse_entity, parse_fragment
@@ -77,7 +77,7 @@ async def render_payload(request: Request, entities: list[JsonObject], ctx: Requ
                       if (shown := authz.readable(e)) is not None}
     rendered = [render_entity(e, ctx.compiled, opts, linked) for e in entities]
     if opts.join == "flat":
-        views = _flat_views(entities, linked, opts)
+        views = flat_views(entities, linked, opts)
         rendered += [render_entity(linked[i], ctx.compiled, replace(view, join=None))
                      for i, view in views.items()]
         single = single and not views
@@ -89,27 +89,6 @@ async def render_payload(request: Request, entities: list[JsonObject], ctx: Requ
     if single:
         return entity_to_feature(rendered[0], geometry, context)
     return entities_to_feature_collection(rendered, geometry, context)
-
-
-def _flat_views(roots: list[JsonObject], linked: Mapping[str, JsonObject],
-                opts: RenderOptions) -> dict[str, RenderOptions]:
-    """With join=flat, the entities reached through the Relationships the response
-    shows (one projected away links nothing), each projected as the relationship that
-    reached it asks (V1.9 §4.21 `rel{…}`); breadth first, the first path found wins."""
-    views: dict[str, RenderOptions] = {}
-    frontier = [(entity, opts) for entity in roots]
-    while frontier:
-        next_frontier = []
-        for entity, view in frontier:
-            for name, instances in entity["attrs"].items():
-                if not view.keeps(name):
-                    continue
-                for target in instance_targets(instances):
-                    if target in linked and target not in views:
-                        views[target] = view.view_through(name)
-                        next_frontier.append((linked[target], views[target]))
-        frontier = next_frontier
-    return views
 
 
 def _require_selected_attributes(entity: JsonObject, opts: RenderOptions) -> None:

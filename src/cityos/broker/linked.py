@@ -3,8 +3,9 @@ at, followed `join_level` hops from the requested entities, within one tenant.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
+from cityos.ngsild.model.render import RenderOptions
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import EntityStore
 
@@ -45,3 +46,24 @@ async def linked_entities(store: EntityStore, tenant: str, roots: list[JsonObjec
                 next_frontier.append(linked)
         frontier = next_frontier
     return found
+
+
+def flat_views(roots: list[JsonObject], linked: Mapping[str, JsonObject],
+                opts: RenderOptions) -> dict[str, RenderOptions]:
+    """With join=flat, the entities reached through the Relationships the response
+    shows (one projected away links nothing), each projected as the relationship that
+    reached it asks (V1.9 §4.21 `rel{…}`); breadth first, the first path found wins."""
+    views: dict[str, RenderOptions] = {}
+    frontier = [(entity, opts) for entity in roots]
+    while frontier:
+        next_frontier = []
+        for entity, view in frontier:
+            for name, instances in entity["attrs"].items():
+                if not view.keeps(name):
+                    continue
+                for target in instance_targets(instances):
+                    if target in linked and target not in views:
+                        views[target] = view.view_through(name)
+                        next_frontier.append((linked[target], views[target]))
+        frontier = next_frontier
+    return views

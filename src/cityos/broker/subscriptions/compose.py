@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from cityos.broker.context_resolver import ContextResolver
-from cityos.broker.linked import linked_entities
+from cityos.broker.linked import flat_views, linked_entities
 from cityos.broker.notification import OutgoingNotification
 from cityos.broker.subscriptions.index import LiveSubscription
 from cityos.ngsild.context import CompiledContext, compile_context
@@ -44,13 +44,15 @@ async def linked_for(live: LiveSubscription, store: EntityStore,
     return await linked_entities(store, live.tenant, [entity], live.view.opts.join_level)
 
 
-def flat_linked(live: LiveSubscription, linked: dict[str, JsonObject],
+def flat_linked(live: LiveSubscription, entity: JsonObject, linked: dict[str, JsonObject],
                 ctx: CompiledContext) -> list[JsonObject]:
-    """With join=flat, the linked entities follow the notified one in `data`."""
+    """With join=flat, the linked entities follow the notified one in `data`: those
+    reached through the Relationships the notification shows, each whole."""
     if live.view.opts.join != "flat":
         return []
+    views = flat_views([entity], linked, live.view.opts)
     opts = replace(linked_view(live.view.opts), join=None)
-    return [render_entity(entity, ctx, opts) for entity in linked.values()]
+    return [render_entity(linked[i], ctx, opts) for i in views]
 
 
 def outgoing(live: LiveSubscription, entities: Sequence[JsonObject], notified_at: str,
