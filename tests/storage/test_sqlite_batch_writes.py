@@ -6,6 +6,7 @@ twice, deleted and created again) and when some mutators fail."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sqlite3
 from pathlib import Path
@@ -17,8 +18,10 @@ from cityos.ngsild.errors import BadRequestData
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import Mutator
 from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
+from cityos.storage.sqlite.mutations import MutationJob
 from cityos.storage.sqlite.store import SqliteStore
 from cityos.storage.sqlite.temporal import SqliteTemporalStore
+from cityos.storage.sqlite.writer import _runs
 
 BASE = "https://example.org/"
 AT = "2026-11-26T01:02:03.000004Z"
@@ -109,7 +112,10 @@ def _snapshot(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 async def _run(path: Path, jobs: list[list[tuple[str, Mutator]]], *,
-               one_by_one: bool) -> list[tuple[str, bool]]:
+               one_by_one: bool, concurrently: bool = False) -> list[tuple[str, bool]]:
+    """Apply the jobs: each as one store.apply, or each mutation as its own — one after
+    the other, or all of a job's submitted at once (they wait together and the writer
+    runs them as one, see mutations.MutationJob)."""
     store = SqliteStore(str(path))
     SqliteTemporalStore(store)
     log = SqliteDeliveryLog(store)
@@ -118,7 +124,10 @@ async def _run(path: Path, jobs: list[list[tuple[str, Mutator]]], *,
     outcomes = []
     try:
         for job in jobs:
-            if one_by_one:
+            if concurrently:
+                for results in await asyncio.gather(*(store.apply("", [m]) for m in job)):
+                    outcomes += [(r.entity_id, r.ok) for r in results]
+            elif one_by_one:
                 for mutation in job:
                     outcomes += [(r.entity_id, r.ok) for r in await store.apply("", [mutation])]
             else:
@@ -137,6 +146,51 @@ async def test_one_job_writes_what_one_job_per_entity_writes(tmp_path: Path,
     expected = _snapshot(tmp_path / "alone.db")
     assert expected["entities"] and expected["history"]  # the scenario wrote something
     assert _snapshot(tmp_path / "together.db") == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_jobs_waiting_together_write_what_they_write_one_by_one(tmp_path: Path,
+                                                                     seed: int) -> None:
+    """Single-entity jobs submitted at once run as one apply_mutations on the writer:
+    same results per job, same rows, history and journal as one after the other."""
+    together = await _run(tmp_path / "together.db", _jobs(seed), one_by_one=True,
+                          concurrently=True)
+    alone = await _run(tmp_path / "alone.db", _jobs(seed), one_by_one=True)
+    assert together == alone
+    assert _snapshot(tmp_path / "together.db") == _snapshot(tmp_path / "alone.db")
+
+
+def test_writer_runs_only_consecutive_jobs_of_one_tenant_and_observers_together() -> None:
+    observers: list[Any] = []
+    a1, a2, a3 = (MutationJob("a", [], observers) for _ in range(3))
+    b, other_observers = MutationJob("b", [], observers), MutationJob("a", [], [])
+    plain = lambda conn: None  # noqa: E731  (any other job)
+    assert _runs([a1, a2, b, a3, plain, a1, other_observers]) == \
+        [[a1, a2], [b], [a3], [plain], [a1], [other_observers]]
+
+
+async def test_an_unexpected_failure_in_jobs_run_together_spares_the_others(
+        tmp_path: Path) -> None:
+    """A mutator raising something unexpected rolls the group back; the writer runs each
+    job again alone, so only that job fails."""
+    store = SqliteStore(str(tmp_path / "fail.db"))
+    await store.open()
+    entity = _random_entity(random.Random(3), IDS[0], 1)
+
+    def broken(old: JsonObject | None) -> JsonObject:
+        raise RuntimeError("unexpected")
+    try:
+        outcomes = await asyncio.gather(
+            *(store.apply("", [(i, (lambda old, i=i: {**entity, "id": i}))]) for i in IDS[:5]),
+            store.apply("", [(IDS[5], broken)]),
+            *(store.apply("", [(i, (lambda old, i=i: {**entity, "id": i}))]) for i in IDS[6:9]),
+            return_exceptions=True)
+        assert [isinstance(o, RuntimeError) for o in outcomes] == [False] * 5 + [True] + [False] * 3
+        for i in [*IDS[:5], *IDS[6:9]]:
+            assert (await store.get_entity("", i)) is not None
+        assert await store.get_entity("", IDS[5]) is None
+    finally:
+        await store.close()
 
 
 async def test_created_twice_in_one_job_is_one_entity(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from cityos.storage.base import (
 )
 from cityos.storage.sqlite import context_records, reads
 from cityos.storage.sqlite.checkpoints import Checkpointer, configure_writer
-from cityos.storage.sqlite.mutations import WriteObserver, apply_mutations, epoch_micros
+from cityos.storage.sqlite.mutations import MutationJob, WriteObserver, epoch_micros
 from cityos.storage.sqlite.schema import connect, create_schema, refresh_statistics
 from cityos.storage.sqlite.writer import WriterThread
 
@@ -140,7 +140,7 @@ class SqliteStore:
                     mutations: Sequence[tuple[str, Mutator]]) -> list[MutationResult]:
         assert self._writer is not None, "store is not open"
         results: list[MutationResult] = await self._writer.submit(
-            lambda conn: apply_mutations(conn, tenant, mutations, self.write_observers))
+            MutationJob(tenant, mutations, self.write_observers))
         self._known_tenants.add(tenant)
         return results
 

@@ -97,7 +97,8 @@ class WriterThread:
     def _run_in_transaction(self, jobs: list[Job]) -> list[tuple[bool, Any]]:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            results = [(True, job(self._conn)) for job in jobs]
+            results = [(True, result) for run in _runs(jobs)
+                       for result in _run_jobs(self._conn, run)]
             self._conn.execute("COMMIT")
         except BaseException:
             if self._conn.in_transaction:
@@ -118,6 +119,42 @@ class WriterThread:
         except BaseException as exc:
             return False, exc
         return outcome
+
+
+class JoinableJob:
+    """A job that may run together with the jobs after it in the queue (one call doing
+    the work of several, e.g. mutations.MutationJob); each still gets its own result."""
+
+    def __call__(self, conn: sqlite3.Connection) -> Any:
+        raise NotImplementedError
+
+    def joins(self, other: object) -> bool:
+        """Can `other` run in the same call as this job?"""
+        raise NotImplementedError
+
+    def run_together(self, conn: sqlite3.Connection, jobs: list[Any]) -> list[Any]:
+        """Run this job and the `jobs` it joins (itself first): one result per job."""
+        raise NotImplementedError
+
+
+def _runs(jobs: list[Job]) -> list[list[Job]]:
+    """Consecutive jobs that join (JoinableJob) in one list; every other job alone."""
+    runs: list[list[Job]] = []
+    for job in jobs:
+        head = runs[-1][0] if runs else None
+        if isinstance(head, JoinableJob) and head.joins(job):
+            runs[-1].append(job)
+        else:
+            runs.append([job])
+    return runs
+
+
+def _run_jobs(conn: sqlite3.Connection, run: list[Job]) -> list[Any]:
+    """The result of each job of a run, in order."""
+    head = run[0]
+    if len(run) == 1 or not isinstance(head, JoinableJob):
+        return [job(conn) for job in run]
+    return head.run_together(conn, run)
 
 
 def _settle_all(settled: list[Settled]) -> None:
