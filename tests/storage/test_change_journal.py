@@ -188,6 +188,23 @@ async def test_sqlite_changes_read_from_memory_equal_the_table(tmp_path: Any) ->
         assert log.observer.recent_after(from_memory[1].seq, 2) == from_memory[2:4]
 
 
+async def test_sqlite_journal_off_is_not_read_again_once_drained(tmp_path: Any) -> None:
+    """Without subscriptions the matcher is still woken by each commit: after one empty
+    read of the table nothing is asked of the database until the journal is on again."""
+    async with _sqlite_journal(tmp_path) as (store, log):
+        log.set_journal_active(False)
+        reads = []
+        read_point = store.read_point
+        store.read_point = lambda job: reads.append(job) or read_point(job)  # type: ignore
+        await store.apply("", [(ID, _set(1))])
+        assert await log.read_changes(0, 100) == [] and len(reads) == 1
+        await store.apply("", [(ID, _set(2))])
+        assert await log.read_changes(0, 100) == [] and len(reads) == 1
+        log.set_journal_active(True)
+        await store.apply("", [(ID, _set(3))])
+        assert [_count(c.after) for c in await log.read_changes(0, 100)] == [3]
+
+
 async def test_sqlite_rows_another_process_wrote_are_read_from_the_table(
         tmp_path: Any) -> None:
     import sqlite3

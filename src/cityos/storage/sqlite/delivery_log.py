@@ -22,6 +22,9 @@ class SqliteDeliveryLog:
                  recent_changes: int = journal.RECENT_LIMIT) -> None:
         self._store = store
         self.observer = journal.JournalObserver(recent_changes)
+        # Set when the journal is off and a read of its table found nothing: with no
+        # subscription the matcher is still woken by every commit, and need not ask.
+        self._drained = False
         store.write_observers.append(self.observer)
         store.commit_listeners.append(self.observer.committed)
         store.rollback_listeners.append(self.observer.rolled_back)
@@ -29,6 +32,7 @@ class SqliteDeliveryLog:
 
     def set_journal_active(self, active: bool) -> None:
         self.observer.active = active
+        self._drained = False
 
     async def cursor(self) -> int:
         return await self._store.read(journal.cursor)
@@ -41,7 +45,12 @@ class SqliteDeliveryLog:
         recent = self.observer.recent_after(after, limit)
         if recent is not None:
             return recent
-        return self._store.read_point(lambda conn: journal.read_changes(conn, after, limit))
+        if self._drained:  # journal off, its table read to the end: nothing can follow
+            return []
+        changes = self._store.read_point(
+            lambda conn: journal.read_changes(conn, after, limit))
+        self._drained = not changes and not self.observer.active
+        return changes
 
     async def commit_matched(self, records: Sequence[NotificationRecord],
                              cursor: int) -> list[OutboxEntry]:
