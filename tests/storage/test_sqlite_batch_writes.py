@@ -18,7 +18,7 @@ from cityos.ngsild.errors import BadRequestData
 from cityos.ngsild.types import JsonObject
 from cityos.storage.base import Mutator
 from cityos.storage.sqlite.delivery_log import SqliteDeliveryLog
-from cityos.storage.sqlite.mutations import MutationJob
+from cityos.storage.sqlite.mutations import JOIN_LIMIT, MutationJob
 from cityos.storage.sqlite.store import SqliteStore
 from cityos.storage.sqlite.temporal import SqliteTemporalStore
 from cityos.storage.sqlite.writer import _runs
@@ -167,6 +167,9 @@ def test_writer_runs_only_consecutive_jobs_of_one_tenant_and_observers_together(
     plain = lambda conn: None  # noqa: E731  (any other job)
     assert _runs([a1, a2, b, a3, plain, a1, other_observers]) == \
         [[a1, a2], [b], [a3], [plain], [a1], [other_observers]]
+    big, small = (MutationJob("a", [("urn:x:1", lambda old: old)] * n, observers)
+                  for n in (JOIN_LIMIT - 1, 2))
+    assert _runs([big, a1, small, a2]) == [[big, a1], [small, a2]]  # at most JOIN_LIMIT
 
 
 async def test_an_unexpected_failure_in_jobs_run_together_spares_the_others(

@@ -34,6 +34,9 @@ WriteObserver = Callable[[sqlite3.Connection, str, str, JsonObject | None,
                           JsonObject | None], None]
 
 
+JOIN_LIMIT = 1000  # mutations that jobs run together may hold in all
+
+
 class MutationJob(JoinableJob):
     """A write job applying mutations to one tenant's entities. Jobs of one tenant and the
     same observers that wait together are run as one (`run_together`): a group commit of
@@ -52,10 +55,13 @@ class MutationJob(JoinableJob):
     def __call__(self, conn: sqlite3.Connection) -> list[MutationResult]:
         return apply_mutations(conn, self.tenant, self.mutations, self.observers)
 
-    def joins(self, other: object) -> bool:
-        """Can `other` run in the same apply_mutations call as this job?"""
+    def joins(self, run: list[Any], other: object) -> bool:
+        """Can `other` run in the same apply_mutations call as this job and the run so
+        far? Same tenant and observers, and at most JOIN_LIMIT mutations in all (the rows
+        of a call are held in memory until it writes them)."""
         return isinstance(other, MutationJob) and other.tenant == self.tenant \
-            and other.observers is self.observers
+            and other.observers is self.observers \
+            and sum(len(job.mutations) for job in run) + len(other.mutations) <= JOIN_LIMIT
 
     def run_together(self, conn: sqlite3.Connection,
                      jobs: list[Any]) -> list[Any]:

@@ -1,7 +1,8 @@
 """The single writer thread: every change goes through one connection, in group commits.
 
 Requests queue write jobs; the thread takes every job waiting, runs them in one
-transaction, commits once, and only then resolves the jobs' futures. An acknowledged write
+transaction (consecutive jobs that can, as one call: JoinableJob), commits once, and only
+then resolves the jobs' futures. An acknowledged write
 is therefore always committed. If any job of a group raises, the whole group is rolled back
 and every job is run again in a transaction of its own, so one failing job never undoes
 another (jobs are deterministic functions of the database state, so re-running is safe).
@@ -128,8 +129,9 @@ class JoinableJob:
     def __call__(self, conn: sqlite3.Connection) -> Any:
         raise NotImplementedError
 
-    def joins(self, other: object) -> bool:
-        """Can `other` run in the same call as this job?"""
+    def joins(self, run: list[Any], other: object) -> bool:
+        """Can `other` run in the same call as this job and the `run` gathered so far
+        (this job first)?"""
         raise NotImplementedError
 
     def run_together(self, conn: sqlite3.Connection, jobs: list[Any]) -> list[Any]:
@@ -142,7 +144,7 @@ def _runs(jobs: list[Job]) -> list[list[Job]]:
     runs: list[list[Job]] = []
     for job in jobs:
         head = runs[-1][0] if runs else None
-        if isinstance(head, JoinableJob) and head.joins(job):
+        if isinstance(head, JoinableJob) and head.joins(runs[-1], job):
             runs[-1].append(job)
         else:
             runs.append([job])
