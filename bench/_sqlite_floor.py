@@ -23,6 +23,11 @@ def _virtual_tables(source: sqlite3.Connection) -> set[str]:
         "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%'")}
 
 
+def _shadow(name: str, virtual: set[str]) -> bool:
+    """Is `name` one of the tables SQLite keeps behind a virtual table (R*Tree nodes)?"""
+    return any(name.startswith(v + "_") for v in virtual)
+
+
 def _copied_tables(source: sqlite3.Connection) -> dict[str, Rows]:
     """Each table's rows in rowid order, leaving out SQLite's own and R*Tree shadow tables
     (the R*Tree is filled through its virtual table, as the server does)."""
@@ -31,7 +36,7 @@ def _copied_tables(source: sqlite3.Connection) -> dict[str, Rows]:
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
     tables: dict[str, Rows] = {}
     for name in names:
-        if any(name.startswith(v + "_") for v in virtual):
+        if _shadow(name, virtual):
             continue
         rows = source.execute(f'SELECT * FROM "{name}"').fetchall()
         if rows:
@@ -48,13 +53,13 @@ def _empty_copy(source: sqlite3.Connection, path: Path) -> sqlite3.Connection:
     present = {name for (name,) in target.execute("SELECT name FROM sqlite_master")}
     virtual = _virtual_tables(source)
     for name, sql in source.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL"):
-        shadow = any(name.startswith(v + "_") for v in virtual)
-        if name not in present and not shadow and not name.startswith("sqlite_"):
+        if name not in present and not _shadow(name, virtual) \
+                and not name.startswith("sqlite_"):
             target.execute(sql)
     for (name,) in target.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
             "AND sql NOT LIKE 'CREATE VIRTUAL%'").fetchall():
-        if not any(name.startswith(v + "_") for v in virtual):
+        if not _shadow(name, virtual):
             target.execute(f'DELETE FROM "{name}"')
     return target
 

@@ -44,11 +44,12 @@ async def linked_for(live: LiveSubscription, store: EntityStore,
     return await linked_entities(store, live.tenant, [entity], live.view.opts.join_level)
 
 
-def flat_linked(live: LiveSubscription, entity: JsonObject, linked: dict[str, JsonObject],
-                ctx: CompiledContext) -> list[JsonObject]:
+def flat_linked(live: LiveSubscription, entity: JsonObject | None,
+                linked: dict[str, JsonObject], ctx: CompiledContext) -> list[JsonObject]:
     """With join=flat, the linked entities follow the notified one in `data`: those
-    reached through the Relationships the notification shows, each whole."""
-    if live.view.opts.join != "flat":
+    reached through the Relationships the notification shows, each whole (none for a
+    deleted entity)."""
+    if live.view.opts.join != "flat" or entity is None:
         return []
     views = flat_views([entity], linked, live.view.opts)
     opts = replace(linked_view(live.view.opts), join=None)

@@ -205,8 +205,7 @@ class SubscriptionMatcher:
             if change.after is not None else {}
         entity = notified_entity(change.before, change.after, summary, shown, live.view, ctx,
                                  change.committed_at, linked)
-        data = [entity, *flat_linked(live, change.after, linked, ctx)] \
-            if change.after is not None else [entity]
+        data = [entity, *flat_linked(live, change.after, linked, ctx)]
         return outgoing(live, data, notified_at, ordering_key=change.entity_id)
 
 

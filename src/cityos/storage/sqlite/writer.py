@@ -126,6 +126,8 @@ class JoinableJob:
     """A job that may run together with the jobs after it in the queue (one call doing
     the work of several, e.g. mutations.MutationJob); each still gets its own result."""
 
+    __slots__ = ()
+
     def __call__(self, conn: sqlite3.Connection) -> Any:
         raise NotImplementedError
 
